@@ -1,0 +1,173 @@
+"""The ingest pipeline: verify, parse, archive, store, respond (DESIGN.md "Responses").
+
+Order matters: the raw body is in S3 before anything points at it from DynamoDB, and both
+writes are conditional, so a crash or a vendor retry at any point converges to exactly one
+stored event. Nothing is written before the request is authenticated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from pydantic import TypeAdapter
+
+from callvault import archive, store
+from callvault.auth import AuthError, authenticate
+from callvault.config import settings
+from callvault.errors import StorageUnavailable
+from callvault.http import BadRequestEncoding, Request, error, json_response, read_request
+from callvault.models import TranscriptEntry, format_utc
+from callvault.observability import count, count_rejected, logger, metrics, tracer
+from callvault.secrets import vendor_secrets
+from callvault.vendors.base import ParsedEvent, PayloadError, VendorAdapter
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+# A vendor's own event id is used as is when it is safe in an S3 key and a DynamoDB sort key.
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@=+-]{0,199}")
+_TRANSCRIPT = TypeAdapter(list[TranscriptEntry])
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def load_json(body: bytes) -> Any:
+    """Strict JSON: NaN and Infinity are refused, as are bodies nested past Python's recursion limit."""
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
+
+
+def event_id_for(adapter: VendorAdapter, webhook: str, parsed: ParsedEvent, request: Request, payload: Any) -> str:
+    """The idempotency key: the vendor's event id where it has one (its own field, or the
+    Standard Webhooks `webhook-id` header), else a SHA-256 of vendor, webhook and canonical JSON."""
+    key = parsed.vendor_event_id or request.headers.get("webhook-id")
+    if key:
+        return key if _SAFE_ID.fullmatch(key) else hashlib.sha256(f"{adapter.vendor}\0{key}".encode()).hexdigest()
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{adapter.vendor}\0{webhook}\0{canonical}".encode()).hexdigest()
+
+
+def _quarantine(adapter: VendorAdapter, webhook: str, request: Request, received: datetime, reason: str) -> dict[str, Any]:
+    """Keep authenticated bytes we cannot file, then answer 400: a parser fix can replay them."""
+    digest = hashlib.sha256(request.body).hexdigest()
+    archive.put_once(archive.quarantine_key(adapter.vendor, webhook, digest, received), request.body, "application/octet-stream")
+    count_rejected(adapter.vendor, "malformed")
+    logger.warning("event quarantined", reason=reason, body_sha256=digest, bytes=len(request.body))
+    return error(400, reason)
+
+
+def _authenticate(adapter: VendorAdapter, request: Request) -> None:
+    scheme = adapter.auth_scheme(settings())
+    secrets = vendor_secrets(adapter.vendor)
+    try:
+        authenticate(scheme, request.headers, request.body, secrets)
+    except AuthError:
+        # A secret rotated in since the cache was filled: look again (rate-limited) before refusing.
+        refreshed = vendor_secrets(adapter.vendor, refresh=True)
+        if refreshed == secrets:
+            raise
+        authenticate(scheme, request.headers, request.body, refreshed)
+
+
+def _stored_transcript(parsed: ParsedEvent, vendor: str, event_id: str) -> str | None:
+    if parsed.update is None or parsed.update.transcript is None:
+        return None
+    text = _TRANSCRIPT.dump_json(parsed.update.transcript)
+    if len(text) <= settings().transcript_inline_max_bytes:
+        return text.decode()
+    key = archive.transcript_key(vendor, parsed.session_id or "", event_id)
+    archive.put_once(key, text, "application/json")
+    return archive.s3_uri(key)
+
+
+def ingest(adapter: VendorAdapter, webhook: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Handle one webhook request end to end and return the API Gateway response."""
+    vendor = adapter.vendor
+    count("EventsReceived")
+    try:
+        request = read_request(event)
+    except BadRequestEncoding:
+        count_rejected(vendor, "malformed")
+        return error(400, "body is not valid base64")
+    if len(request.body) > settings().max_body_bytes:
+        count_rejected(vendor, "too_large")
+        return error(413, f"body is larger than {settings().max_body_bytes} bytes")
+    try:
+        _authenticate(adapter, request)
+    except AuthError as exc:
+        count_rejected(vendor, "unauthorized")
+        logger.warning("request refused", reason=exc.reason)
+        return error(401, exc.reason)
+
+    received = datetime.now(UTC)
+    try:
+        try:
+            payload = load_json(request.body)
+        except ValueError:
+            return _quarantine(adapter, webhook, request, received, "body is not JSON")
+        try:
+            parsed = adapter.parse(webhook, payload, request.headers)
+        except PayloadError as exc:
+            return _quarantine(adapter, webhook, request, received, str(exc))
+        except Exception:  # an adapter bug must not cost the event: keep it for replay
+            logger.exception("adapter failed")
+            return _quarantine(adapter, webhook, request, received, "payload could not be read")
+        return _archive_and_store(adapter, webhook, request, payload, parsed, received)
+    except StorageUnavailable as exc:
+        count("StorageErrors")
+        logger.error("storage unavailable", reason=str(exc))
+        return error(503, "storage unavailable, retry later")
+
+
+def _archive_and_store(
+    adapter: VendorAdapter, webhook: str, request: Request, payload: Any, parsed: ParsedEvent, received: datetime
+) -> dict[str, Any]:
+    event_id = event_id_for(adapter, webhook, parsed, request, payload)
+    session_id = parsed.session_id or ""
+    logger.append_keys(event_id=event_id, session_id=session_id, event_type=parsed.event_type)
+    key = archive.raw_key(adapter.vendor, webhook, event_id, received)
+    archive.put_once(key, request.body, "application/json")
+    base = {"event_id": event_id, "vendor": adapter.vendor, "session_id": session_id}
+    if parsed.update is None:
+        count("EventsIgnored")
+        logger.info("event acknowledged")
+        return json_response(200, {"status": "ignored", **base})
+
+    record = store.EventRecord(
+        vendor=adapter.vendor,
+        session_id=session_id,
+        event_id=event_id,
+        event_type=parsed.event_type,
+        webhook=webhook,
+        received_at=format_utc(received),
+        raw_s3_uri=archive.s3_uri(key),
+    )
+    outcome = store.record_event(record, parsed.update, _stored_transcript(parsed, adapter.vendor, event_id))
+    count("EventsStored" if outcome == "stored" else "EventsDuplicate")
+    logger.info("event recorded", outcome=outcome)
+    return json_response(200, {"status": outcome, **base})
+
+
+def webhook_handler(adapter: VendorAdapter, webhook: str) -> Handler:
+    """The Lambda handler for one vendor webhook route."""
+    if webhook not in adapter.webhooks:
+        raise ValueError(f"{adapter.vendor} has no webhook {webhook!r}")
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        logger.append_keys(vendor=adapter.vendor, webhook=webhook)
+        metrics.add_dimension(name="vendor", value=adapter.vendor)
+        return ingest(adapter, webhook, event)
+
+    return handler

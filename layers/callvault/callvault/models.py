@@ -1,0 +1,178 @@
+"""The normalized session: one record per call, whatever the vendor (DESIGN.md contract)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Status(StrEnum):
+    """A call's lifecycle; it only ever moves forward (by `rank`)."""
+
+    QUEUED = "queued"
+    RINGING = "ringing"
+    IN_PROGRESS = "in_progress"
+    ENDED = "ended"
+
+    @property
+    def rank(self) -> int:
+        return _STATUS_RANK[self]
+
+
+_STATUS_RANK = {Status.QUEUED: 1, Status.RINGING: 2, Status.IN_PROGRESS: 3, Status.ENDED: 4}
+
+
+class Channel(StrEnum):
+    INBOUND_PHONE = "inbound_phone"
+    OUTBOUND_PHONE = "outbound_phone"
+    WEB = "web"
+    SMS = "sms"
+    UNKNOWN = "unknown"
+
+
+class RecordingState(StrEnum):
+    PENDING = "pending"
+    ARCHIVED = "archived"
+    FAILED = "failed"
+    NONE = "none"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Agent(_Model):
+    id: str | None = None
+    name: str | None = None
+
+
+class Cost(_Model):
+    total_usd: float | None = None
+    breakdown: dict[str, Any] = Field(default_factory=dict)
+
+
+class Recording(_Model):
+    source_url: str | None = None
+    expires_at: str | None = None
+    state: RecordingState = RecordingState.NONE
+    s3_uri: str | None = None
+    bytes: int | None = None
+    sha256: str | None = None
+
+
+class ToolCall(_Model):
+    name: str | None = None
+    arguments: str | None = None
+    output: str | None = None
+    is_error: bool = False
+
+
+class TranscriptEntry(_Model):
+    role: str  # user | assistant | system | tool
+    text: str | None = None
+    at: str | None = None
+    tool: ToolCall | None = None
+
+
+class EventRef(_Model):
+    event_id: str
+    type: str
+    received_at: str
+    raw_s3_uri: str
+
+
+class SessionUpdate(_Model):
+    """What one webhook event says about its session. `None` means "this event does not say"."""
+
+    status: Status | None = None
+    channel: Channel | None = None
+    agent: Agent | None = None
+    from_number: str | None = None
+    to_number: str | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_seconds: float | None = None
+    ended_reason: str | None = None
+    cost: Cost | None = None
+    recording_url: str | None = None
+    recording_expires_at: str | None = None
+    transcript: list[TranscriptEntry] | None = None
+    summary: str | None = None
+    vendor_fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class Session(_Model):
+    """The normalized session as the read API returns it."""
+
+    vendor: str
+    session_id: str
+    status: Status | None = None
+    channel: Channel = Channel.UNKNOWN
+    agent: Agent = Field(default_factory=Agent)
+    from_number: str | None = None
+    to_number: str | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_seconds: float | None = None
+    ended_reason: str | None = None
+    cost: Cost | None = None
+    recording: Recording = Field(default_factory=Recording)
+    transcript: list[TranscriptEntry] = Field(default_factory=list)
+    summary: str | None = None
+    events: list[EventRef] = Field(default_factory=list)
+    vendor_fields: dict[str, Any] = Field(default_factory=dict)
+
+
+def utc_iso(value: Any) -> str | None:
+    """ISO 8601 UTC (`...Z`) from an ISO string or epoch seconds/milliseconds; None if unreadable."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, int | float):
+            seconds = value / 1000 if abs(value) >= 1e11 else value  # epoch ms vs s
+            moment = datetime.fromtimestamp(seconds, tz=UTC)
+        elif isinstance(value, str) and value:
+            text = value.strip()
+            if text.isdigit():
+                return utc_iso(int(text))
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)  # vendors that omit the zone mean UTC
+        else:
+            return None
+    except (ValueError, OverflowError, OSError):
+        return None
+    return format_utc(moment)
+
+
+def format_utc(moment: datetime) -> str:
+    """The one time format callvault writes: millisecond precision, `Z` suffix."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def now_utc() -> str:
+    return format_utc(datetime.now(UTC))
+
+
+def _parse_utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds from `start` to `end` (both from `utc_iso`); None when either is missing or end < start."""
+    if not start or not end:
+        return None
+    delta = (_parse_utc(end) - _parse_utc(start)).total_seconds()
+    return round(delta, 3) if delta >= 0 else None
+
+
+def add_seconds(start: str | None, seconds: float | None) -> str | None:
+    """`start` (from `utc_iso`) plus `seconds`; None when either is missing or seconds < 0."""
+    if not start or seconds is None or seconds < 0:
+        return None
+    return format_utc(_parse_utc(start) + timedelta(seconds=seconds))

@@ -1,0 +1,173 @@
+"""DynamoDB: one event item per event and one session item per call, in one table.
+
+Keys: `pk = "{vendor}#{session_id}"`; the session item has `sk = "SESSION"`, each event
+`sk = "EVENT#{event_id}"`. Recording an event is a single TransactWriteItems: a Put of the
+event item that fails if it exists (the idempotency key, kept forever) and an Update of the
+session item. The two cannot disagree, and a duplicate writes nothing.
+
+The session update is written so that a status only moves forward: the first attempt sets the
+event's status, guarded by `status_rank <= rank`; when the session is already further along (a
+late event) the second attempt only fills attributes the session does not have yet.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from callvault import aws
+from callvault.config import settings
+from callvault.errors import StorageUnavailable
+from callvault.models import RecordingState, SessionUpdate
+
+SESSION_SK = "SESSION"
+EVENT_SK_PREFIX = "EVENT#"
+VENDOR_FIELD_PREFIX = "vf:"
+_CONFLICT_RETRIES = 5
+
+Outcome = Literal["stored", "duplicate"]
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    vendor: str
+    session_id: str
+    event_id: str
+    event_type: str
+    webhook: str
+    received_at: str
+    raw_s3_uri: str
+
+
+def session_pk(vendor: str, session_id: str) -> str:
+    return f"{vendor}#{session_id}"
+
+
+def _number(value: float | int) -> dict[str, str]:
+    return {"N": str(Decimal(repr(value)))}
+
+
+def _json(value: Any) -> dict[str, str]:
+    return {"S": json.dumps(value, separators=(",", ":"), ensure_ascii=False)}
+
+
+def session_attributes(update: SessionUpdate, transcript: str | None) -> dict[str, dict[str, Any]]:
+    """The session attributes an event sets, as DynamoDB values; absent facts are left out.
+
+    `transcript` is the transcript as stored: inline JSON, or the `s3://` URI it was moved to.
+    """
+    attrs: dict[str, dict[str, Any]] = {}
+    for name in ("channel", "from_number", "to_number", "started_at", "ended_at", "ended_reason", "summary"):
+        value = getattr(update, name)
+        if value is not None:
+            attrs[name] = {"S": str(value)}
+    if update.duration_seconds is not None:
+        attrs["duration_seconds"] = _number(update.duration_seconds)
+    if update.agent is not None:
+        attrs["agent"] = _json(update.agent.model_dump())
+    if update.cost is not None:
+        attrs["cost"] = _json(update.cost.model_dump())
+    if update.recording_url is not None:
+        attrs["recording_source_url"] = {"S": update.recording_url}
+        if update.recording_expires_at is not None:
+            attrs["recording_expires_at"] = {"S": update.recording_expires_at}
+    if transcript is not None:
+        attrs["transcript"] = {"S": transcript}
+    for key, value in update.vendor_fields.items():
+        attrs[VENDOR_FIELD_PREFIX + key] = _json(value)
+    return attrs
+
+
+def _session_update(
+    record: EventRecord, update: SessionUpdate, transcript: str | None, *, advance_status: bool
+) -> dict[str, Any]:
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {
+        ":vendor": {"S": record.vendor},
+        ":session_id": {"S": record.session_id},
+        ":now": {"S": record.received_at},
+        ":created": {"S": update.created_at or record.received_at},
+        ":one": {"N": "1"},
+    }
+    sets = [
+        "vendor = :vendor",
+        "session_id = :session_id",
+        "updated_at = :now",
+        "first_seen_at = if_not_exists(first_seen_at, :now)",
+        # The first creation time seen sticks: later events may only repeat it.
+        "created_at = if_not_exists(created_at, :created)",
+    ]
+    for index, (name, value) in enumerate(session_attributes(update, transcript).items()):
+        names[f"#a{index}"], values[f":a{index}"] = name, value
+        sets.append(f"#a{index} = :a{index}" if advance_status else f"#a{index} = if_not_exists(#a{index}, :a{index})")
+    if update.recording_url is not None:
+        values[":pending"] = {"S": RecordingState.PENDING.value}
+        sets.append("recording_state = if_not_exists(recording_state, :pending)")
+    item: dict[str, Any] = {
+        "TableName": settings().table_name,
+        "Key": {"pk": {"S": session_pk(record.vendor, record.session_id)}, "sk": {"S": SESSION_SK}},
+    }
+    if advance_status and update.status is not None:
+        names["#status"] = "status"
+        values[":status"] = {"S": update.status.value}
+        values[":rank"] = {"N": str(update.status.rank)}
+        sets.append("#status = :status, status_rank = :rank")
+        item["ConditionExpression"] = "attribute_not_exists(status_rank) OR status_rank <= :rank"
+    item["UpdateExpression"] = "SET " + ", ".join(sets) + " ADD event_count :one"
+    item["ExpressionAttributeValues"] = values
+    if names:
+        item["ExpressionAttributeNames"] = names
+    return item
+
+
+def _event_put(record: EventRecord) -> dict[str, Any]:
+    return {
+        "TableName": settings().table_name,
+        "Item": {
+            "pk": {"S": session_pk(record.vendor, record.session_id)},
+            "sk": {"S": EVENT_SK_PREFIX + record.event_id},
+            "event_id": {"S": record.event_id},
+            "type": {"S": record.event_type},
+            "webhook": {"S": record.webhook},
+            "received_at": {"S": record.received_at},
+            "raw_s3_uri": {"S": record.raw_s3_uri},
+        },
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }
+
+
+def record_event(record: EventRecord, update: SessionUpdate, transcript: str | None) -> Outcome:
+    """Store the event and merge it into its session, exactly once.
+
+    "duplicate" when the event was stored before (nothing is written). Raises
+    StorageUnavailable when DynamoDB cannot be written; then nothing was.
+    """
+    advance = update.status is not None
+    conflicts = 0
+    while True:
+        items = [{"Put": _event_put(record)}, {"Update": _session_update(record, update, transcript, advance_status=advance)}]
+        try:
+            aws.dynamodb().transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+            return "stored"
+        except ClientError as exc:
+            if aws.error_code(exc) != "TransactionCanceledException":
+                raise StorageUnavailable(f"dynamodb write failed: {aws.error_code(exc)}") from exc
+            codes = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]  # type: ignore[attr-defined]
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                return "duplicate"
+            if advance and codes[1:2] == ["ConditionalCheckFailed"]:
+                advance = False  # the session is further along: fill gaps, keep its status
+                continue
+            if "TransactionConflict" in codes and conflicts < _CONFLICT_RETRIES:
+                conflicts += 1
+                time.sleep(random.uniform(0, 0.02 * 2**conflicts))  # noqa: S311 - jitter, not crypto
+                continue
+            raise StorageUnavailable(f"dynamodb transaction cancelled: {codes}") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"dynamodb write failed: {type(exc).__name__}") from exc

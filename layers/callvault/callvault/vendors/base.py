@@ -1,0 +1,92 @@
+"""What every vendor adapter shares: the adapter record, the parse result, lenient models."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidatorFunctionWrapHandler, field_validator
+
+from callvault.auth import Headers, Verifier
+from callvault.config import Settings
+from callvault.models import SessionUpdate
+
+
+class PayloadError(Exception):
+    """An authenticated body callvault cannot file (not an object, no session id): quarantined."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEvent:
+    """One webhook event, understood. `update` None means acknowledged only (`ignored`)."""
+
+    event_type: str
+    session_id: str | None
+    update: SessionUpdate | None
+    vendor_event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class VendorAdapter:
+    """A vendor as the ingest pipeline sees it."""
+
+    vendor: str
+    webhooks: frozenset[str]
+    auth_scheme: Callable[[Settings], Sequence[Verifier]]
+    parse: Callable[[str, Any, Headers], ParsedEvent]
+    docs: Mapping[str, str] = field(default_factory=dict)
+
+
+class VendorModel(BaseModel):
+    """A vendor payload model: unknown fields kept, a field of the wrong type read as absent.
+
+    Vendors change their payloads without notice; the raw body is archived byte for byte, so a
+    surprising field costs that one fact, never the event.
+    """
+
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, populate_by_name=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="wrap")
+    @classmethod
+    def _absent_when_invalid(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            return None
+
+
+def _objects_only(value: Any) -> Any:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else value
+
+
+T = TypeVar("T")
+# A list of vendor objects in which a non-object item is skipped rather than failing the list.
+ObjectList = Annotated[list[T], BeforeValidator(_objects_only)]
+
+
+def parse_model(model: type[VendorModelT], payload: Any) -> VendorModelT:
+    """`payload` as `model`; PayloadError when it is not a JSON object at all."""
+    if not isinstance(payload, dict):
+        raise PayloadError(f"expected a JSON object, got {type(payload).__name__}")
+    return model.model_validate(payload)
+
+
+VendorModelT = TypeVar("VendorModelT", bound=VendorModel)
+
+
+def require_session_id(value: Any) -> str:
+    """A usable session id, or PayloadError: without one the event cannot be filed."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise PayloadError("no session id in payload")
+    text = value.strip()
+    if len(text) > 256 or any(ord(ch) < 32 for ch in text):
+        raise PayloadError("session id is not a plausible identifier")
+    return text
+
+
+def compact(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` without the absent (None) ones: absent facts are not stored."""
+    return {k: v for k, v in values.items() if v is not None}

@@ -1,0 +1,236 @@
+"""cozmox: server messages in Vapi's format, `{"message": {"type": ..., "call": {...}}}`.
+
+One route takes every message type. Call-lifecycle messages are stored; messages that ask the
+receiver for an answer (tool calls, transfers, assistant and knowledge-base requests) and the
+chatty real-time ones are acknowledged as `ignored`, their raw payload archived all the same.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import Field
+
+from callvault import auth
+from callvault.auth import Headers
+from callvault.config import Settings
+from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, ToolCall, TranscriptEntry, utc_iso
+from callvault.vendors.base import ObjectList, ParsedEvent, VendorAdapter, VendorModel, compact, parse_model, require_session_id
+
+VENDOR = "cozmox"
+WEBHOOKS = frozenset({"server-messages"})
+STORED_TYPES = frozenset({"status-update", "end-of-call-report", "conversation-update", "hang", "transfer-update"})
+
+_STATUS = {
+    "scheduled": Status.QUEUED,
+    "queued": Status.QUEUED,
+    "ringing": Status.RINGING,
+    "in-progress": Status.IN_PROGRESS,
+    "forwarding": Status.IN_PROGRESS,
+    "ended": Status.ENDED,
+}
+_CHANNEL = {
+    "inboundPhoneCall": Channel.INBOUND_PHONE,
+    "outboundPhoneCall": Channel.OUTBOUND_PHONE,
+    "webCall": Channel.WEB,
+    "vapi.websocketCall": Channel.WEB,
+}
+_ROLES = {"user": "user", "bot": "assistant", "assistant": "assistant", "system": "system"}
+
+
+class Number(VendorModel):
+    number: str | None = None
+    name: str | None = None
+
+
+class CallInfo(VendorModel):
+    id: str | None = None
+    org_id: str | None = Field(default=None, alias="orgId")
+    type: str | None = None
+    status: str | None = None
+    ended_reason: str | None = Field(default=None, alias="endedReason")
+    created_at: str | None = Field(default=None, alias="createdAt")
+    started_at: str | None = Field(default=None, alias="startedAt")
+    ended_at: str | None = Field(default=None, alias="endedAt")
+    cost: float | None = None
+    cost_breakdown: dict[str, Any] | None = Field(default=None, alias="costBreakdown")
+    assistant_id: str | None = Field(default=None, alias="assistantId")
+    customer: Number | None = None
+    phone_number: Number | None = Field(default=None, alias="phoneNumber")
+
+
+class Assistant(VendorModel):
+    id: str | None = None
+    name: str | None = None
+
+
+class ArtifactMessage(VendorModel):
+    role: str | None = None
+    message: str | None = None
+    time: float | None = None
+    name: str | None = None
+    result: str | None = None
+    tool_calls: list[dict[str, Any]] | None = Field(default=None, alias="toolCalls")
+
+
+class MonoRecording(VendorModel):
+    combined_url: str | None = Field(default=None, alias="combinedUrl")
+
+
+class RecordingLinks(VendorModel):
+    stereo_url: str | None = Field(default=None, alias="stereoUrl")
+    mono: MonoRecording | None = None
+
+
+class Artifact(VendorModel):
+    messages: ObjectList[ArtifactMessage] | None = None
+    transcript: str | None = None
+    recording: RecordingLinks | None = None
+    recording_url: str | None = Field(default=None, alias="recordingUrl")
+    stereo_recording_url: str | None = Field(default=None, alias="stereoRecordingUrl")
+    log_url: str | None = Field(default=None, alias="logUrl")
+
+
+class Analysis(VendorModel):
+    summary: str | None = None
+    structured_data: Any = Field(default=None, alias="structuredData")
+    success_evaluation: Any = Field(default=None, alias="successEvaluation")
+
+
+class Message(VendorModel):
+    type: str | None = None
+    status: str | None = None
+    ended_reason: str | None = Field(default=None, alias="endedReason")
+    timestamp: Any = None  # ISO 8601 or epoch milliseconds, by SDK version
+    call: CallInfo | None = None
+    call_id: str | None = Field(default=None, alias="callId")
+    assistant: Assistant | None = None
+    customer: Number | None = None
+    phone_number: Number | None = Field(default=None, alias="phoneNumber")
+    artifact: Artifact | None = None
+    analysis: Analysis | None = None
+    messages: ObjectList[ArtifactMessage] | None = None
+    cost: float | None = None
+    costs: list[dict[str, Any]] | None = None
+    started_at: str | None = Field(default=None, alias="startedAt")
+    ended_at: str | None = Field(default=None, alias="endedAt")
+    duration_seconds: float | None = Field(default=None, alias="durationSeconds")
+    recording_url: str | None = Field(default=None, alias="recordingUrl")
+    summary: str | None = None
+
+
+class Envelope(VendorModel):
+    message: Message | None = None
+
+
+def _tool_entries(item: ArtifactMessage, at: str | None) -> list[TranscriptEntry]:
+    if item.role == "tool_call_result":
+        return [TranscriptEntry(role="tool", at=at, tool=ToolCall(name=item.name, output=item.result))]
+    entries = []
+    for call in item.tool_calls or []:
+        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        arguments = function.get("arguments")
+        if arguments is not None and not isinstance(arguments, str):
+            arguments = json.dumps(arguments, separators=(",", ":"))
+        entries.append(TranscriptEntry(role="tool", at=at, tool=ToolCall(name=function.get("name"), arguments=arguments)))
+    return entries
+
+
+def _transcript(items: list[ArtifactMessage]) -> list[TranscriptEntry]:
+    entries: list[TranscriptEntry] = []
+    for item in items:
+        at = utc_iso(item.time)
+        if item.role in ("tool_calls", "tool_call_result"):
+            entries.extend(_tool_entries(item, at))
+        elif item.role in _ROLES:
+            entries.append(TranscriptEntry(role=_ROLES[item.role], text=item.message, at=at))
+    return entries
+
+
+def _recording_url(message: Message) -> str | None:
+    artifact = message.artifact or Artifact()
+    links = artifact.recording or RecordingLinks()
+    mono = links.mono or MonoRecording()
+    return (
+        mono.combined_url
+        or artifact.recording_url
+        or message.recording_url
+        or links.stereo_url
+        or artifact.stereo_recording_url
+    )
+
+
+def _numbers(channel: Channel | None, customer: Number | None, ours: Number | None) -> tuple[str | None, str | None]:
+    theirs, mine = (customer.number if customer else None), (ours.number if ours else None)
+    if channel is Channel.INBOUND_PHONE:
+        return theirs, mine
+    if channel is Channel.OUTBOUND_PHONE:
+        return mine, theirs
+    return None, None
+
+
+def _cost(message: Message, call: CallInfo) -> Cost | None:
+    total = message.cost if message.cost is not None else call.cost
+    breakdown = call.cost_breakdown or {}
+    if total is None and not breakdown:
+        return None
+    return Cost(total_usd=total, breakdown=breakdown)
+
+
+def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
+    envelope = parse_model(Envelope, payload)
+    message = envelope.message or Message()
+    call = message.call or CallInfo()
+    event_type = message.type or "unknown"
+    session_id = require_session_id(call.id or message.call_id)
+    if event_type not in STORED_TYPES:
+        return ParsedEvent(event_type=event_type, session_id=session_id, update=None)
+
+    report = event_type == "end-of-call-report"
+    status = Status.ENDED if report else _STATUS.get(message.status or "")
+    if event_type == "conversation-update":
+        status = Status.IN_PROGRESS  # the conversation is, by this message, under way
+    channel = _CHANNEL.get(call.type or "")
+    from_number, to_number = _numbers(channel, message.customer or call.customer, message.phone_number or call.phone_number)
+    items = (message.artifact.messages if message.artifact else None) or message.messages
+    assistant = message.assistant or Assistant()
+    analysis = message.analysis or Analysis()
+    update = SessionUpdate(
+        status=status,
+        channel=channel,
+        agent=Agent(id=assistant.id or call.assistant_id, name=assistant.name)
+        if assistant.id or call.assistant_id or assistant.name
+        else None,
+        from_number=from_number,
+        to_number=to_number,
+        created_at=utc_iso(call.created_at),
+        started_at=utc_iso(message.started_at) or utc_iso(call.started_at),
+        ended_at=utc_iso(message.ended_at) or utc_iso(call.ended_at),
+        duration_seconds=message.duration_seconds,
+        ended_reason=message.ended_reason or call.ended_reason,
+        cost=_cost(message, call) if report else None,
+        recording_url=_recording_url(message),
+        transcript=_transcript(items) if items is not None else None,
+        summary=analysis.summary or message.summary,
+        vendor_fields=compact(
+            {
+                "org_id": call.org_id,
+                "structured_data": analysis.structured_data,
+                "success_evaluation": analysis.success_evaluation,
+                "costs": message.costs if report else None,
+            }
+        ),
+    )
+    return ParsedEvent(event_type=event_type, session_id=session_id, update=update)
+
+
+def auth_scheme(config: Settings) -> tuple[auth.Verifier, ...]:
+    return (
+        auth.bearer(prefix_required=False),
+        auth.secret_header("x-vapi-secret", "x-vapi-signature"),
+        auth.hmac_timestamped("x-signature", "x-timestamp", config.hmac_tolerance_seconds),
+    )
+
+
+ADAPTER = VendorAdapter(vendor=VENDOR, webhooks=WEBHOOKS, auth_scheme=auth_scheme, parse=parse)
