@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidatorFunctionWrapHandler, field_validator
@@ -35,7 +35,8 @@ class VendorAdapter:
     webhooks: frozenset[str]
     auth_scheme: Callable[[Settings], Sequence[Verifier]]
     parse: Callable[[str, Any, Headers], ParsedEvent]
-    docs: Mapping[str, str] = field(default_factory=dict)
+    # The headers this vendor sends to authenticate `body` with `secret` (local CLI and tests).
+    sign: Callable[[bytes, str], dict[str, str]]
 
 
 class VendorModel(BaseModel):

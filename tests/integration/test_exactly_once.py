@@ -1,0 +1,115 @@
+"""Exactly once: duplicates, concurrent copies, out-of-order delivery, retries after a crash."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from unittest import mock
+
+from callvault import store
+from tests.conftest import PAYLOADS, Stored, payload, post_webhook
+
+
+def test_same_event_twice_is_stored_once(stored: Stored) -> None:
+    raw = (PAYLOADS / "cozmox/end-of-call-report.json").read_bytes()
+    first = post_webhook("cozmox", "server-messages", raw)
+    again = post_webhook("cozmox", "server-messages", raw)
+    assert first.json["status"] == "stored"
+    assert again.status == 200 and again.json["status"] == "duplicate"
+    assert again.json["event_id"] == first.json["event_id"]
+    assert len(stored.events("cozmox", first.json["session_id"])) == 1
+    assert stored.session("cozmox", first.json["session_id"])["event_count"] == 1
+    assert len(stored.keys("raw/")) == 1  # one object, one version
+
+
+def test_reformatted_retry_is_the_same_event(stored: Stored) -> None:
+    body = payload("speaknode/conversation-complete")
+    first = post_webhook("speaknode", "conversation-complete", json.dumps(body).encode())
+    # Same JSON, other key order and whitespace: still the same event.
+    again = post_webhook("speaknode", "conversation-complete", json.dumps(body, indent=4, sort_keys=True).encode())
+    assert again.json == {**first.json, "status": "duplicate"}
+
+
+def test_standard_webhooks_id_is_the_idempotency_key(stored: Stored) -> None:
+    body = payload("voiceos/conversation-started")
+    first = post_webhook("voiceos", "events", body, {"webhook-id": "msg_2Xb9"})
+    body["data"]["messages"].append({"role": "user", "content": "hello?"})  # a re-rendered retry
+    again = post_webhook("voiceos", "events", body, {"webhook-id": "msg_2Xb9"})
+    assert first.json["event_id"] == "msg_2Xb9" and again.json["status"] == "duplicate"
+
+
+def test_twenty_concurrent_copies_store_once(stored: Stored) -> None:
+    raw = (PAYLOADS / "agentsessions/session-completed.json").read_bytes()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(lambda _: post_webhook("agentsessions", "session-completed", raw), range(20)))
+    statuses = sorted(r.json["status"] for r in responses)
+    assert all(r.status == 200 for r in responses)
+    assert statuses == ["duplicate"] * 19 + ["stored"]
+    session_id = responses[0].json["session_id"]
+    assert len(stored.events("agentsessions", session_id)) == 1
+    assert stored.session("agentsessions", session_id)["event_count"] == 1
+    assert len(stored.keys("raw/")) == 1
+
+
+def test_late_start_fills_gaps_but_never_reopens(stored: Stored) -> None:
+    ended = payload("speaknode/conversation-complete")
+    started = payload("speaknode/session-started")
+    started["data"]["agent_name"] = "Front desk (renamed)"
+    ended["data"]["agent_name"] = None
+    ended["data"]["agent_id"] = None
+    post_webhook("speaknode", "conversation-complete", ended)
+    post_webhook("speaknode", "session-started", started)
+    session = stored.session("speaknode", ended["data"]["session_id"])
+    assert session["status"] == "ended" and session["status_rank"] == 4
+    assert json.loads(session["agent"])["name"] == "Front desk (renamed)"  # a gap, filled
+    assert len(json.loads(session["transcript"])) == 6  # not replaced by the start's empty history
+    assert session["event_count"] == 2
+
+
+def test_cozmox_events_in_reverse_order(stored: Stored) -> None:
+    names = ["status-update-ringing", "status-update-in-progress", "conversation-update", "status-update-ended", "end-of-call-report"]
+    for name in reversed(names):
+        post_webhook("cozmox", "server-messages", payload(f"cozmox/{name}"))
+    session = stored.session("cozmox", payload("cozmox/hang")["message"]["call"]["id"])
+    assert session["status"] == "ended"
+    assert len(json.loads(session["transcript"])) == 6  # the report's, not the partial update's
+    assert session["summary"] and session["event_count"] == 5
+
+
+def test_status_moves_forward_only(stored: Stored) -> None:
+    for status in ("in-progress", "ringing", "queued"):
+        body = payload("cozmox/status-update-ringing")
+        body["message"]["status"] = status
+        post_webhook("cozmox", "server-messages", body)
+    assert stored.session("cozmox", body["message"]["call"]["id"])["status"] == "in_progress"
+
+
+def test_crash_between_archive_and_table_converges_on_retry(stored: Stored) -> None:
+    raw = (PAYLOADS / "speaknode/conversation-complete.json").read_bytes()
+    with mock.patch.object(store, "record_event", side_effect=SystemExit("killed")):
+        try:
+            post_webhook("speaknode", "conversation-complete", raw)
+        except SystemExit:
+            pass
+    assert len(stored.keys("raw/")) == 1 and stored.items() == []  # archived, not recorded
+    retry = post_webhook("speaknode", "conversation-complete", raw)
+    assert retry.json["status"] == "stored"  # the archive's 412 is not mistaken for a duplicate
+    assert len(stored.keys("raw/")) == 1
+    assert len(stored.events("speaknode", retry.json["session_id"])) == 1
+
+
+def test_long_transcript_is_offloaded_to_s3(stored: Stored) -> None:
+    body = payload("cozmox/end-of-call-report")
+    turn = {"role": "user", "message": "I would like to hear about every plan you offer, in detail. " * 4, "time": 1795172406000}
+    body["message"]["artifact"]["messages"] = [turn] * 4000  # ~1 MB of transcript
+    response = post_webhook("cozmox", "server-messages", body)
+    assert response.status == 200 and response.json["status"] == "stored"
+    session = stored.session("cozmox", response.json["session_id"])
+    uri = session["transcript"]
+    assert uri.startswith("s3://callvault-archive/sessions/cozmox/")
+    transcript = json.loads(stored.body(uri.split("/", 3)[3]))
+    assert len(transcript) == 4000 and transcript[0]["text"] == turn["message"]
+    assert len(json.dumps(session, default=str)) < 100_000
+    again = post_webhook("cozmox", "server-messages", body)
+    assert again.json["status"] == "duplicate"
+    assert len(stored.keys("sessions/")) == 1
