@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,28 @@ def reset_caches() -> None:
     callvault_aws.reset()
     config.settings.cache_clear()
     secrets._last_forced_refresh = 0.0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def serialized_moto() -> Iterator[None]:
+    """Make in-process moto answer one request at a time, as a real service appears to.
+
+    moto's transactions are not thread-safe (a cancelled one restores a copy of the whole
+    table, erasing concurrent writes); DynamoDB itself serializes them. Without this, the
+    concurrency tests would test moto.
+    """
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.Lock()
+    original = BotocoreStubber.__call__
+
+    def serialized(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, *args, **kwargs)
+
+    BotocoreStubber.__call__ = serialized  # type: ignore[method-assign]
+    yield
+    BotocoreStubber.__call__ = original  # type: ignore[method-assign]
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ def http_event(
     anything else base64-encoded."""
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     content_type = lowered.get("content-type", "")
-    is_text = content_type.startswith(_TEXT_TYPES) or (not content_type and _is_utf8(body))
+    is_text = (content_type.startswith(_TEXT_TYPES) or not content_type) and _is_utf8(body)
     now = time.time()
     event: dict[str, Any] = {
         "version": "2.0",

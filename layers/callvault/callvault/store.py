@@ -25,11 +25,18 @@ from callvault import aws
 from callvault.config import settings
 from callvault.errors import StorageUnavailable
 from callvault.models import RecordingState, SessionUpdate
+from callvault.observability import logger
 
 SESSION_SK = "SESSION"
 EVENT_SK_PREFIX = "EVENT#"
 VENDOR_FIELD_PREFIX = "vf:"
 _CONFLICT_RETRIES = 5
+# Bounds that keep a session item far below DynamoDB's 400 KB whatever a vendor sends: a value
+# past its bound is left out of the item (the raw payload in S3 still has it).
+MAX_SCALAR_BYTES = 4_096
+MAX_SUMMARY_BYTES = 32_768
+MAX_DOCUMENT_BYTES = 16_384  # agent, cost, each vendor field
+MAX_VENDOR_FIELDS_BYTES = 65_536
 
 Outcome = Literal["stored", "duplicate"]
 
@@ -49,7 +56,10 @@ def session_pk(vendor: str, session_id: str) -> str:
     return f"{vendor}#{session_id}"
 
 
-def _number(value: float | int) -> dict[str, str]:
+def _number(value: float | int) -> dict[str, str] | None:
+    """A DynamoDB number, or None past its range (magnitudes 1E-130 to 1E+126)."""
+    if value != 0 and not 1e-130 <= abs(value) < 1e125:
+        return None
     return {"N": str(Decimal(repr(value)))}
 
 
@@ -57,31 +67,53 @@ def _json(value: Any) -> dict[str, str]:
     return {"S": json.dumps(value, separators=(",", ":"), ensure_ascii=False)}
 
 
-def session_attributes(update: SessionUpdate, transcript: str | None) -> dict[str, dict[str, Any]]:
-    """The session attributes an event sets, as DynamoDB values; absent facts are left out.
+def session_attributes(update: SessionUpdate, transcript: str | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The session attributes an event sets, as DynamoDB values, and the names of those left
+    out for being past their size bound. Absent facts are left out too.
 
     `transcript` is the transcript as stored: inline JSON, or the `s3://` URI it was moved to.
     """
     attrs: dict[str, dict[str, Any]] = {}
-    for name in ("channel", "from_number", "to_number", "started_at", "ended_at", "ended_reason", "summary"):
+    oversized: list[str] = []
+
+    def put(name: str, value: dict[str, Any], limit: int) -> None:
+        if len(next(iter(value.values())).encode()) <= limit:
+            attrs[name] = value
+        else:
+            oversized.append(name)
+
+    for name in ("channel", "from_number", "to_number", "started_at", "ended_at", "ended_reason"):
         value = getattr(update, name)
         if value is not None:
-            attrs[name] = {"S": str(value)}
+            put(name, {"S": str(value)}, MAX_SCALAR_BYTES)
+    if update.summary is not None:
+        put("summary", {"S": update.summary}, MAX_SUMMARY_BYTES)
     if update.duration_seconds is not None:
-        attrs["duration_seconds"] = _number(update.duration_seconds)
+        duration = _number(update.duration_seconds)
+        if duration is None:
+            oversized.append("duration_seconds")
+        else:
+            attrs["duration_seconds"] = duration
     if update.agent is not None:
-        attrs["agent"] = _json(update.agent.model_dump())
+        put("agent", _json(update.agent.model_dump()), MAX_DOCUMENT_BYTES)
     if update.cost is not None:
-        attrs["cost"] = _json(update.cost.model_dump())
+        put("cost", _json(update.cost.model_dump()), MAX_DOCUMENT_BYTES)
     if update.recording_url is not None:
-        attrs["recording_source_url"] = {"S": update.recording_url}
-        if update.recording_expires_at is not None:
+        put("recording_source_url", {"S": update.recording_url}, MAX_SCALAR_BYTES)
+        if update.recording_expires_at is not None and "recording_source_url" in attrs:
             attrs["recording_expires_at"] = {"S": update.recording_expires_at}
     if transcript is not None:
         attrs["transcript"] = {"S": transcript}
+    budget = MAX_VENDOR_FIELDS_BYTES
     for key, value in update.vendor_fields.items():
-        attrs[VENDOR_FIELD_PREFIX + key] = _json(value)
-    return attrs
+        encoded = _json(value)
+        size = len(encoded["S"].encode())
+        if size <= min(MAX_DOCUMENT_BYTES, budget):
+            attrs[VENDOR_FIELD_PREFIX + key] = encoded
+            budget -= size
+        else:
+            oversized.append(VENDOR_FIELD_PREFIX + key)
+    return attrs, oversized
 
 
 def _session_update(
@@ -103,7 +135,10 @@ def _session_update(
         # The first creation time seen sticks: later events may only repeat it.
         "created_at = if_not_exists(created_at, :created)",
     ]
-    for index, (name, value) in enumerate(session_attributes(update, transcript).items()):
+    attributes, oversized = session_attributes(update, transcript)
+    if oversized:
+        logger.warning("session attributes left out for size", fields=oversized, event_id=record.event_id)
+    for index, (name, value) in enumerate(attributes.items()):
         names[f"#a{index}"], values[f":a{index}"] = name, value
         sets.append(f"#a{index} = :a{index}" if advance_status else f"#a{index} = if_not_exists(#a{index}, :a{index})")
     if update.recording_url is not None:
