@@ -41,7 +41,11 @@ _ROLES = {"user": "user", "bot": "assistant", "assistant": "assistant", "system"
 
 class Number(VendorModel):
     number: str | None = None
-    name: str | None = None
+    twilio_phone_number: str | None = Field(default=None, alias="twilioPhoneNumber")  # call.phoneNumber
+
+    @property
+    def e164(self) -> str | None:
+        return self.number or self.twilio_phone_number
 
 
 class CallInfo(VendorModel):
@@ -162,7 +166,7 @@ def _recording_url(message: Message) -> str | None:
 
 
 def _numbers(channel: Channel | None, customer: Number | None, ours: Number | None) -> tuple[str | None, str | None]:
-    theirs, mine = (customer.number if customer else None), (ours.number if ours else None)
+    theirs, mine = (customer.e164 if customer else None), (ours.e164 if ours else None)
     if channel is Channel.INBOUND_PHONE:
         return theirs, mine
     if channel is Channel.OUTBOUND_PHONE:

@@ -1,0 +1,56 @@
+"""Time normalization and the normalized session's shape."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from callvault.models import Session, add_seconds, seconds_between, utc_iso
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2023-12-25T00:00:00.000Z", "2023-12-25T00:00:00.000Z"),
+        ("2023-12-25T01:30:00+01:30", "2023-12-25T00:00:00.000Z"),
+        ("2023-12-25T00:00:00", "2023-12-25T00:00:00.000Z"),
+        ("2019-08-24T14:15:22.123456Z", "2019-08-24T14:15:22.123Z"),
+        (1703462400, "2023-12-25T00:00:00.000Z"),
+        (1703462400000, "2023-12-25T00:00:00.000Z"),
+        (1703462400.5, "2023-12-25T00:00:00.500Z"),
+        ("1703462400000", "2023-12-25T00:00:00.000Z"),
+        ("<string>", None),
+        ("", None),
+        (None, None),
+        (True, None),
+        ([], None),
+        (10**30, None),
+    ],
+)
+def test_utc_iso(value: object, expected: str | None) -> None:
+    assert utc_iso(value) == expected
+
+
+@given(st.one_of(st.text(), st.integers(), st.floats(), st.none()))
+def test_utc_iso_never_raises(value: object) -> None:
+    result = utc_iso(value)
+    assert result is None or result.endswith("Z")
+
+
+def test_durations() -> None:
+    assert seconds_between("2023-12-25T00:00:00.000Z", "2023-12-25T00:02:30.250Z") == 150.25
+    assert seconds_between("2023-12-25T00:00:01.000Z", "2023-12-25T00:00:00.000Z") is None
+    assert add_seconds("2023-12-25T00:00:00.000Z", 1.5) == "2023-12-25T00:00:01.500Z"
+    assert add_seconds(None, 1.5) is None
+
+
+def test_session_contract_keys() -> None:
+    session = Session(vendor="speaknode", session_id="s").model_dump(mode="json")
+    assert list(session) == [
+        "vendor", "session_id", "status", "channel", "agent", "from_number", "to_number", "created_at",
+        "started_at", "ended_at", "duration_seconds", "ended_reason", "cost", "recording", "transcript",
+        "summary", "events", "vendor_fields",
+    ]
+    assert session["recording"] == {"source_url": None, "expires_at": None, "state": "none", "s3_uri": None, "bytes": None, "sha256": None}
+    assert session["channel"] == "unknown" and session["agent"] == {"id": None, "name": None}
