@@ -19,8 +19,8 @@ for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "SECRET_ARN"):
     os.environ.pop(_name, None)
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105 - moto's fake credentials
-    AWS_SESSION_TOKEN="testing",  # noqa: S105
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
     AWS_DEFAULT_REGION="us-east-1",
     POWERTOOLS_TRACE_DISABLED="true",
     POWERTOOLS_METRICS_NAMESPACE="callvault",
@@ -43,7 +43,8 @@ SECRETS = {vendor: f"test-{vendor}-secret" for vendor in VENDORS}
 
 def payload(name: str) -> dict[str, Any]:
     """A sample vendor payload, e.g. `payload("cozmox/hang")`."""
-    return json.loads((PAYLOADS / f"{name}.json").read_text())
+    loaded: dict[str, Any] = json.loads((PAYLOADS / f"{name}.json").read_text())
+    return loaded
 
 
 def adapter_for(vendor: str) -> Any:
@@ -165,7 +166,7 @@ class Stored:
         return [v["Key"] for page in pages for v in page.get("Versions", [])]
 
     def body(self, key: str) -> bytes:
-        return boto3.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()  # type: ignore[no-any-return]
+        return boto3.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
@@ -67,7 +68,13 @@ def test_late_start_fills_gaps_but_never_reopens(stored: Stored) -> None:
 
 
 def test_cozmox_events_in_reverse_order(stored: Stored) -> None:
-    names = ["status-update-ringing", "status-update-in-progress", "conversation-update", "status-update-ended", "end-of-call-report"]
+    names = [
+        "status-update-ringing",
+        "status-update-in-progress",
+        "conversation-update",
+        "status-update-ended",
+        "end-of-call-report",
+    ]
     for name in reversed(names):
         post_webhook("cozmox", "server-messages", payload(f"cozmox/{name}"))
     session = stored.session("cozmox", payload("cozmox/hang")["message"]["call"]["id"])
@@ -86,11 +93,8 @@ def test_status_moves_forward_only(stored: Stored) -> None:
 
 def test_crash_between_archive_and_table_converges_on_retry(stored: Stored) -> None:
     raw = (PAYLOADS / "speaknode/conversation-complete.json").read_bytes()
-    with mock.patch.object(store, "record_event", side_effect=SystemExit("killed")):
-        try:
-            post_webhook("speaknode", "conversation-complete", raw)
-        except SystemExit:
-            pass
+    with mock.patch.object(store, "record_event", side_effect=SystemExit("killed")), contextlib.suppress(SystemExit):
+        post_webhook("speaknode", "conversation-complete", raw)
     assert len(stored.keys("raw/")) == 1 and stored.items() == []  # archived, not recorded
     retry = post_webhook("speaknode", "conversation-complete", raw)
     assert retry.json["status"] == "stored"  # the archive's 412 is not mistaken for a duplicate

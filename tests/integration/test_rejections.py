@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import time
+from typing import Any
 
 import boto3
 import pytest
@@ -13,6 +14,12 @@ import pytest
 from tests.conftest import PAYLOADS, Stored, payload, post_webhook
 
 EVENT = (PAYLOADS / "cozmox/end-of-call-report.json").read_bytes()
+SAMPLE = {
+    "agentsessions": "agentsessions/session-completed",
+    "cozmox": "cozmox/end-of-call-report",
+    "voiceos": "voiceos/conversation-ended",
+    "speaknode": "speaknode/conversation-complete",
+}
 
 
 def _cozmox_hmac(body: bytes, secret: str, stamp: int | str) -> dict[str, str]:
@@ -34,7 +41,7 @@ def _cozmox_hmac(body: bytes, secret: str, stamp: int | str) -> dict[str, str]:
     ],
 )
 def test_bad_credentials_store_nothing(stored: Stored, vendor: str, webhook: str, headers: dict[str, str], reason: str) -> None:
-    response = post_webhook(vendor, webhook, payload(f"{vendor}/{'end-of-call-report' if vendor == 'cozmox' else 'session-completed' if vendor == 'agentsessions' else 'conversation-ended' if vendor == 'voiceos' else 'conversation-complete'}"), headers, sign=False)
+    response = post_webhook(vendor, webhook, payload(SAMPLE[vendor]), headers, sign=False)
     assert response.status == 401
     assert response.json == {"error": reason}
     assert stored.keys() == [] and stored.items() == []
@@ -42,7 +49,9 @@ def test_bad_credentials_store_nothing(stored: Stored, vendor: str, webhook: str
 
 def test_cozmox_hmac_accepted_in_seconds_and_milliseconds(stored: Stored) -> None:
     now = int(time.time())
-    assert post_webhook("cozmox", "server-messages", EVENT, _cozmox_hmac(EVENT, "test-cozmox-secret", now), sign=False).status == 200
+    assert (
+        post_webhook("cozmox", "server-messages", EVENT, _cozmox_hmac(EVENT, "test-cozmox-secret", now), sign=False).status == 200
+    )
     ms = now * 1000
     body = json.dumps(payload("cozmox/hang")).encode()
     assert post_webhook("cozmox", "server-messages", body, _cozmox_hmac(body, "test-cozmox-secret", ms), sign=False).status == 200
@@ -50,7 +59,11 @@ def test_cozmox_hmac_accepted_in_seconds_and_milliseconds(stored: Stored) -> Non
 
 @pytest.mark.parametrize(
     ("stamp", "reason"),
-    [(int(time.time()) - 301, "stale timestamp"), (int(time.time()) + 400, "stale timestamp"), ("yesterday", "missing or malformed timestamp")],
+    [
+        (int(time.time()) - 301, "stale timestamp"),
+        (int(time.time()) + 400, "stale timestamp"),
+        ("yesterday", "missing or malformed timestamp"),
+    ],
 )
 def test_cozmox_hmac_replay_and_malformed_timestamp(stored: Stored, stamp: int | str, reason: str) -> None:
     headers = _cozmox_hmac(EVENT, "test-cozmox-secret", stamp)
@@ -158,7 +171,7 @@ def test_wrong_types_cost_a_fact_not_the_event(stored: Stored, mutate) -> None: 
 
 def test_deeply_nested_but_valid_json_is_stored(stored: Stored) -> None:
     body = payload("speaknode/conversation-complete")
-    nested: dict = {}
+    nested: dict[str, Any] = {}
     for _ in range(500):
         nested = {"n": nested}
     body["data"]["url_parameters"] = nested

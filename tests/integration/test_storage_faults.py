@@ -23,12 +23,16 @@ def failing(service: str, operation: str, error: Exception) -> Iterator[None]:
 
 
 def _client_error(code: str, operation: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, operation)
+    return ClientError({"Error": {"Code": code, "Message": "injected"}}, operation)
 
 
 @pytest.mark.parametrize(
     "error",
-    [_client_error("InternalError", "PutObject"), _client_error("SlowDown", "PutObject"), EndpointConnectionError(endpoint_url="https://s3")],
+    [
+        _client_error("InternalError", "PutObject"),
+        _client_error("SlowDown", "PutObject"),
+        EndpointConnectionError(endpoint_url="https://s3"),
+    ],
 )
 def test_s3_down_is_503_and_writes_nothing(stored: Stored, error: Exception) -> None:
     with failing("s3", "put_object", error):
@@ -60,14 +64,17 @@ def test_dynamodb_down_is_503_and_a_retry_stores_once(stored: Stored, error: Exc
 
 def test_transaction_conflicts_are_retried(stored: Stored) -> None:
     conflict = ClientError(
-        {"Error": {"Code": "TransactionCanceledException", "Message": "conflict"}, "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}]},
+        {
+            "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+            "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}],
+        },
         "TransactWriteItems",
     )
     client = aws.dynamodb()
     real = client.transact_write_items
     failures = iter([conflict, conflict])
 
-    def flaky(**kwargs):  # type: ignore[no-untyped-def]
+    def flaky(**kwargs):
         error = next(failures, None)
         if error:
             raise error

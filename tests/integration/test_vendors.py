@@ -57,7 +57,12 @@ def test_speaknode_conversation_normalized(stored: Stored) -> None:
     assert session["recording_state"] == "pending"
     transcript = json.loads(session["transcript"])
     assert [t["role"] for t in transcript] == ["system", "assistant", "user", "tool", "assistant", "user"]
-    assert transcript[3]["tool"] == {"name": "reschedule", "arguments": '{"day": "friday"}', "output": '{"ok": true, "slot": "10:30"}', "is_error": False}
+    assert transcript[3]["tool"] == {
+        "name": "reschedule",
+        "arguments": '{"day": "friday"}',
+        "output": '{"ok": true, "slot": "10:30"}',
+        "is_error": False,
+    }
     assert json.loads(session["vf:telecom_provider"]) == "Twilio"
     assert session["event_count"] == 2
 
@@ -75,7 +80,14 @@ def test_speaknode_route_decides_the_event_not_its_label(stored: Stored) -> None
 
 
 def test_cozmox_call_lifecycle(stored: Stored) -> None:
-    for name in ("status-update-ringing", "status-update-in-progress", "conversation-update", "hang", "status-update-ended", "end-of-call-report"):
+    for name in (
+        "status-update-ringing",
+        "status-update-in-progress",
+        "conversation-update",
+        "hang",
+        "status-update-ended",
+        "end-of-call-report",
+    ):
         assert post_webhook("cozmox", "server-messages", payload(f"cozmox/{name}")).json["status"] == "stored"
     call_id = payload("cozmox/hang")["message"]["call"]["id"]
     session = stored.session("cozmox", call_id)
@@ -102,7 +114,10 @@ def test_cozmox_tool_calls_are_acknowledged_and_archived(stored: Stored) -> None
     assert stored.items() == []
 
 
-@pytest.mark.parametrize("message_type", ["transfer-destination-request", "assistant-request", "knowledge-base-request", "speech-update", "brand-new-type"])
+@pytest.mark.parametrize(
+    "message_type",
+    ["transfer-destination-request", "assistant-request", "knowledge-base-request", "speech-update", "brand-new-type"],
+)
 def test_cozmox_types_not_stored_are_acknowledged(stored: Stored, message_type: str) -> None:
     body = payload("cozmox/hang")
     body["message"]["type"] = message_type

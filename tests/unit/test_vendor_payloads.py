@@ -4,11 +4,12 @@ adapters read what those SDK types produce."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from vapi.core.pydantic_utilities import parse_obj_as
 from vapi.types import ServerMessageConversationUpdate, ServerMessageEndOfCallReport, ServerMessageHang, ServerMessageStatusUpdate
-from voiceos.models import ConversationResponse
+from voiceos.models.conversation_response import ConversationResponse
 
 from callvault.models import Status
 from callvault.vendors import cozmox, speaknode, voiceos
@@ -24,11 +25,19 @@ VAPI_TYPES = {
 
 
 @pytest.mark.parametrize(
-    "name", ["status-update-ringing", "status-update-in-progress", "status-update-ended", "conversation-update", "hang", "end-of-call-report"]
+    "name",
+    [
+        "status-update-ringing",
+        "status-update-in-progress",
+        "status-update-ended",
+        "conversation-update",
+        "hang",
+        "end-of-call-report",
+    ],
 )
 def test_cozmox_samples_are_vapi_sdk_messages(name: str) -> None:
     message = payload(f"cozmox/{name}")["message"]
-    parsed = parse_obj_as(VAPI_TYPES[message["type"]], message)  # raises unless the SDK accepts it
+    parsed: Any = parse_obj_as(VAPI_TYPES[message["type"]], message)  # type: ignore[arg-type]  # raises unless the SDK accepts it
     # Round-trip through the SDK's own serialization, then through our adapter.
     wire = json.loads(parsed.json())
     event = cozmox.parse("server-messages", {"message": wire}, {})

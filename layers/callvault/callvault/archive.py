@@ -39,9 +39,7 @@ def put_once(key: str, body: bytes, content_type: str) -> bool:
     """
     for attempt in range(_CONFLICT_RETRIES + 1):
         try:
-            aws.s3().put_object(
-                Bucket=settings().bucket_name, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*"
-            )
+            aws.s3().put_object(Bucket=settings().bucket_name, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*")
             return True
         except ClientError as exc:
             code = aws.error_code(exc)

@@ -14,7 +14,6 @@ import hmac
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-
 Headers = Mapping[str, str]  # lower-cased names
 # A verifier answers None when its credential is absent, True when it is valid, and raises
 # AuthError when it is present but wrong.
@@ -122,8 +121,6 @@ def hmac_body(header: str) -> Verifier:
         raise AuthError("invalid signature")
 
     return verify
-
-
 
 
 def hmac_timestamped(

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import TypeAdapter
@@ -170,4 +170,6 @@ def webhook_handler(adapter: VendorAdapter, webhook: str) -> Handler:
         metrics.add_dimension(name="vendor", value=adapter.vendor)
         return ingest(adapter, webhook, event)
 
-    return handler
+    handler.vendor = adapter.vendor  # type: ignore[attr-defined,unused-ignore]
+    handler.webhook = webhook  # type: ignore[attr-defined,unused-ignore]
+    return cast(Handler, handler)

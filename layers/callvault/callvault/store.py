@@ -188,12 +188,12 @@ def record_event(record: EventRecord, update: SessionUpdate, transcript: str | N
     while True:
         items = [{"Put": _event_put(record)}, {"Update": _session_update(record, update, transcript, advance_status=advance)}]
         try:
-            aws.dynamodb().transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+            aws.dynamodb().transact_write_items(TransactItems=items)  # type: ignore[arg-type,unused-ignore]
             return "stored"
         except ClientError as exc:
             if aws.error_code(exc) != "TransactionCanceledException":
                 raise StorageUnavailable(f"dynamodb write failed: {aws.error_code(exc)}") from exc
-            codes = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]  # type: ignore[attr-defined]
+            codes = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
             if codes[:1] == ["ConditionalCheckFailed"]:
                 return "duplicate"
             if advance and codes[1:2] == ["ConditionalCheckFailed"]:
@@ -201,7 +201,7 @@ def record_event(record: EventRecord, update: SessionUpdate, transcript: str | N
                 continue
             if "TransactionConflict" in codes and conflicts < _CONFLICT_RETRIES:
                 conflicts += 1
-                time.sleep(random.uniform(0, 0.02 * 2**conflicts))  # noqa: S311 - jitter, not crypto
+                time.sleep(random.uniform(0, 0.02 * 2**conflicts))  # noqa: S311  # nosec B311 - retry jitter, not a secret
                 continue
             raise StorageUnavailable(f"dynamodb transaction cancelled: {codes}") from exc
         except BotoCoreError as exc:

@@ -112,10 +112,17 @@ def _entry(message: SessionMessage) -> TranscriptEntry:
     meta = message.extra_metadata
     at = utc_iso(message.created_at)
     if meta is not None and meta.tool_name:
-        tool = ToolCall(name=meta.tool_name, arguments=meta.arguments, output=meta.output, is_error=(meta.status or "").lower() in ("error", "failed", "failure"))
+        tool = ToolCall(
+            name=meta.tool_name,
+            arguments=meta.arguments,
+            output=meta.output,
+            is_error=(meta.status or "").lower() in ("error", "failed", "failure"),
+        )
         return TranscriptEntry(role="tool", text=content.content, at=at, tool=tool)
     role = (content.role or "").lower()
-    return TranscriptEntry(role=role if role in ("user", "assistant", "system", "tool") else "system", text=content.content, at=at)
+    return TranscriptEntry(
+        role=role if role in ("user", "assistant", "system", "tool") else "system", text=content.content, at=at
+    )
 
 
 def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
@@ -127,7 +134,11 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
     phone = data.person.phone if data.person else None
     started_at = utc_iso(data.started_at)
     ended_at = utc_iso(data.ended_at) or utc_iso(data.completed_at)
-    messages = sorted(data.messages, key=lambda m: m.sequence_number if m.sequence_number is not None else 0) if data.messages is not None else None
+    messages = (
+        sorted(data.messages, key=lambda m: m.sequence_number if m.sequence_number is not None else 0)
+        if data.messages is not None
+        else None
+    )
     agent = data.agent or AgentInfo()
     billing = data.billing
     update = SessionUpdate(

@@ -133,7 +133,9 @@ def _tool_entries(item: ArtifactMessage, at: str | None) -> list[TranscriptEntry
         return [TranscriptEntry(role="tool", at=at, tool=ToolCall(name=item.name, output=item.result))]
     entries = []
     for call in item.tool_calls or []:
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        function = call.get("function")
+        if not isinstance(function, dict):
+            function = {}
         arguments = function.get("arguments")
         if arguments is not None and not isinstance(arguments, str):
             arguments = json.dumps(arguments, separators=(",", ":"))
@@ -157,11 +159,7 @@ def _recording_url(message: Message) -> str | None:
     links = artifact.recording or RecordingLinks()
     mono = links.mono or MonoRecording()
     return (
-        mono.combined_url
-        or artifact.recording_url
-        or message.recording_url
-        or links.stereo_url
-        or artifact.stereo_recording_url
+        mono.combined_url or artifact.recording_url or message.recording_url or links.stereo_url or artifact.stereo_recording_url
     )
 
 

@@ -14,7 +14,16 @@ from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
 from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, TranscriptEntry, seconds_between, utc_iso
-from callvault.vendors.base import ObjectList, ParsedEvent, VendorAdapter, PayloadError, VendorModel, compact, parse_model, require_session_id
+from callvault.vendors.base import (
+    ObjectList,
+    ParsedEvent,
+    PayloadError,
+    VendorAdapter,
+    VendorModel,
+    compact,
+    parse_model,
+    require_session_id,
+)
 
 VENDOR = "voiceos"
 WEBHOOKS = frozenset({"events"})
@@ -96,9 +105,7 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
         raise PayloadError(f"expected a JSON object, got {type(payload).__name__}")
     event, body = _locate(payload)
     conversation = parse_model(Conversation, body)
-    session_id = require_session_id(
-        conversation.id or payload.get("conversation_id") or payload.get("conversationId")
-    )
+    session_id = require_session_id(conversation.id or payload.get("conversation_id") or payload.get("conversationId"))
     event_type = event or (f"conversation:{conversation.status}" if conversation.status else "conversation:update")
     if event_type in IGNORED_EVENTS:
         return ParsedEvent(event_type=event_type, session_id=session_id, update=None)
@@ -128,7 +135,9 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
         ]
         if conversation.messages is not None
         else None,
-        vendor_fields=compact({"account_id": conversation.account_id, "uri": conversation.uri, "telephony_provider": phone.provider}),
+        vendor_fields=compact(
+            {"account_id": conversation.account_id, "uri": conversation.uri, "telephony_provider": phone.provider}
+        ),
     )
     return ParsedEvent(event_type=event_type, session_id=session_id, update=update)
 

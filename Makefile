@@ -1,0 +1,55 @@
+# callvault: everything a fresh clone needs, from Python >= 3.11 and make alone.
+SHELL := /bin/bash
+PYTHON ?= python3
+PORT ?= 3000
+MOTO_PORT ?= 5000
+UV_VERSION := 0.13.8
+CHECKOV_VERSION := 3.3.30
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+RUN := $(UV) run --frozen --no-sync
+export UV_PYTHON_DOWNLOADS := never
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: install test lint typecheck security unit integration infrastructure dev build bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: .venv/.synced
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: install
+	$(RUN) mypy
+
+# checkov runs in its own environment: its pins clash with aws-sam-cli's. --skip-download keeps it offline.
+security: install
+	$(RUN) bandit -q -c pyproject.toml -r layers functions src
+	$(UV) tool run --from "checkov==$(CHECKOV_VERSION)" checkov --quiet --compact --skip-download -f template.yaml
+
+test: lint typecheck security
+	$(RUN) pytest -n 2 -q
+
+unit integration infrastructure: install
+	$(RUN) pytest -q tests/$@
+
+# `sam build` packages the layer for arm64; it wants python3.13 on PATH (pyenv's, where present).
+build: install
+	PATH="$$(ls -d $$HOME/.pyenv/versions/3.13*/bin 2>/dev/null | tail -1):$$PATH" $(RUN) sam build
+
+bench: install
+	$(RUN) python -m bench.ingest
+
+dev: install
+	$(RUN) callvault dev --port $(PORT) --moto-port $(MOTO_PORT)
+
+clean:
+	rm -rf .venv $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,129 @@
+"""The SAM template: valid, wired to handlers that exist, least privilege, storage protected."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callvault_local.template import load, resources_of_type, routes
+from tests.conftest import ROOT, handler_for
+
+CONTRACT_ROUTES = {
+    ("POST", "/webhooks/agentsessions/session-completed"),
+    ("POST", "/webhooks/cozmox/server-messages"),
+    ("POST", "/webhooks/voiceos/events"),
+    ("POST", "/webhooks/speaknode/session-started"),
+    ("POST", "/webhooks/speaknode/conversation-complete"),
+}
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def test_cfn_lint_passes() -> None:
+    result = subprocess.run([_bin("cfn-lint"), "template.yaml"], cwd=ROOT, capture_output=True, text=True, check=False)  # noqa: S603
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_validate_lint_passes() -> None:
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
+    result = subprocess.run(  # noqa: S603
+        [_bin("sam"), "validate", "--lint", "--region", "us-east-1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+def test_every_contract_route_is_served() -> None:
+    assert {(r.method, r.path) for r in routes()} >= CONTRACT_ROUTES
+
+
+@pytest.mark.parametrize("route", [r for r in routes() if r.path.startswith("/webhooks/")], ids=lambda r: r.path)
+def test_webhook_route_wired_to_its_vendor_handler(route: Any) -> None:
+    assert (route.code_uri / "app.py").is_file()
+    handler = handler_for(route.path)
+    _, _, vendor, webhook = route.path.split("/")
+    assert (handler.vendor, handler.webhook) == (vendor, webhook)  # type: ignore[attr-defined]
+    assert route.environment["SECRET_ARN"] == {"Ref": f"{vendor.capitalize()}Secret"}
+
+
+def test_globals() -> None:
+    function = load()["Globals"]["Function"]
+    assert function["Runtime"] == "python3.13" and function["Architectures"] == ["arm64"]
+    assert function["Tracing"] == "Active"
+    (layer,) = resources_of_type("AWS::Serverless::LayerVersion").values()
+    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    assert layer["Properties"]["ContentUri"] == "layers/callvault/"
+
+
+def _statements(function: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for policy in function["Properties"]["Policies"] for s in policy["Statement"]]
+
+
+@pytest.mark.parametrize("route", [r for r in routes() if r.path.startswith("/webhooks/")], ids=lambda r: r.path)
+def test_webhook_function_least_privilege(route: Any) -> None:
+    _, _, vendor, webhook = route.path.split("/")
+    function = load()["Resources"][route.function]
+    actions: set[str] = set()
+    for statement in _statements(function):
+        assert statement["Effect"] == "Allow"
+        granted = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not any("*" in action for action in granted)
+        actions |= set(granted)
+        if "s3:PutObject" in granted:
+            prefixes = sorted(r["Fn::Sub"].split("}/", 1)[1] for r in statement["Resource"])
+            assert prefixes == sorted([f"raw/{vendor}/{webhook}/*", f"quarantine/{vendor}/{webhook}/*", f"sessions/{vendor}/*"])
+        if "dynamodb:PutItem" in granted:
+            assert statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [f"{vendor}#*"]
+        if "secretsmanager:GetSecretValue" in granted:
+            assert statement["Resource"] == {"Ref": f"{vendor.capitalize()}Secret"}
+    assert actions == {"s3:PutObject", "dynamodb:PutItem", "dynamodb:UpdateItem", "secretsmanager:GetSecretValue"}
+
+
+def test_table_is_protected() -> None:
+    (table,) = resources_of_type("AWS::DynamoDB::Table").values()
+    props = table["Properties"]
+    assert table["DeletionPolicy"] == "Retain"
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert props["DeletionProtectionEnabled"] is True
+
+
+def test_bucket_is_protected() -> None:
+    (bucket,) = resources_of_type("AWS::S3::Bucket").values()
+    props = bucket["Properties"]
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert props["VersioningConfiguration"]["Status"] == "Enabled"
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert all(
+        props["PublicAccessBlockConfiguration"][k] is True
+        for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+    )
+    (policy,) = resources_of_type("AWS::S3::BucketPolicy").values()
+    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_outputs_give_every_webhook_url() -> None:
+    outputs = load()["Outputs"]
+    urls = [o["Value"]["Fn::Sub"] for o in outputs.values() if isinstance(o["Value"], dict) and "Fn::Sub" in o["Value"]]
+    for _, path in CONTRACT_ROUTES:
+        assert any(url.endswith(path) for url in urls), path
+
+
+def test_every_function_has_log_retention() -> None:
+    for name, function in resources_of_type("AWS::Serverless::Function").items():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert load()["Resources"][group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
