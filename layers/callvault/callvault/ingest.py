@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import TypeAdapter
+from pydantic_core import PydanticSerializationError, to_json
 
 from callvault import archive, store
 from callvault.auth import AuthError, authenticate
@@ -52,8 +53,13 @@ def event_id_for(adapter: VendorAdapter, webhook: str, parsed: ParsedEvent, requ
     key = parsed.vendor_event_id or request.headers.get("webhook-id")
     if key:
         return key if _SAFE_ID.fullmatch(key) else hashlib.sha256(f"{adapter.vendor}\0{key}".encode()).hexdigest()
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{adapter.vendor}\0{webhook}\0{canonical}".encode()).hexdigest()
+    # Canonical: parsed and re-serialized compactly, so whitespace and escaping do not matter.
+    # Key order stays as sent: sorting would cost more than the rest of the pipeline.
+    try:
+        canonical = to_json(payload)
+    except PydanticSerializationError:  # nested past its depth limit: the slower C encoder copes
+        canonical = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return hashlib.sha256(f"{adapter.vendor}\0{webhook}\0".encode() + canonical).hexdigest()
 
 
 def _quarantine(adapter: VendorAdapter, webhook: str, request: Request, received: datetime, reason: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 
 class Status(StrEnum):
@@ -71,6 +71,8 @@ class ToolCall(_Model):
 
 
 class TranscriptEntry(_Model):
+    """One turn of the conversation."""
+
     role: str  # user | assistant | system | tool
     text: str | None = None
     at: str | None = None
@@ -82,6 +84,14 @@ class EventRef(_Model):
     type: str
     received_at: str
     raw_s3_uri: str
+
+
+_TRANSCRIPT_ADAPTER: TypeAdapter[list[TranscriptEntry]] = TypeAdapter(list[TranscriptEntry])
+
+
+def transcript(entries: list[dict[str, Any]]) -> list[TranscriptEntry]:
+    """Transcript entries from plain dicts, validated in one pass (a long call has thousands)."""
+    return _TRANSCRIPT_ADAPTER.validate_python(entries)
 
 
 class SessionUpdate(_Model):
@@ -135,8 +145,8 @@ def utc_iso(value: Any) -> str | None:
     try:
         if isinstance(value, int | float):
             seconds = value / 1000 if abs(value) >= 1e11 else value  # epoch ms vs s
-            moment = datetime.fromtimestamp(seconds, tz=UTC)
-        elif isinstance(value, str) and value:
+            return datetime.fromtimestamp(seconds, tz=UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+        if isinstance(value, str) and value:
             text = value.strip()
             if text.isdigit():
                 return utc_iso(int(text))
@@ -152,7 +162,7 @@ def utc_iso(value: Any) -> str | None:
 
 def format_utc(moment: datetime) -> str:
     """The one time format callvault writes: millisecond precision, `Z` suffix."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def now_utc() -> str:

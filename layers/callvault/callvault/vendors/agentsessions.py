@@ -13,7 +13,7 @@ from pydantic import Field
 from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
-from callvault.models import Agent, Channel, SessionUpdate, Status, ToolCall, TranscriptEntry, seconds_between, utc_iso
+from callvault.models import Agent, Channel, SessionUpdate, Status, seconds_between, transcript, utc_iso
 from callvault.vendors.base import ObjectList, ParsedEvent, VendorAdapter, VendorModel, compact, parse_model, require_session_id
 
 VENDOR = "agentsessions"
@@ -107,22 +107,20 @@ class Envelope(VendorModel):
     data: SessionData | None = None
 
 
-def _entry(message: SessionMessage) -> TranscriptEntry:
+def _entry(message: SessionMessage) -> dict[str, Any]:
     content = message.content or MessageContent()
     meta = message.extra_metadata
     at = utc_iso(message.created_at)
     if meta is not None and meta.tool_name:
-        tool = ToolCall(
-            name=meta.tool_name,
-            arguments=meta.arguments,
-            output=meta.output,
-            is_error=(meta.status or "").lower() in ("error", "failed", "failure"),
-        )
-        return TranscriptEntry(role="tool", text=content.content, at=at, tool=tool)
+        tool = {
+            "name": meta.tool_name,
+            "arguments": meta.arguments,
+            "output": meta.output,
+            "is_error": (meta.status or "").lower() in ("error", "failed", "failure"),
+        }
+        return {"role": "tool", "text": content.content, "at": at, "tool": tool}
     role = (content.role or "").lower()
-    return TranscriptEntry(
-        role=role if role in ("user", "assistant", "system", "tool") else "system", text=content.content, at=at
-    )
+    return {"role": role if role in ("user", "assistant", "system", "tool") else "system", "text": content.content, "at": at}
 
 
 def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
@@ -152,7 +150,7 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
         started_at=started_at,
         ended_at=ended_at,
         duration_seconds=seconds_between(started_at, ended_at),
-        transcript=[_entry(m) for m in messages] if messages is not None else None,
+        transcript=transcript([_entry(m) for m in messages]) if messages is not None else None,
         vendor_fields=compact(
             {
                 "name": data.name,

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidatorFunctionWrapHandler, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from callvault.auth import Headers, Verifier
 from callvault.config import Settings
@@ -40,21 +40,9 @@ class VendorAdapter:
 
 
 class VendorModel(BaseModel):
-    """A vendor payload model: unknown fields kept, a field of the wrong type read as absent.
-
-    Vendors change their payloads without notice; the raw body is archived byte for byte, so a
-    surprising field costs that one fact, never the event.
-    """
+    """A vendor payload model: unknown fields kept, every field optional (see `parse_model`)."""
 
     model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, populate_by_name=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="wrap")
-    @classmethod
-    def _absent_when_invalid(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        try:
-            return handler(value)
-        except ValidationError:
-            return None
 
 
 def _objects_only(value: Any) -> Any:
@@ -66,11 +54,45 @@ T = TypeVar("T")
 ObjectList = Annotated[list[T], BeforeValidator(_objects_only)]
 
 
+_MAX_REPAIRS = 8
+
+
 def parse_model(model: type[VendorModelT], payload: Any) -> VendorModelT:
-    """`payload` as `model`; PayloadError when it is not a JSON object at all."""
+    """`payload` as `model`, a value of the wrong type read as absent; PayloadError when the
+    payload is not a JSON object at all.
+
+    Vendors change their payloads without notice and the raw body is archived byte for byte, so
+    a surprising value costs that one fact, never the event. Valid input (the usual case) is
+    validated once, in Rust; otherwise the values that failed are removed and the rest validated
+    again.
+    """
     if not isinstance(payload, dict):
         raise PayloadError(f"expected a JSON object, got {type(payload).__name__}")
-    return model.model_validate(payload)
+    for _ in range(_MAX_REPAIRS):
+        try:
+            return model.model_validate(payload)
+        except ValidationError as exc:
+            payload = _without(payload, [error["loc"] for error in exc.errors()])
+    return model.model_validate({})
+
+
+def _without(data: Any, paths: list[tuple[int | str, ...]]) -> Any:
+    """A copy of `data` with the value at each path removed (a path stops where `data` does)."""
+    heads: dict[Any, list[tuple[int | str, ...]]] = {}
+    for path in paths:
+        if path:
+            heads.setdefault(path[0], []).append(path[1:])
+    if isinstance(data, dict):
+        return {k: _without(v, heads[k]) if k in heads and all(heads[k]) else v for k, v in data.items() if not _ends(k, heads)}
+    if isinstance(data, list):
+        return [_without(v, heads[i]) if i in heads and all(heads[i]) else v for i, v in enumerate(data) if not _ends(i, heads)]
+    return data
+
+
+def _ends(key: Any, heads: dict[Any, list[tuple[int | str, ...]]]) -> bool:
+    # The failing value is this one itself, or the path goes on into something that is not a
+    # container (a union member's name, say): remove it here.
+    return key in heads and any(not rest for rest in heads[key])
 
 
 VendorModelT = TypeVar("VendorModelT", bound=VendorModel)

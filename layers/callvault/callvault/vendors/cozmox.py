@@ -15,7 +15,7 @@ from pydantic import Field
 from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
-from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, ToolCall, TranscriptEntry, utc_iso
+from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, transcript, utc_iso
 from callvault.vendors.base import ObjectList, ParsedEvent, VendorAdapter, VendorModel, compact, parse_model, require_session_id
 
 VENDOR = "cozmox"
@@ -128,9 +128,9 @@ class Envelope(VendorModel):
     message: Message | None = None
 
 
-def _tool_entries(item: ArtifactMessage, at: str | None) -> list[TranscriptEntry]:
+def _tool_entries(item: ArtifactMessage, at: str | None) -> list[dict[str, Any]]:
     if item.role == "tool_call_result":
-        return [TranscriptEntry(role="tool", at=at, tool=ToolCall(name=item.name, output=item.result))]
+        return [{"role": "tool", "at": at, "tool": {"name": item.name, "output": item.result}}]
     entries = []
     for call in item.tool_calls or []:
         function = call.get("function")
@@ -139,18 +139,18 @@ def _tool_entries(item: ArtifactMessage, at: str | None) -> list[TranscriptEntry
         arguments = function.get("arguments")
         if arguments is not None and not isinstance(arguments, str):
             arguments = json.dumps(arguments, separators=(",", ":"))
-        entries.append(TranscriptEntry(role="tool", at=at, tool=ToolCall(name=function.get("name"), arguments=arguments)))
+        entries.append({"role": "tool", "at": at, "tool": {"name": function.get("name"), "arguments": arguments}})
     return entries
 
 
-def _transcript(items: list[ArtifactMessage]) -> list[TranscriptEntry]:
-    entries: list[TranscriptEntry] = []
+def _transcript(items: list[ArtifactMessage]) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
     for item in items:
         at = utc_iso(item.time)
         if item.role in ("tool_calls", "tool_call_result"):
             entries.extend(_tool_entries(item, at))
         elif item.role in _ROLES:
-            entries.append(TranscriptEntry(role=_ROLES[item.role], text=item.message, at=at))
+            entries.append({"role": _ROLES[item.role], "text": item.message, "at": at})
     return entries
 
 
@@ -213,7 +213,7 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
         ended_reason=message.ended_reason or call.ended_reason,
         cost=_cost(message, call) if report else None,
         recording_url=_recording_url(message),
-        transcript=_transcript(items) if items is not None else None,
+        transcript=transcript(_transcript(items)) if items is not None else None,
         summary=analysis.summary or message.summary,
         vendor_fields=compact(
             {

@@ -15,7 +15,7 @@ from typing import Any
 from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
-from callvault.models import Agent, Channel, SessionUpdate, Status, ToolCall, TranscriptEntry, add_seconds, utc_iso
+from callvault.models import Agent, Channel, SessionUpdate, Status, add_seconds, transcript, utc_iso
 from callvault.vendors.base import ObjectList, ParsedEvent, VendorAdapter, VendorModel, compact, parse_model, require_session_id
 
 VENDOR = "speaknode"
@@ -69,20 +69,20 @@ class Envelope(VendorModel):
 _ROLES = {"user": "user", "agent": "assistant", "assistant": "assistant", "system": "system", "tool": "tool"}
 
 
-def _entry(item: HistoryItem) -> TranscriptEntry:
+def _entry(item: HistoryItem) -> dict[str, Any]:
     is_tool = bool(item.tool_name or item.tool_call_id) or (item.kind or "").lower().startswith(("tool", "function"))
     tool = (
-        ToolCall(
-            name=item.tool_name,
-            arguments=item.tool_arguments_json,
-            output=item.tool_output,
-            is_error=bool(item.tool_is_error),
-        )
+        {
+            "name": item.tool_name,
+            "arguments": item.tool_arguments_json,
+            "output": item.tool_output,
+            "is_error": bool(item.tool_is_error),
+        }
         if is_tool
         else None
     )
     role = "tool" if is_tool else _ROLES.get((item.role or "").lower(), "system")
-    return TranscriptEntry(role=role, text=item.content, at=utc_iso(item.created_at), tool=tool)
+    return {"role": role, "text": item.content, "at": utc_iso(item.created_at), "tool": tool}
 
 
 def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
@@ -106,7 +106,7 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
         duration_seconds=data.duration_seconds,
         recording_url=data.audio_url,
         recording_expires_at=utc_iso(data.audio_url_expires_at),
-        transcript=[_entry(item) for item in data.history] if data.history is not None else None,
+        transcript=transcript([_entry(item) for item in data.history]) if data.history is not None else None,
         vendor_fields=compact(
             {
                 "telecom_provider": data.telecom_provider,

@@ -13,7 +13,7 @@ from typing import Any
 from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
-from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, TranscriptEntry, seconds_between, utc_iso
+from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, seconds_between, transcript, utc_iso
 from callvault.vendors.base import (
     ObjectList,
     ParsedEvent,
@@ -129,10 +129,12 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
         if conversation.cost_breakdown
         else None,
         recording_url=conversation.recording_url,
-        transcript=[
-            TranscriptEntry(role=_ROLES.get((m.role or "").lower(), "system"), text=m.content, at=utc_iso(m.created_at))
-            for m in conversation.messages
-        ]
+        transcript=transcript(
+            [
+                {"role": _ROLES.get((m.role or "").lower(), "system"), "text": m.content, "at": utc_iso(m.created_at)}
+                for m in conversation.messages
+            ]
+        )
         if conversation.messages is not None
         else None,
         vendor_fields=compact(

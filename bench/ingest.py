@@ -1,0 +1,201 @@
+"""Ingest benchmark: AWS requests per event, handler overhead against a floor, import time.
+
+    make bench        (or: uv run python -m bench.ingest)
+
+Figures are measured in this run and printed with their ratio to a floor measured in the same
+run on the same machine, so they compare across machines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.update(
+    AWS_ACCESS_KEY_ID="bench",
+    AWS_SECRET_ACCESS_KEY="bench",
+    AWS_DEFAULT_REGION="us-east-1",
+    POWERTOOLS_TRACE_DISABLED="true",
+    POWERTOOLS_METRICS_NAMESPACE="callvault",
+    POWERTOOLS_LOG_LEVEL="WARNING",
+    CALLVAULT_SECRET_COZMOX="bench-secret",
+)
+for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    os.environ.pop(name, None)
+sys.path[:0] = [str(ROOT), str(ROOT / "layers/callvault"), str(ROOT / "src")]
+
+import hashlib  # noqa: E402
+
+WRITES = {"PutObject", "TransactWriteItems", "PutItem", "UpdateItem"}
+
+
+def report_body(target_bytes: int = 50_000) -> bytes:
+    """A cozmox end-of-call-report grown to about `target_bytes` with realistic turns."""
+    body = json.loads((ROOT / "events/payloads/cozmox/end-of-call-report.json").read_text())
+    turns = body["message"]["artifact"]["messages"]
+    base = list(turns)
+    while len(json.dumps(body)) < target_bytes:
+        turn = dict(base[len(turns) % len(base)])
+        turn["time"] = turn.get("time", 0) + len(turns) * 1000
+        turns.append(turn)
+    return json.dumps(body).encode()
+
+
+def _handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cozmox_app", ROOT / "functions/cozmox_server_messages/app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.lambda_handler  # type: ignore[no-any-return]
+
+
+def _event(body: bytes) -> dict[str, Any]:
+    from callvault_local.apigw import http_event
+
+    return http_event(
+        "POST",
+        "/webhooks/cozmox/server-messages",
+        body,
+        {"content-type": "application/json", "authorization": "Bearer bench-secret"},
+    )
+
+
+def aws_requests() -> dict[str, Counter[str]]:
+    """Requests, by operation and outcome, for a new event and for its duplicate (moto)."""
+    import boto3
+    from moto import mock_aws
+
+    from callvault import aws
+    from callvault_local import stack
+    from callvault_local.apigw import LambdaContext
+
+    handler = _handler()
+    results: dict[str, Counter[str]] = {}
+    with mock_aws():
+        aws.reset()
+        stack.create(boto3.Session())
+        seen: Counter[str] = Counter()
+
+        def count(http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
+            ok = http_response.status_code < 300
+            seen[f"{model.name} {'ok' if ok else 'failed'}"] += 1
+
+        for client in (aws.s3(), aws.dynamodb()):
+            client.meta.events.register("after-call", count)
+        body = report_body()
+        for label in ("new event", "duplicate"):
+            seen.clear()
+            response = handler(_event(body), LambdaContext())
+            assert response["statusCode"] == 200, response
+            results[f"{label} ({json.loads(response['body'])['status']})"] = Counter(seen)
+        aws.reset()
+    return results
+
+
+class _StubS3:
+    def put_object(self, **_: Any) -> dict[str, Any]:
+        return {}
+
+
+class _StubDynamoDB:
+    def transact_write_items(self, **_: Any) -> dict[str, Any]:
+        return {}
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def handler_overhead(rounds: int = 2000) -> dict[str, float]:
+    """Handler time per event with AWS stubbed, against json.loads + SHA-256 of the same body."""
+    from unittest import mock
+
+    from callvault import aws
+    from callvault_local.apigw import LambdaContext
+
+    handler = _handler()
+    body = report_body()
+    events = [_event(body) for _ in range(rounds)]
+    context = LambdaContext()
+    with mock.patch.object(aws, "s3", return_value=_StubS3()), mock.patch.object(aws, "dynamodb", return_value=_StubDynamoDB()):
+        for event in events[:50]:  # warm up
+            handler(event, context)
+        handled = []
+        for event in events:
+            start = time.perf_counter()
+            handler(event, context)
+            handled.append(time.perf_counter() - start)
+    floor = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        json.loads(body)
+        hashlib.sha256(body).hexdigest()
+        floor.append(time.perf_counter() - start)
+    return {
+        "body_bytes": len(body),
+        "handler_p50_ms": _percentile(handled, 0.5) * 1000,
+        "handler_p99_ms": _percentile(handled, 0.99) * 1000,
+        "floor_p50_ms": _percentile(floor, 0.5) * 1000,
+        "floor_p99_ms": _percentile(floor, 0.99) * 1000,
+    }
+
+
+def _import_seconds(statement: str) -> float:
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path[:3])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)  # noqa: S603
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def import_times(rounds: int = 15) -> dict[str, float]:
+    """Median fresh-process import time of a webhook handler module and of boto3 alone."""
+    handler = (
+        "import importlib.util as u; s = u.spec_from_file_location('app', "
+        f"{str(ROOT / 'functions/cozmox_server_messages/app.py')!r}); m = u.module_from_spec(s); s.loader.exec_module(m)"
+    )
+    _import_seconds("import boto3")  # warm the OS file cache for both
+    _import_seconds(handler)
+    boto3_times, handler_times = [], []
+    for _ in range(rounds):  # interleaved so drift affects both alike
+        boto3_times.append(_import_seconds("import boto3"))
+        handler_times.append(_import_seconds(handler))
+    return {"boto3_ms": statistics.median(boto3_times) * 1000, "handler_ms": statistics.median(handler_times) * 1000}
+
+
+def main() -> None:
+    print("== AWS requests per event (moto, botocore after-call hooks)")
+    for label, counts in aws_requests().items():
+        total = sum(counts.values())
+        writes = sum(n for op, n in counts.items() if op.split()[0] in WRITES and op.endswith("ok"))
+        print(f"{label:28s} requests {total}  successful writes {writes}  {dict(sorted(counts.items()))}")
+
+    print("\n== Handler time per event, AWS stubbed (50 KB cozmox end-of-call-report)")
+    t = handler_overhead()
+    print(f"body {t['body_bytes']} bytes")
+    print(f"handler p50 {t['handler_p50_ms']:.3f} ms  p99 {t['handler_p99_ms']:.3f} ms")
+    print(f"floor   p50 {t['floor_p50_ms']:.3f} ms  p99 {t['floor_p99_ms']:.3f} ms  (json.loads + sha256)")
+    print(
+        f"ratio   p50 {t['handler_p50_ms'] / t['floor_p50_ms']:.2f}x  p99 {t['handler_p99_ms'] / t['floor_p99_ms']:.2f}x  (goal < 5x)"
+    )
+
+    print("\n== Import time, fresh process, median of 15")
+    i = import_times()
+    print(f"import boto3            {i['boto3_ms']:.1f} ms")
+    print(f"import webhook handler  {i['handler_ms']:.1f} ms")
+    print(f"ratio                   {i['handler_ms'] / i['boto3_ms']:.2f}x  (goal < 1.3x)")
+
+
+if __name__ == "__main__":
+    main()
