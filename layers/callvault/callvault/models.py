@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -144,8 +145,9 @@ def utc_iso(value: Any) -> str | None:
         return None
     try:
         if isinstance(value, int | float):
-            seconds = value / 1000 if abs(value) >= 1e11 else value  # epoch ms vs s
-            return datetime.fromtimestamp(seconds, tz=UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+            millis = round(value if abs(value) >= 1e11 else value * 1000)  # epoch ms vs s
+            seconds, ms = divmod(millis, 1000)
+            return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
         if isinstance(value, str) and value:
             text = value.strip()
             if text.isdigit():

@@ -14,7 +14,16 @@ from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
 from callvault.models import Agent, Channel, SessionUpdate, Status, seconds_between, transcript, utc_iso
-from callvault.vendors.base import ObjectList, ParsedEvent, VendorAdapter, VendorModel, compact, parse_model, require_session_id
+from callvault.vendors.base import (
+    ObjectList,
+    ParsedEvent,
+    VendorAdapter,
+    VendorItem,
+    VendorModel,
+    compact,
+    parse_model,
+    require_session_id,
+)
 
 VENDOR = "agentsessions"
 WEBHOOKS = frozenset({"session-completed"})
@@ -50,19 +59,19 @@ class AgentInfo(VendorModel):
     name: str | None = None
 
 
-class MessageContent(VendorModel):
+class MessageContent(VendorItem):
     role: str | None = None
     content: str | None = None
 
 
-class ToolMetadata(VendorModel):
+class ToolMetadata(VendorItem):
     tool_name: str | None = Field(default=None, alias="toolName")
     arguments: str | None = None
     output: str | None = None
     status: str | None = None
 
 
-class SessionMessage(VendorModel):
+class SessionMessage(VendorItem):
     sequence_number: int | None = Field(default=None, alias="sequenceNumber")
     created_at: str | None = Field(default=None, alias="createdAt")
     content: MessageContent | None = None

@@ -45,6 +45,15 @@ class VendorModel(BaseModel):
     model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, populate_by_name=True, allow_inf_nan=False)
 
 
+class VendorItem(VendorModel):
+    """One of many repeated items (a transcript turn): only the fields read are parsed.
+
+    A long call has thousands; their other fields stay in the raw archive, byte for byte.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+
 def _objects_only(value: Any) -> Any:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else value
 

@@ -16,7 +16,16 @@ from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
 from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, transcript, utc_iso
-from callvault.vendors.base import ObjectList, ParsedEvent, VendorAdapter, VendorModel, compact, parse_model, require_session_id
+from callvault.vendors.base import (
+    ObjectList,
+    ParsedEvent,
+    VendorAdapter,
+    VendorItem,
+    VendorModel,
+    compact,
+    parse_model,
+    require_session_id,
+)
 
 VENDOR = "cozmox"
 WEBHOOKS = frozenset({"server-messages"})
@@ -69,7 +78,7 @@ class Assistant(VendorModel):
     name: str | None = None
 
 
-class ArtifactMessage(VendorModel):
+class ArtifactMessage(VendorItem):
     role: str | None = None
     message: str | None = None
     time: float | None = None

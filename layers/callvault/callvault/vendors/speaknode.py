@@ -16,14 +16,23 @@ from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
 from callvault.models import Agent, Channel, SessionUpdate, Status, add_seconds, transcript, utc_iso
-from callvault.vendors.base import ObjectList, ParsedEvent, VendorAdapter, VendorModel, compact, parse_model, require_session_id
+from callvault.vendors.base import (
+    ObjectList,
+    ParsedEvent,
+    VendorAdapter,
+    VendorItem,
+    VendorModel,
+    compact,
+    parse_model,
+    require_session_id,
+)
 
 VENDOR = "speaknode"
 # route's webhook name -> the event it receives
 WEBHOOK_EVENTS = {"session-started": "SessionStarted", "conversation-complete": "ConversationComplete"}
 
 
-class HistoryItem(VendorModel):
+class HistoryItem(VendorItem):
     role: str | None = None
     content: str | None = None
     kind: str | None = None

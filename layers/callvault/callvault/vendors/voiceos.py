@@ -19,6 +19,7 @@ from callvault.vendors.base import (
     ParsedEvent,
     PayloadError,
     VendorAdapter,
+    VendorItem,
     VendorModel,
     compact,
     parse_model,
@@ -55,7 +56,7 @@ class PhoneCall(VendorModel):
     from_number: str | None = None
 
 
-class ChatMessage(VendorModel):
+class ChatMessage(VendorItem):
     role: str | None = None
     content: str | None = None
     created_at: str | None = None
