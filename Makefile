@@ -1,8 +1,6 @@
 # callvault: everything a fresh clone needs, from Python >= 3.11 and make alone.
 SHELL := /bin/bash
 PYTHON ?= python3
-PORT ?= 3000
-MOTO_PORT ?= 5000
 UV_VERSION := 0.13.8
 CHECKOV_VERSION := 3.3.30
 TOOLS := .tools
@@ -11,7 +9,7 @@ RUN := $(UV) run --frozen --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install test lint typecheck security unit integration infrastructure dev build bench clean
+.PHONY: install test lint typecheck security unit integration infrastructure build bench events clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -45,11 +43,11 @@ unit integration infrastructure: install
 build: install
 	PATH="$$(ls -d $$HOME/.pyenv/versions/3.13*/bin 2>/dev/null | tail -1):$$PATH" $(RUN) sam build
 
+events: install
+	$(RUN) python -m callvault_local.sample_events
+
 bench: install
 	$(RUN) python -m bench.ingest
-
-dev: install
-	$(RUN) callvault dev --port $(PORT) --moto-port $(MOTO_PORT)
 
 clean:
 	rm -rf .venv $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
