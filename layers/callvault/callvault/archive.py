@@ -52,10 +52,3 @@ def put_once(key: str, body: bytes, content_type: str) -> bool:
         except BotoCoreError as exc:
             raise StorageUnavailable(f"s3 put failed: {type(exc).__name__}") from exc
     raise StorageUnavailable("s3 put kept conflicting")
-
-
-def get_bytes(key: str) -> bytes:
-    try:
-        return aws.s3().get_object(Bucket=settings().bucket_name, Key=key)["Body"].read()
-    except (ClientError, BotoCoreError) as exc:
-        raise StorageUnavailable(f"s3 get failed: {aws.error_code(exc) or type(exc).__name__}") from exc

@@ -72,6 +72,11 @@ def bearer(header: str = "authorization", prefix_required: bool = True) -> Verif
     return verify
 
 
+def bearer_headers(body: bytes, secret: str) -> dict[str, str]:
+    """The headers of a request authenticated the way `bearer()` checks (local CLI and tests)."""
+    return {"Authorization": f"Bearer {secret}"}
+
+
 def secret_header(*names: str) -> Verifier:
     """A header that carries the shared secret itself (cozmox's legacy `X-Vapi-Secret`)."""
 
@@ -121,6 +126,15 @@ def hmac_body(header: str) -> Verifier:
         raise AuthError("invalid signature")
 
     return verify
+
+
+def hmac_body_headers(header: str) -> Callable[[bytes, str], dict[str, str]]:
+    """How a sender signs a request the way `hmac_body(header)` checks (local CLI and tests)."""
+
+    def sign(body: bytes, secret: str) -> dict[str, str]:
+        return {header: hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+
+    return sign
 
 
 def hmac_timestamped(

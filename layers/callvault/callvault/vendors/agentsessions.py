@@ -183,8 +183,4 @@ def auth_scheme(config: Settings) -> tuple[auth.Verifier, ...]:
     return (auth.bearer(),)
 
 
-def sign(body: bytes, secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
-
-
-ADAPTER = VendorAdapter(vendor=VENDOR, webhooks=WEBHOOKS, auth_scheme=auth_scheme, parse=parse, sign=sign)
+ADAPTER = VendorAdapter(vendor=VENDOR, webhooks=WEBHOOKS, auth_scheme=auth_scheme, parse=parse, sign=auth.bearer_headers)

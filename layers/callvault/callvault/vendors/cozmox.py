@@ -244,9 +244,11 @@ def auth_scheme(config: Settings) -> tuple[auth.Verifier, ...]:
     )
 
 
-def sign(body: bytes, secret: str) -> dict[str, str]:
-    # The Bearer credential: it does not expire, so saved sample events stay valid.
-    return {"Authorization": f"Bearer {secret}"}
-
-
-ADAPTER = VendorAdapter(vendor=VENDOR, webhooks=WEBHOOKS, auth_scheme=auth_scheme, parse=parse, sign=sign)
+ADAPTER = VendorAdapter(
+    vendor=VENDOR,
+    webhooks=WEBHOOKS,
+    auth_scheme=auth_scheme,
+    parse=parse,
+    # Signed with the Bearer credential: it does not expire, so saved sample events stay valid.
+    sign=auth.bearer_headers,
+)

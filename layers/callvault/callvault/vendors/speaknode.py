@@ -8,8 +8,6 @@ The `event` field is not trusted: speaknode's own schema page labels a SessionSt
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any
 
 from callvault import auth
@@ -139,8 +137,10 @@ def auth_scheme(config: Settings) -> tuple[auth.Verifier, ...]:
     return (auth.hmac_body(config.speaknode_signature_header), auth.bearer())
 
 
-def sign(body: bytes, secret: str) -> dict[str, str]:
-    return {"X-Speaknode-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
-
-
-ADAPTER = VendorAdapter(vendor=VENDOR, webhooks=frozenset(WEBHOOK_EVENTS), auth_scheme=auth_scheme, parse=parse, sign=sign)
+ADAPTER = VendorAdapter(
+    vendor=VENDOR,
+    webhooks=frozenset(WEBHOOK_EVENTS),
+    auth_scheme=auth_scheme,
+    parse=parse,
+    sign=auth.hmac_body_headers("X-Speaknode-Signature"),
+)
