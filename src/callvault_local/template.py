@@ -36,7 +36,7 @@ _CfnLoader.add_multi_constructor("!", _tag)
 @cache
 def load(path: Path = TEMPLATE) -> dict[str, Any]:
     with path.open() as handle:
-        loaded: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506  # nosec B506 - a SafeLoader subclass
+        loaded: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass  # nosec B506
     return loaded
 
 

@@ -201,7 +201,7 @@ def record_event(record: EventRecord, update: SessionUpdate, transcript: str | N
                 continue
             if "TransactionConflict" in codes and conflicts < _CONFLICT_RETRIES:
                 conflicts += 1
-                time.sleep(random.uniform(0, 0.02 * 2**conflicts))  # noqa: S311  # nosec B311 - retry jitter, not a secret
+                time.sleep(random.uniform(0, 0.02 * 2**conflicts))  # noqa: S311 - retry jitter, not a secret  # nosec B311
                 continue
             raise StorageUnavailable(f"dynamodb transaction cancelled: {codes}") from exc
         except BotoCoreError as exc:
