@@ -8,6 +8,8 @@ run on the same machine, so they compare across machines.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import statistics
@@ -165,24 +167,28 @@ def import_times(rounds: int = 15) -> dict[str, float]:
         "import importlib.util as u; s = u.spec_from_file_location('app', "
         f"{str(ROOT / 'functions/cozmox_server_messages/app.py')!r}); m = u.module_from_spec(s); s.loader.exec_module(m)"
     )
-    _import_seconds("import boto3")  # warm the OS file cache for both
-    _import_seconds(handler)
-    boto3_times, handler_times = [], []
-    for _ in range(rounds):  # interleaved so drift affects both alike
-        boto3_times.append(_import_seconds("import boto3"))
-        handler_times.append(_import_seconds(handler))
-    return {"boto3_ms": statistics.median(boto3_times) * 1000, "handler_ms": statistics.median(handler_times) * 1000}
+    statements = {"boto3": "import boto3", "handler": handler, "handler_and_boto3": f"{handler}; import boto3"}
+    for statement in statements.values():
+        _import_seconds(statement)  # warm the OS file cache
+    times: dict[str, list[float]] = {name: [] for name in statements}
+    for _ in range(rounds):  # interleaved so drift affects all alike
+        for name, statement in statements.items():
+            times[name].append(_import_seconds(statement))
+    return {f"{name}_ms": statistics.median(samples) * 1000 for name, samples in times.items()}
 
 
 def main() -> None:
+    # The handlers print their CloudWatch EMF metrics to stdout; keep them out of the report.
+    with contextlib.redirect_stdout(io.StringIO()):
+        requests, overhead, imports = aws_requests(), handler_overhead(), import_times()
     print("== AWS requests per event (moto, botocore after-call hooks)")
-    for label, counts in aws_requests().items():
+    for label, counts in requests.items():
         total = sum(counts.values())
         writes = sum(n for op, n in counts.items() if op.split()[0] in WRITES and op.endswith("ok"))
         print(f"{label:28s} requests {total}  successful writes {writes}  {dict(sorted(counts.items()))}")
 
     print("\n== Handler time per event, AWS stubbed (50 KB cozmox end-of-call-report)")
-    t = handler_overhead()
+    t = overhead
     print(f"body {t['body_bytes']} bytes")
     print(f"handler p50 {t['handler_p50_ms']:.3f} ms  p99 {t['handler_p99_ms']:.3f} ms")
     print(f"floor   p50 {t['floor_p50_ms']:.3f} ms  p99 {t['floor_p99_ms']:.3f} ms  (json.loads + sha256)")
@@ -191,10 +197,12 @@ def main() -> None:
     )
 
     print("\n== Import time, fresh process, median of 15")
-    i = import_times()
+    i = imports
     print(f"import boto3            {i['boto3_ms']:.1f} ms")
     print(f"import webhook handler  {i['handler_ms']:.1f} ms")
     print(f"ratio                   {i['handler_ms'] / i['boto3_ms']:.2f}x  (goal < 1.3x)")
+    # boto3 is imported on the first request (callvault.aws); this is the whole cold-start import.
+    print(f"handler, then boto3     {i['handler_and_boto3_ms']:.1f} ms  ({i['handler_and_boto3_ms'] / i['boto3_ms']:.2f}x boto3)")
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from functools import lru_cache
+from typing import Any, Required, cast
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, with_config
+from typing_extensions import TypedDict
 
 
 class Status(StrEnum):
@@ -64,20 +66,27 @@ class Recording(_Model):
     sha256: str | None = None
 
 
-class ToolCall(_Model):
-    name: str | None = None
-    arguments: str | None = None
-    output: str | None = None
-    is_error: bool = False
+# Transcript turns are typed dicts, not models: a long call has thousands, and validating them
+# as dicts then serializing with pydantic-core costs a third of building models (bench/ingest.py).
+# Stored JSON leaves out absent keys; the read API gives them back as null.
+@with_config(ConfigDict(extra="forbid", allow_inf_nan=False))
+class ToolCall(TypedDict, total=False):
+    """A tool the agent called, and what came back."""
+
+    name: str | None
+    arguments: str | None
+    output: str | None
+    is_error: bool
 
 
-class TranscriptEntry(_Model):
+@with_config(ConfigDict(extra="forbid", allow_inf_nan=False))
+class TranscriptEntry(TypedDict, total=False):
     """One turn of the conversation."""
 
-    role: str  # user | assistant | system | tool
-    text: str | None = None
-    at: str | None = None
-    tool: ToolCall | None = None
+    role: Required[str]  # user | assistant | system | tool
+    text: str | None
+    at: str | None
+    tool: ToolCall | None
 
 
 class EventRef(_Model):
@@ -87,12 +96,9 @@ class EventRef(_Model):
     raw_s3_uri: str
 
 
-_TRANSCRIPT_ADAPTER: TypeAdapter[list[TranscriptEntry]] = TypeAdapter(list[TranscriptEntry])
-
-
 def transcript(entries: list[dict[str, Any]]) -> list[TranscriptEntry]:
-    """Transcript entries from plain dicts, validated in one pass (a long call has thousands)."""
-    return _TRANSCRIPT_ADAPTER.validate_python(entries)
+    """Transcript entries from an adapter's plain dicts; `SessionUpdate` validates them, in one pass."""
+    return cast(list[TranscriptEntry], entries)
 
 
 class SessionUpdate(_Model):
@@ -141,25 +147,42 @@ class Session(_Model):
 
 def utc_iso(value: Any) -> str | None:
     """ISO 8601 UTC (`...Z`) from an ISO string or epoch seconds/milliseconds; None if unreadable."""
-    if value is None or isinstance(value, bool):
+    kind = type(value)  # exact types: JSON gives int, float, str; bool is not a time
+    if kind is float or kind is int:
+        return _epoch_iso(value)
+    if kind is not str or not value:
         return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():  # epoch as a string; not '²', which isdigit() also likes
+        return _epoch_iso(int(text)) if len(text) <= 20 else None
     try:
-        if isinstance(value, int | float):
-            millis = round(value if abs(value) >= 1e11 else value * 1000)  # epoch ms vs s
-            seconds, ms = divmod(millis, 1000)
-            return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
-        if isinstance(value, str) and value:
-            text = value.strip()
-            if text.isdigit():
-                return utc_iso(int(text))
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)  # vendors that omit the zone mean UTC
-        else:
-            return None
-    except (ValueError, OverflowError, OSError):
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)  # vendors that omit the zone mean UTC
+        return format_utc(moment)
+    except (ValueError, OverflowError):  # unreadable, or out of range once in UTC
         return None
-    return format_utc(moment)
+
+
+def _epoch_iso(value: float) -> str | None:
+    if value != value or value in (_INF, -_INF):
+        return None
+    millis = round(value if value <= -1e11 or value >= 1e11 else value * 1000)  # epoch ms vs s
+    if not _EPOCH_MS_MIN <= millis <= _EPOCH_MS_MAX:
+        return None  # outside years 1-9999: not a time anyone meant
+    minutes, millis = divmod(millis, 60_000)
+    seconds, millis = divmod(millis, 1000)
+    return f"{_minute_prefix(minutes)}{seconds:02d}.{millis:03d}Z"
+
+
+_EPOCH_MS_MIN, _EPOCH_MS_MAX = -62_135_596_800_000, 253_402_300_799_999
+_INF = float("inf")
+
+
+@lru_cache(maxsize=256)
+def _minute_prefix(minutes: int) -> str:
+    # A transcript's turns share a few minutes: formatting each minute once halves a report's cost.
+    return time.strftime("%Y-%m-%dT%H:%M:", time.gmtime(minutes * 60))
 
 
 def format_utc(moment: datetime) -> str:
