@@ -9,7 +9,10 @@ RUN := $(UV) run --frozen --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install test lint typecheck security unit integration infrastructure build bench events clean
+PORT ?= 3000
+MOTO_PORT ?= 5000
+
+.PHONY: dev install test lint typecheck security unit integration infrastructure build bench events clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -42,6 +45,10 @@ unit integration infrastructure: install
 # `sam build` packages the layer for arm64; it wants python3.13 on PATH (pyenv's, where present).
 build: install
 	PATH="$$(ls -d $$HOME/.pyenv/versions/3.13*/bin 2>/dev/null | tail -1):$$PATH" $(RUN) sam build
+
+# The stack on loopback (moto on MOTO_PORT, the API on PORT) until Ctrl-C.
+dev: install
+	$(RUN) callvault dev --port $(PORT) --moto-port $(MOTO_PORT)
 
 events: install
 	$(RUN) python -m callvault_local.sample_events

@@ -53,13 +53,9 @@ def report_body(target_bytes: int = 50_000) -> bytes:
 
 
 def _handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    import importlib.util
+    from callvault_local.functions import load_handler
 
-    spec = importlib.util.spec_from_file_location("cozmox_app", ROOT / "functions/cozmox_server_messages/app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.lambda_handler  # type: ignore[no-any-return]
+    return load_handler(ROOT / "functions/cozmox_server_messages", "app.lambda_handler", "CozmoxServerMessagesFunction")
 
 
 def _event(body: bytes) -> dict[str, Any]:

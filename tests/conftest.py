@@ -10,7 +10,6 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -33,6 +32,7 @@ from callvault import aws as callvault_aws  # noqa: E402
 from callvault import config, secrets  # noqa: E402
 from callvault_local import stack  # noqa: E402
 from callvault_local.apigw import LambdaContext, http_event  # noqa: E402
+from callvault_local.functions import load_handler  # noqa: E402
 from callvault_local.template import routes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,20 +51,10 @@ def adapter_for(vendor: str) -> Any:
     return importlib.import_module(f"callvault.vendors.{vendor}").ADAPTER
 
 
-_modules: dict[Path, ModuleType] = {}
-
-
 def handler_for(path: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The Lambda handler the template wires to POST `path`, loaded from its function folder."""
+    """The Lambda handler the template wires to `path`, loaded from its function folder."""
     (route,) = [r for r in routes() if r.path == path]
-    source = route.code_uri / f"{route.handler.split('.')[0]}.py"
-    if source not in _modules:
-        spec = importlib.util.spec_from_file_location(f"fn_{route.function}", source)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _modules[source] = module
-    return getattr(_modules[source], route.handler.split(".")[1])  # type: ignore[no-any-return]
+    return load_handler(route.code_uri, route.handler, route.function)
 
 
 @dataclass

@@ -11,6 +11,7 @@ it builds two botocore clients for sampling rules, measured at +150-480 ms per c
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 logger = Logger(service="callvault")
 metrics = Metrics(namespace="callvault", service="callvault")
@@ -23,6 +24,8 @@ def count(name: str) -> None:
 
 def count_rejected(vendor: str, reason: str) -> None:
     """A rejected request, with its reason as a dimension of its own."""
+    if is_metrics_disabled():  # single_metric prints regardless of POWERTOOLS_METRICS_DISABLED
+        return
     with single_metric(name="EventsRejected", unit=MetricUnit.Count, value=1, namespace="callvault") as metric:
         metric.add_dimension(name="vendor", value=vendor)
         metric.add_dimension(name="reason", value=reason)

@@ -1,0 +1,340 @@
+"""`make dev`: the stack on loopback, no Docker (DESIGN.md "Local (contract)").
+
+Two servers in one process:
+- moto as a real endpoint (`MOTO_PORT`), holding the table, bucket and secrets created from
+  `template.yaml`; boto3 anywhere (the handlers, the CLI, `aws --endpoint-url`) can use it.
+- an HTTP API on `PORT` serving every HttpApi route of `template.yaml` through the very handler
+  the template names, with an API Gateway v2 event built as API Gateway builds it.
+
+Nothing here is hand-listed: a route added to the template is served on the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from callvault_local.apigw import LambdaContext, http_event
+from callvault_local.functions import load_handler
+from callvault_local.template import Route, resources_of_type, routes
+
+LOCAL_REGION = "us-east-1"
+# API Gateway HTTP APIs take payloads up to 10 MB; the handlers answer 413 above their own limit.
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+# Standard ports a user may have in use; `0` asks the OS for a free one (tests).
+DEFAULT_PORT, DEFAULT_MOTO_PORT = 3000, 5000
+
+
+def local_vendors() -> list[str]:
+    """The vendors with a secret in the template (`SpeaknodeSecret` -> `speaknode`)."""
+    from callvault_local.stack import vendor_of_secret
+
+    return sorted(vendor_of_secret(name) for name in resources_of_type("AWS::SecretsManager::Secret"))
+
+
+def local_secrets(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Each vendor's secrets as configured for the local run: `CALLVAULT_SECRET_<VENDOR>` or `dev-<vendor>-secret`."""
+    return {v: environ.get(f"CALLVAULT_SECRET_{v.upper()}") or f"dev-{v}-secret" for v in local_vendors()}
+
+
+def configure_environment(moto_port: int, environ: dict[str, str] | os._Environ[str] = os.environ) -> None:
+    """Point boto3 and the handlers at the local moto endpoint, with local names and secrets."""
+    from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE
+
+    for name in ("AWS_PROFILE", "SECRET_ARN"):
+        environ.pop(name, None)
+    environ.update(
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{moto_port}",
+        AWS_ACCESS_KEY_ID="callvault-local",
+        AWS_SECRET_ACCESS_KEY="callvault-local",  # noqa: S106 - moto accepts any credentials  # nosec B106
+        AWS_DEFAULT_REGION=environ.get("AWS_DEFAULT_REGION", LOCAL_REGION),
+        TABLE_NAME=LOCAL_TABLE,
+        BUCKET_NAME=LOCAL_BUCKET,
+    )
+    environ.pop("AWS_SESSION_TOKEN", None)
+    environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")  # one line per request instead; POWERTOOLS_LOG_LEVEL=INFO for more
+    environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no CloudWatch here: EMF lines would be noise
+    for vendor, value in local_secrets(environ).items():
+        environ[f"CALLVAULT_SECRET_{vendor.upper()}"] = value
+
+
+class _Serialized:
+    """A WSGI app answering one request at a time.
+
+    moto's DynamoDB transactions are not atomic across threads (a cancelled one restores a copy
+    of the table, erasing concurrent writes); DynamoDB itself isolates them. Connections are
+    still accepted concurrently.
+    """
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        with self._lock:
+            # The body is produced under the lock too: moto builds some responses lazily.
+            return list(self._app(environ, start_response))
+
+
+def start_moto(port: int, host: str = "127.0.0.1") -> tuple[Any, int]:
+    """moto's server on `host:port` in a daemon thread; returns the server and its bound port."""
+    import logging
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per moto request would drown ours
+    app = _Serialized(DomainDispatcherApplication(create_backend_app))
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
+    return server, server.server_address[1]
+
+
+@dataclass(frozen=True)
+class _CompiledRoute:
+    route: Route
+    pattern: re.Pattern[str]
+
+
+def _compile(route: Route) -> _CompiledRoute:
+    # `{name}` is one path segment, `{name+}` the rest of the path (API Gateway's greedy form).
+    regex = ""
+    for part in re.split(r"(\{[^}]+\})", route.path):
+        if part.startswith("{") and part.endswith("}"):
+            name = part[1:-1]
+            regex += f"(?P<{name[:-1]}>.+)" if name.endswith("+") else f"(?P<{name}>[^/]+)"
+        else:
+            regex += re.escape(part)
+    return _CompiledRoute(route, re.compile(regex))
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    outcome: str = ""  # the body's `status` (stored, duplicate, ...) or `error`, for the log line
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class LocalApi:
+    """The HttpApi of `template.yaml`: routes matched as API Gateway matches them, handlers called
+    one at a time (as Lambda gives each container one request; Powertools keeps per-request state
+    in module globals)."""
+
+    def __init__(self, api_routes: list[Route] | None = None) -> None:
+        compiled = [_compile(r) for r in (api_routes if api_routes is not None else routes())]
+        # Literal paths before parameterized ones, longer before shorter, as API Gateway prefers.
+        self.routes = sorted(compiled, key=lambda c: ("{" in c.route.path, -len(c.route.path)))
+        self._lock = threading.Lock()
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for compiled in self.routes:
+            found = compiled.pattern.fullmatch(path)
+            if found and compiled.route.method in (method, "ANY"):
+                return compiled.route, found.groupdict()
+        return None
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes, source_ip: str) -> Reply:
+        split = urlsplit(target)
+        matched = self.match(method, split.path)
+        if matched is None:
+            return Reply(404, {"content-type": "application/json"}, b'{"message":"Not Found"}', "no route")
+        route, parameters = matched
+        event = http_event(
+            method,
+            split.path,
+            body,
+            headers,
+            route_key=f"{route.method} {route.path}",
+            path_parameters=parameters or None,
+            query=split.query,
+            source_ip=source_ip,
+        )
+        handler = load_handler(route.code_uri, route.handler, route.function)
+        with self._lock:
+            result = handler(event, LambdaContext(route.function))
+        return _reply(result)
+
+
+def _reply(result: Any) -> Reply:
+    """An API Gateway (payload 2.0) reading of what a handler returned."""
+    import base64
+
+    if not isinstance(result, dict) or "statusCode" not in result:
+        # API Gateway's rule for a bare value: 200 with it as JSON.
+        return Reply(200, {"content-type": "application/json"}, json.dumps(result).encode(), "")
+    raw = result.get("body") or ""
+    body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+    headers = {str(k).lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+    outcome = ""
+    if headers.get("content-type", "").startswith("application/json"):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            outcome = str(parsed["status"]) if "status" in parsed else ("error" if "error" in parsed else "")
+    return Reply(int(result["statusCode"]), headers, body, outcome)
+
+
+def _read_chunked(stream: Any, limit: int) -> bytes:
+    body = bytearray()
+    while True:
+        size = int(stream.readline().split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            while stream.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                pass
+            return bytes(body)
+        body += stream.read(size)
+        stream.readline()
+        if len(body) > limit:
+            raise ValueError("too large")
+
+
+def make_api_server(api: LocalApi, host: str, port: int, log: TextIO = sys.stdout) -> ThreadingHTTPServer:
+    """An HTTP server for `api` on `host:port` (not started)."""
+    log_lock = threading.Lock()
+
+    class RequestHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "callvault-dev"
+
+        def _handle(self) -> None:
+            started = time.perf_counter()
+            try:
+                body = self._body()
+            except ValueError:
+                self._send(Reply(413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}'))
+                return
+            try:
+                reply = api.handle(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
+            except Exception as exc:  # a handler crash: Lambda would answer 500, and so does this
+                reply = Reply(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}', "crash")
+                reply.extra["error"] = f"{type(exc).__name__}: {exc}"
+            self._send(reply)
+            elapsed = (time.perf_counter() - started) * 1000
+            line = f"{self.command} {urlsplit(self.path).path} {reply.status} {elapsed:.1f} ms {reply.outcome}".rstrip()
+            if reply.extra.get("error"):
+                line += f"  [{reply.extra['error']}]"
+            with log_lock:
+                print(line, file=log, flush=True)
+
+        def _body(self) -> bytes:
+            if self.headers.get("transfer-encoding", "").lower() == "chunked":
+                return _read_chunked(self.rfile, MAX_REQUEST_BYTES)
+            length = int(self.headers.get("content-length") or 0)
+            if length > MAX_REQUEST_BYTES:
+                self.close_connection = True
+                raise ValueError("too large")
+            return self.rfile.read(length) if length > 0 else b""
+
+        def _send(self, reply: Reply) -> None:
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                if name not in ("content-length", "connection", "transfer-encoding"):
+                    self.send_header(name, value)
+            self.send_header("content-length", str(len(reply.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(reply.body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host, port), RequestHandler)
+    server.daemon_threads = True
+    return server
+
+
+@dataclass
+class DevStack:
+    api_server: ThreadingHTTPServer
+    moto_server: Any
+    port: int
+    moto_port: int
+    api: LocalApi
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    def shutdown(self) -> None:
+        self.api_server.shutdown()
+        self.api_server.server_close()
+        self.moto_server.shutdown()
+        self.moto_server.server_close()
+
+
+def start(port: int = DEFAULT_PORT, moto_port: int = DEFAULT_MOTO_PORT, log: TextIO = sys.stdout) -> DevStack:
+    """Start moto and the HTTP API (in daemon threads), create the stack's resources, and return."""
+    moto_server, moto_port = start_moto(moto_port)
+    configure_environment(moto_port)
+    import boto3
+
+    from callvault_local import stack
+
+    stack.create(boto3.Session(region_name=os.environ["AWS_DEFAULT_REGION"]), secrets=local_secrets())
+    api = LocalApi()
+    for compiled in api.routes:  # import every handler now: a broken one fails the start, not a request
+        load_handler(compiled.route.code_uri, compiled.route.handler, compiled.route.function)
+    api_server = make_api_server(api, "127.0.0.1", port, log)
+    threading.Thread(target=api_server.serve_forever, name="api", daemon=True).start()
+    return DevStack(api_server, moto_server, api_server.server_address[1], moto_port, api)
+
+
+def banner(dev: DevStack) -> str:
+    """What `make dev` prints at start: every URL, the local secrets, the moto endpoint, the names."""
+    from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE
+
+    width = max(len(c.route.method) for c in dev.api.routes)
+    lines = ["callvault local stack", "", "Routes:"]
+    lines += [f"  {c.route.method:<{width}} {dev.url}{c.route.path}  ({c.route.function})" for c in dev.api.routes]
+    lines += ["", "Local secrets (CALLVAULT_SECRET_<VENDOR> to change):"]
+    lines += [f"  {vendor:<14} {secret}" for vendor, secret in local_secrets().items()]
+    lines += [
+        "",
+        f"moto endpoint: {dev.moto_url}   (aws --endpoint-url {dev.moto_url} s3 ls s3://{LOCAL_BUCKET} --recursive)",
+        f"table: {LOCAL_TABLE}   bucket: {LOCAL_BUCKET}   region: {os.environ['AWS_DEFAULT_REGION']}",
+        "",
+        "Try:  callvault send events/payloads/cozmox/end-of-call-report.json --vendor cozmox --webhook server-messages",
+        "Ctrl-C stops.",
+    ]
+    return "\n".join(lines)
+
+
+def serve(port: int = DEFAULT_PORT, moto_port: int = DEFAULT_MOTO_PORT) -> int:
+    """Run until interrupted (Ctrl-C or SIGTERM); the exit status."""
+    import signal
+
+    try:
+        dev = start(port, moto_port)
+    except OSError as exc:  # a port in use, typically
+        print(f"callvault dev: cannot start: {exc}", file=sys.stderr)
+        return 1
+    print(banner(dev), flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    print("stopping", flush=True)
+    dev.shutdown()
+    return 0

@@ -1,0 +1,229 @@
+"""`callvault dev` as a user runs it: a real process on free loopback ports, real HTTP, and what
+landed in moto read back through its endpoint."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE
+from callvault_local.template import routes
+
+ROOT = Path(__file__).resolve().parents[2]
+STARTUP_SECONDS = 60
+
+
+@dataclass
+class RunningStack:
+    process: subprocess.Popen[str]
+    url: str
+    moto_url: str
+    banner: str
+    lines: queue.Queue[str] = field(default_factory=queue.Queue)
+
+    def client(self, service: Any) -> Any:
+        return boto3.client(
+            service, endpoint_url=self.moto_url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
+
+    def raw_keys(self) -> list[str]:
+        pages = self.client("s3").get_paginator("list_objects_v2").paginate(Bucket=LOCAL_BUCKET)
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+    def items(self) -> list[dict[str, Any]]:
+        pages = self.client("dynamodb").get_paginator("scan").paginate(TableName=LOCAL_TABLE)  # tests only
+        return [item for page in pages for item in page["Items"]]
+
+    def log_lines(self, count: int, timeout: float = 10) -> list[str]:
+        return [self.lines.get(timeout=timeout) for _ in range(count)]
+
+    def drain_log(self) -> None:
+        while not self.lines.empty():
+            self.lines.get_nowait()
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLVAULT_SECRET_")}
+    env.update(PYTHONUNBUFFERED="1", CALLVAULT_SECRET_SPEAKNODE="rotated-speaknode-secret,dev-speaknode-secret")
+    return env
+
+
+@contextlib.contextmanager
+def _started() -> Iterator[RunningStack]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "callvault_local.cli", "dev", "--port", "0", "--moto-port", "0"],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout
+        for line in process.stdout:
+            lines.put(line.rstrip("\n"))
+
+    threading.Thread(target=pump, daemon=True).start()
+    banner: list[str] = []
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not banner or banner[-1] != "Ctrl-C stops.":
+        try:
+            banner.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+        except queue.Empty:
+            process.kill()
+            pytest.fail("callvault dev did not start:\n" + "\n".join(banner))
+    text = "\n".join(banner)
+    url = re.search(r"(http://127\.0\.0\.1:\d+)/webhooks/", text)
+    moto = re.search(r"moto endpoint: (http://127\.0\.0\.1:\d+)", text)
+    assert url and moto, text
+    try:
+        yield RunningStack(process, url.group(1), moto.group(1), text, lines)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def dev_stack() -> Iterator[RunningStack]:
+    with _started() as running:
+        yield running
+
+
+def _send(stack: RunningStack, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    port = stack.url.rsplit(":", 1)[1]
+    return subprocess.run(
+        [sys.executable, "-m", "callvault_local.cli", "send", *args, "--port", port],
+        cwd=ROOT,
+        env={**_env(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_banner_names_every_route_secret_and_resource(dev_stack: RunningStack) -> None:
+    for route in routes():
+        assert f"{route.method} {dev_stack.url}{route.path}" in dev_stack.banner
+    for vendor in ("agentsessions", "cozmox", "voiceos"):
+        assert f"dev-{vendor}-secret" in dev_stack.banner
+    assert "rotated-speaknode-secret,dev-speaknode-secret" in dev_stack.banner
+    assert LOCAL_TABLE in dev_stack.banner and LOCAL_BUCKET in dev_stack.banner
+
+
+@pytest.mark.parametrize("event_file", sorted(p.name for p in (ROOT / "events").glob("*.json")))
+def test_every_sample_event_is_stored_once_over_http(dev_stack: RunningStack, event_file: str) -> None:
+    event = json.loads((ROOT / "events" / event_file).read_text())
+    _, vendor, webhook = event["rawPath"].strip("/").split("/")
+    first = _send(dev_stack, f"events/{event_file}", "--vendor", vendor, "--webhook", webhook)
+    assert first.returncode == 0, first.stdout + first.stderr
+    stored = json.loads(first.stdout.splitlines()[-1])
+    assert stored["status"] == "stored" and stored["vendor"] == vendor
+
+    again = _send(dev_stack, f"events/{event_file}", "--vendor", vendor, "--webhook", webhook)
+    assert json.loads(again.stdout.splitlines()[-1])["status"] == "duplicate"
+
+    raw = [k for k in dev_stack.raw_keys() if k.startswith(f"raw/{vendor}/{webhook}/") and stored["event_id"] in k]
+    assert len(raw) == 1
+    body = dev_stack.client("s3").get_object(Bucket=LOCAL_BUCKET, Key=raw[0])["Body"].read()
+    sent = event["body"].encode()
+    assert body == sent  # byte for byte
+    pk = f"{vendor}#{stored['session_id']}"
+    keys = {(i["pk"]["S"], i["sk"]["S"]) for i in dev_stack.items()}
+    assert (pk, "SESSION") in keys and (pk, f"EVENT#{stored['event_id']}") in keys
+
+
+def test_raw_payload_file_signed_with_any_configured_secret(dev_stack: RunningStack, tmp_path: Path) -> None:
+    body = json.loads((ROOT / "events/payloads/speaknode/session-started.json").read_text())
+    body["data"]["session_id"] = "e2e-raw-payload-session"
+    payload = str(tmp_path / "payload.json")
+    Path(payload).write_text(json.dumps(body))
+    result = _send(dev_stack, payload, "--vendor", "speaknode", "--webhook", "session-started")
+    assert result.returncode == 0 and '"status":"stored"' in result.stdout.replace(" ", "")
+    # The second of the configured secrets is accepted too (rotation).
+    result = _send(
+        dev_stack,
+        payload,
+        "--vendor",
+        "speaknode",
+        "--webhook",
+        "session-started",
+        env={"CALLVAULT_SECRET_SPEAKNODE": "dev-speaknode-secret"},
+    )
+    assert result.returncode == 0 and "duplicate" in result.stdout
+
+
+def test_wrong_secret_is_refused_and_nothing_written(dev_stack: RunningStack) -> None:
+    before = (len(dev_stack.raw_keys()), len(dev_stack.items()))
+    result = _send(
+        dev_stack,
+        "events/payloads/voiceos/conversation-ended.json",
+        "--vendor",
+        "voiceos",
+        "--webhook",
+        "events",
+        env={"CALLVAULT_SECRET_VOICEOS": "not-the-secret"},
+    )
+    assert result.returncode == 1 and "-> 401" in result.stdout
+    assert (len(dev_stack.raw_keys()), len(dev_stack.items())) == before
+
+
+def test_binary_body_reaches_the_handler_base64_and_is_quarantined(dev_stack: RunningStack) -> None:
+    body = bytes(range(256))
+    status, reply = _post(
+        f"{dev_stack.url}/webhooks/agentsessions/session-completed",
+        body,
+        {
+            "content-type": "application/octet-stream",
+            "authorization": "Bearer dev-agentsessions-secret",
+        },
+    )
+    assert status == 400 and reply == {"error": "body is not JSON"}
+    quarantined = [k for k in dev_stack.raw_keys() if k.startswith("quarantine/agentsessions/")]
+    bodies = [dev_stack.client("s3").get_object(Bucket=LOCAL_BUCKET, Key=k)["Body"].read() for k in quarantined]
+    assert body in bodies
+
+
+def test_each_request_logs_one_line(dev_stack: RunningStack) -> None:
+    dev_stack.drain_log()
+    _post(f"{dev_stack.url}/webhooks/cozmox/server-messages?x=1", b"{}", {"authorization": "Bearer wrong"})
+    _post(f"{dev_stack.url}/no/such/route", b"", {})
+    first, second = dev_stack.log_lines(2)
+    assert re.fullmatch(r"POST /webhooks/cozmox/server-messages 401 [\d.]+ ms error", first), first
+    assert re.fullmatch(r"POST /no/such/route 404 [\d.]+ ms no route", second), second
+    assert dev_stack.lines.empty()
+
+
+def test_interrupt_stops_cleanly() -> None:
+    with _started() as own:  # its own stack: stopping the shared one would race other tests
+        own.process.send_signal(signal.SIGINT)
+        assert own.process.wait(timeout=20) == 0
+        assert own.lines.get(timeout=5) == "stopping"
