@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from callvault_local.apigw import LambdaContext, http_event
 from callvault_local.functions import load_handler
-from callvault_local.template import Route, resources_of_type, routes
+from callvault_local.template import Route, routes
 
 LOCAL_REGION = "us-east-1"
 # API Gateway HTTP APIs take payloads up to 10 MB; the handlers answer 413 above their own limit.
@@ -35,10 +35,10 @@ DEFAULT_PORT, DEFAULT_MOTO_PORT = 3000, 5000
 
 
 def local_vendors() -> list[str]:
-    """The vendors with a secret in the template (`SpeaknodeSecret` -> `speaknode`)."""
-    from callvault_local.stack import vendor_of_secret
+    """Every vendor callvault has an adapter for."""
+    from callvault import vendors
 
-    return sorted(vendor_of_secret(name) for name in resources_of_type("AWS::SecretsManager::Secret"))
+    return sorted(vendors.known())
 
 
 def local_secrets(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -65,6 +65,7 @@ def configure_environment(moto_port: int, environ: dict[str, str] | os._Environ[
     environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no CloudWatch here: EMF lines would be noise
     for vendor, value in local_secrets(environ).items():
         environ[f"CALLVAULT_SECRET_{vendor.upper()}"] = value
+    environ.setdefault("CALLVAULT_SECRET_CURSOR", "dev-cursor-secret")  # signs the read API's cursors
 
 
 class _Serialized:
@@ -302,9 +303,8 @@ def banner(dev: DevStack) -> str:
     """What `make dev` prints at start: every URL, the local secrets, the moto endpoint, the names."""
     from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE
 
-    width = max(len(c.route.method) for c in dev.api.routes)
     lines = ["callvault local stack", "", "Routes:"]
-    lines += [f"  {c.route.method:<{width}} {dev.url}{c.route.path}  ({c.route.function})" for c in dev.api.routes]
+    lines += [f"  {c.route.method} {dev.url}{c.route.path}  ({c.route.function})" for c in dev.api.routes]
     lines += ["", "Local secrets (CALLVAULT_SECRET_<VENDOR> to change):"]
     lines += [f"  {vendor:<14} {secret}" for vendor, secret in local_secrets().items()]
     lines += [

@@ -52,3 +52,14 @@ def put_once(key: str, body: bytes, content_type: str) -> bool:
         except BotoCoreError as exc:
             raise StorageUnavailable(f"s3 put failed: {type(exc).__name__}") from exc
     raise StorageUnavailable("s3 put kept conflicting")
+
+
+def read(uri: str) -> bytes:
+    """The object at an `s3://` URI of this archive. Raises StorageUnavailable when S3 cannot be read."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    try:
+        return aws.s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        raise StorageUnavailable(f"s3 get failed: {aws.error_code(exc)}") from exc
+    except BotoCoreError as exc:
+        raise StorageUnavailable(f"s3 get failed: {type(exc).__name__}") from exc

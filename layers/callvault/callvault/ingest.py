@@ -24,7 +24,7 @@ from callvault.errors import StorageUnavailable
 from callvault.http import BadRequestEncoding, Request, error, json_response, read_request
 from callvault.models import format_utc
 from callvault.observability import count, count_rejected, logger, metrics
-from callvault.secrets import vendor_secrets
+from callvault.secrets import secrets_for
 from callvault.vendors.base import ParsedEvent, PayloadError, VendorAdapter
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -80,12 +80,12 @@ def _quarantine(adapter: VendorAdapter, webhook: str, request: Request, received
 
 def _authenticate(adapter: VendorAdapter, request: Request) -> None:
     scheme = adapter.auth_scheme(settings())
-    secrets = vendor_secrets(adapter.vendor)
+    secrets = secrets_for(adapter.vendor)
     try:
         authenticate(scheme, request.headers, request.body, secrets)
     except AuthError:
         # A secret rotated in since the cache was filled: look again (rate-limited) before refusing.
-        refreshed = vendor_secrets(adapter.vendor, refresh=True)
+        refreshed = secrets_for(adapter.vendor, refresh=True)
         if refreshed == secrets:
             raise
         authenticate(scheme, request.headers, request.body, refreshed)

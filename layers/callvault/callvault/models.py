@@ -122,8 +122,8 @@ class SessionUpdate(_Model):
     vendor_fields: dict[str, Any] = Field(default_factory=dict)
 
 
-class Session(_Model):
-    """The normalized session as the read API returns it."""
+class SessionSummary(_Model):
+    """A session as `GET /sessions` lists it: the normalized session but its transcript and events."""
 
     vendor: str
     session_id: str
@@ -139,10 +139,15 @@ class Session(_Model):
     ended_reason: str | None = None
     cost: Cost | None = None
     recording: Recording = Field(default_factory=Recording)
-    transcript: list[TranscriptEntry] = Field(default_factory=list)
     summary: str | None = None
-    events: list[EventRef] = Field(default_factory=list)
     vendor_fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class Session(SessionSummary):
+    """The normalized session as `GET /sessions/{vendor}/{session_id}` returns it (DESIGN.md contract)."""
+
+    transcript: list[TranscriptEntry] = Field(default_factory=list)
+    events: list[EventRef] = Field(default_factory=list)
 
 
 def utc_iso(value: Any) -> str | None:

@@ -1,6 +1,6 @@
 """Where a vendor's webhook secrets come from.
 
-Locally: `CALLVAULT_SECRET_<VENDOR>`, several separated by commas. In AWS: the Secrets Manager
+Locally: `CALLVAULT_SECRET_<VENDOR>` (or `CALLVAULT_SECRET_CURSOR`), several separated by commas. In AWS: the Secrets Manager
 secret named by `SECRET_ARN`, holding a JSON list of strings or a comma-separated string,
 cached for `secret_cache_seconds` so a rotation takes effect without a deploy.
 """
@@ -32,13 +32,14 @@ def parse_secret_value(value: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in items if isinstance(s, str) and s.strip())
 
 
-def vendor_secrets(vendor: str, *, refresh: bool = False) -> tuple[str, ...]:
-    """The secrets that authenticate `vendor`'s webhooks; empty means nothing is accepted.
+def secrets_for(owner: str, *, refresh: bool = False) -> tuple[str, ...]:
+    """The secrets of `owner` (a vendor, whose webhooks they authenticate, or `cursor`, the read
+    API's cursor signing keys); the first is current, all are accepted; empty means none.
 
     `refresh` re-reads Secrets Manager (at most every 30 s) so that a newly rotated-in secret
     is accepted before the cache expires.
     """
-    from_env = os.environ.get(f"CALLVAULT_SECRET_{vendor.upper()}")
+    from_env = os.environ.get(f"CALLVAULT_SECRET_{owner.upper()}")
     if from_env is not None:
         return parse_secret_value(from_env)
     config = settings()

@@ -40,6 +40,25 @@ MAX_VENDOR_FIELDS_BYTES = 65_536
 
 Outcome = Literal["stored", "duplicate"]
 
+# Listing (DESIGN.md "Listing uses a GSI"): four sparse, keys-only indexes share one sort key,
+# `list_sk = "{created_at}#{vendor}#{session_id}"`, so that any combination of the vendor and
+# status filters is one Query, newest first, reading only the page. Keys-only: an index entry
+# is rewritten only when a key changes (a new session, a status change), not on every event.
+LIST_SK_ATTR = "list_sk"
+LIST_ALL_ATTR = "list_all"
+LIST_ALL = "session"
+VENDOR_STATUS_ATTR = "vendor_status"
+INDEXES = {  # (filter by vendor, filter by status) -> (index name, its partition key attribute)
+    (False, False): ("by-created", LIST_ALL_ATTR),
+    (True, False): ("by-vendor", "vendor"),
+    (False, True): ("by-status", "status"),
+    (True, True): ("by-vendor-status", VENDOR_STATUS_ATTR),
+}
+
+
+def list_sort_key(created_at: str, vendor: str, session_id: str) -> str:
+    return f"{created_at}#{vendor}#{session_id}"
+
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:
@@ -124,17 +143,24 @@ def _session_update(
         ":vendor": {"S": record.vendor},
         ":session_id": {"S": record.session_id},
         ":now": {"S": record.received_at},
-        ":created": {"S": update.created_at or record.received_at},
         ":one": {"N": "1"},
+        ":all": {"S": LIST_ALL},
     }
     sets = [
         "vendor = :vendor",
         "session_id = :session_id",
         "updated_at = :now",
         "first_seen_at = if_not_exists(first_seen_at, :now)",
-        # The first creation time seen sticks: later events may only repeat it.
-        "created_at = if_not_exists(created_at, :created)",
+        f"{LIST_ALL_ATTR} = :all",
     ]
+    if update.created_at is not None:
+        # The vendor's creation time and the listing key move together (vendors repeat it).
+        values[":created"] = {"S": update.created_at}
+        values[":list_sk"] = {"S": list_sort_key(update.created_at, record.vendor, record.session_id)}
+        sets += ["created_at = :created", f"{LIST_SK_ATTR} = :list_sk"]
+    else:  # listed by when callvault first heard of it, until an event gives the creation time
+        values[":list_sk"] = {"S": list_sort_key(record.received_at, record.vendor, record.session_id)}
+        sets.append(f"{LIST_SK_ATTR} = if_not_exists({LIST_SK_ATTR}, :list_sk)")
     attributes, oversized = session_attributes(update, transcript)
     if oversized:
         logger.warning("session attributes left out for size", fields=oversized, event_id=record.event_id)
@@ -152,7 +178,8 @@ def _session_update(
         names["#status"] = "status"
         values[":status"] = {"S": update.status.value}
         values[":rank"] = {"N": str(update.status.rank)}
-        sets.append("#status = :status, status_rank = :rank")
+        values[":vendor_status"] = {"S": f"{record.vendor}#{update.status.value}"}
+        sets.append(f"#status = :status, status_rank = :rank, {VENDOR_STATUS_ATTR} = :vendor_status")
         item["ConditionExpression"] = "attribute_not_exists(status_rank) OR status_rank <= :rank"
     item["UpdateExpression"] = "SET " + ", ".join(sets) + " ADD event_count :one"
     item["ExpressionAttributeValues"] = values
@@ -206,3 +233,74 @@ def record_event(record: EventRecord, update: SessionUpdate, transcript: str | N
             raise StorageUnavailable(f"dynamodb transaction cancelled: {codes}") from exc
         except BotoCoreError as exc:
             raise StorageUnavailable(f"dynamodb write failed: {type(exc).__name__}") from exc
+
+
+# Reading (the read API). Items come back in DynamoDB's attribute-value form.
+
+Item = dict[str, Any]
+
+
+def _read(operation: str, call: Any, **kwargs: Any) -> Any:
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        raise StorageUnavailable(f"dynamodb {operation} failed: {aws.error_code(exc)}") from exc
+    except BotoCoreError as exc:
+        raise StorageUnavailable(f"dynamodb {operation} failed: {type(exc).__name__}") from exc
+
+
+def query_listing(
+    *, vendor: str | None, status: str | None, lowest: str, highest: str, limit: int, start_key: Item | None
+) -> tuple[list[Item], Item | None]:
+    """One page of session keys from the listing index that fits the filters, newest first,
+    with `list_sk` between `lowest` and `highest`; and the key to resume from, if any."""
+    index, partition_attr = INDEXES[(vendor is not None, status is not None)]
+    partition = f"{vendor}#{status}" if vendor and status else vendor or status or LIST_ALL
+    kwargs: dict[str, Any] = {
+        "TableName": settings().table_name,
+        "IndexName": index,
+        "KeyConditionExpression": "#p = :p AND #s BETWEEN :lo AND :hi",
+        "ExpressionAttributeNames": {"#p": partition_attr, "#s": LIST_SK_ATTR},
+        "ExpressionAttributeValues": {":p": {"S": partition}, ":lo": {"S": lowest}, ":hi": {"S": highest}},
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    if start_key:
+        kwargs["ExclusiveStartKey"] = start_key
+    page = _read("query", aws.dynamodb().query, **kwargs)
+    return page.get("Items", []), page.get("LastEvaluatedKey")
+
+
+def get_sessions(keys: list[Item]) -> list[Item]:
+    """The session items for `keys` (pk/sk pairs), in the order of `keys`; missing ones left out."""
+    wanted = [{"pk": key["pk"], "sk": key["sk"]} for key in keys]
+    found: dict[tuple[str, str], Item] = {}
+    pending: dict[str, Any] = {settings().table_name: {"Keys": wanted}} if wanted else {}
+    attempt = 0
+    while pending:
+        reply = _read("batch get", aws.dynamodb().batch_get_item, RequestItems=pending)
+        for item in reply.get("Responses", {}).get(settings().table_name, []):
+            found[(item["pk"]["S"], item["sk"]["S"])] = item
+        pending = reply.get("UnprocessedKeys") or {}
+        if pending:  # throttled in part: back off, then ask for the rest
+            attempt += 1
+            if attempt > _CONFLICT_RETRIES:
+                raise StorageUnavailable("dynamodb batch get kept leaving keys unprocessed")
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - retry jitter, not a secret  # nosec B311
+    return [found[key] for key in ((k["pk"]["S"], k["sk"]["S"]) for k in wanted) if key in found]
+
+
+def session_items(vendor: str, session_id: str) -> list[Item]:
+    """Every item of one session: the session item and its events (all pages)."""
+    items: list[Item] = []
+    kwargs: dict[str, Any] = {
+        "TableName": settings().table_name,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": session_pk(vendor, session_id)}},
+    }
+    while True:
+        page = _read("query", aws.dynamodb().query, **kwargs)
+        items += page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,0 +1,81 @@
+"""GET /sessions and GET /sessions/{vendor}/{session_id}: the read API (IAM-authorized in AWS)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+
+from callvault import sessions
+from callvault.errors import StorageUnavailable
+from callvault.models import Session, Status
+from callvault.observability import logger
+
+app = APIGatewayHttpResolver(enable_validation=True)
+
+
+def _error(status: int, message: str) -> Response[dict[str, str]]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"error": message})
+
+
+@app.exception_handler(RequestValidationError)
+def _bad_parameter(exc: RequestValidationError) -> Response[dict[str, str]]:
+    first = exc.errors()[0] if exc.errors() else {}
+    name = str(first.get("loc", ["", "request"])[-1])
+    return _error(400, f"{name}: {first.get('msg', 'invalid')}")
+
+
+@app.exception_handler(sessions.InvalidParameter)
+def _invalid(exc: sessions.InvalidParameter) -> Response[dict[str, str]]:
+    return _error(400, str(exc))
+
+
+@app.exception_handler(StorageUnavailable)
+def _unavailable(exc: StorageUnavailable) -> Response[dict[str, str]]:
+    logger.error("storage unavailable", reason=str(exc))
+    return _error(503, "storage unavailable, retry later")
+
+
+@app.not_found
+def _no_route(_: Exception) -> Response[dict[str, str]]:
+    return _error(404, "no such route")
+
+
+@app.get("/sessions", summary="List sessions, newest first", responses={400: {"description": "A bad query parameter"}})
+def list_sessions(
+    vendor: Annotated[str | None, Query(description="Only this vendor's sessions")] = None,
+    status: Annotated[Status | None, Query(description="Only sessions in this status")] = None,
+    created_after: Annotated[str | None, Query(description="ISO 8601; exclusive")] = None,
+    created_before: Annotated[str | None, Query(description="ISO 8601; exclusive")] = None,
+    limit: Annotated[int, Query(ge=1, le=sessions.MAX_LIMIT, description="Page size")] = sessions.DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> sessions.SessionPage:
+    return sessions.list_sessions(
+        vendor=vendor,
+        status=status.value if status else None,
+        created_after=created_after,
+        created_before=created_before,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@app.get(
+    "/sessions/<vendor>/<session_id>",
+    summary="One session, with its transcript, events and recording",
+    responses={404: {"description": "No such session"}},
+)
+def get_session(
+    vendor: Annotated[str, Path(description="The vendor")],
+    session_id: Annotated[str, Path(description="The vendor's session id")],
+) -> Session | Response[dict[str, str]]:
+    found = sessions.get_session(vendor, session_id)
+    return found if found is not None else _error(404, f"no session {session_id!r} for {vendor}")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

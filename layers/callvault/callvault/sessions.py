@@ -1,0 +1,247 @@
+"""Reading sessions back (the read API): list with filters and a cursor, or fetch one whole.
+
+Knows nothing of API Gateway: the read function maps these results and errors to HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from callvault import archive, store, vendors
+from callvault.models import (
+    Agent,
+    Channel,
+    Cost,
+    EventRef,
+    Recording,
+    RecordingState,
+    Session,
+    SessionSummary,
+    Status,
+    TranscriptEntry,
+    format_utc,
+)
+from callvault.secrets import secrets_for
+
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+CURSOR_KEY_OWNER = "cursor"
+_CURSOR_VERSION = 1
+_MAC_BYTES = 16
+_TRANSCRIPT_KEYS = tuple(TranscriptEntry.__annotations__)
+_TOOL_KEYS = ("name", "arguments", "output", "is_error")
+_SESSION_ID = re.compile(r"[^\x00-\x1f#]{1,512}")
+
+
+class InvalidParameter(ValueError):
+    """A query or path parameter the caller got wrong: a 400 naming it."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter = parameter
+
+
+class SessionPage(BaseModel):
+    """One page of `GET /sessions`: newest first; `next_cursor` null on the last page."""
+
+    items: list[SessionSummary]
+    next_cursor: str | None = None
+
+
+def check_vendor(vendor: str) -> str:
+    if vendor not in vendors.known():
+        raise InvalidParameter("vendor", f"unknown vendor; one of {', '.join(sorted(vendors.known()))}")
+    return vendor
+
+
+def parse_time(parameter: str, value: str) -> str:
+    """An ISO 8601 time as callvault stores times (UTC, milliseconds, `Z`); a zone-less time is UTC."""
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return format_utc(moment)
+    except (ValueError, OverflowError):
+        raise InvalidParameter(parameter, "not an ISO 8601 time, e.g. 2026-11-20T09:15:00Z") from None
+
+
+# -- the cursor: the index position to resume from, bound to its query, signed so it cannot be forged
+
+
+def _cursor_mac(key: str, payload: bytes) -> bytes:
+    return hmac.new(key.encode(), payload, hashlib.sha256).digest()[:_MAC_BYTES]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def encode_cursor(last_key: store.Item, query_digest: str) -> str:
+    keys = secrets_for(CURSOR_KEY_OWNER)
+    if not keys:
+        raise RuntimeError("no cursor signing key configured")
+    position = {name: value["S"] for name, value in last_key.items()}
+    payload = json.dumps({"v": _CURSOR_VERSION, "q": query_digest, "k": position}, separators=(",", ":")).encode()
+    return f"{_b64(payload)}.{_b64(_cursor_mac(keys[0], payload))}"
+
+
+def decode_cursor(cursor: str, query_digest: str) -> store.Item:
+    """The index position a cursor holds; InvalidParameter when it was altered, made by someone
+    else, or belongs to another query (other filters)."""
+    try:
+        payload_text, mac_text = cursor.split(".")
+        payload, mac = _unb64(payload_text), _unb64(mac_text)
+    except (ValueError, binascii.Error):
+        raise InvalidParameter("cursor", "malformed cursor") from None
+    if not any(hmac.compare_digest(mac, _cursor_mac(key, payload)) for key in secrets_for(CURSOR_KEY_OWNER)):
+        raise InvalidParameter("cursor", "cursor was not issued by this API or was altered")
+    decoded = json.loads(payload)
+    if decoded.get("v") != _CURSOR_VERSION or decoded.get("q") != query_digest:
+        raise InvalidParameter("cursor", "cursor belongs to another query; repeat the same filters")
+    return {name: {"S": value} for name, value in decoded["k"].items()}
+
+
+def _query_digest(vendor: str | None, status: str | None, lowest: str, highest: str) -> str:
+    return hashlib.sha256(json.dumps([vendor, status, lowest, highest]).encode()).hexdigest()[:24]
+
+
+# -- listing
+
+
+def list_sessions(
+    *,
+    vendor: str | None = None,
+    status: str | None = None,
+    created_after: str | None = None,
+    created_before: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> SessionPage:
+    """Sessions matching every given filter, newest first (by creation time, or first-seen time
+    when the vendor never gave one). `created_after` and `created_before` are exclusive.
+
+    One Query on a keys-only index for at most `limit` keys, then one BatchGetItem for those
+    sessions: the cost follows the page, never the table.
+    """
+    if vendor is not None:
+        check_vendor(vendor)
+    if status is not None and status not in Status._value2member_map_:
+        raise InvalidParameter("status", f"one of {', '.join(s.value for s in Status)}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidParameter("limit", f"between 1 and {MAX_LIMIT}")
+    # list_sk is "{time}#{vendor}#{id}": after T means above "T#" + the highest character.
+    lowest = parse_time("created_after", created_after) + "#\uffff" if created_after else ""
+    highest = parse_time("created_before", created_before) if created_before else "\uffff"
+    if lowest and highest != "\uffff" and lowest > highest:
+        raise InvalidParameter("created_after", "must be before created_before")
+    digest = _query_digest(vendor, status, lowest, highest)
+    start_key = decode_cursor(cursor, digest) if cursor else None
+    keys, last_key = store.query_listing(
+        vendor=vendor, status=status, lowest=lowest or " ", highest=highest, limit=limit, start_key=start_key
+    )
+    items = [summary_from_item(item) for item in store.get_sessions(keys)]
+    return SessionPage(items=items, next_cursor=encode_cursor(last_key, digest) if last_key else None)
+
+
+# -- one session
+
+
+def _json_attr(item: store.Item, name: str) -> Any:
+    value = item.get(name, {}).get("S")
+    return json.loads(value) if value is not None else None
+
+
+def _string(item: store.Item, name: str) -> str | None:
+    value = item.get(name, {}).get("S")
+    return str(value) if value is not None else None
+
+
+def _recording(item: store.Item) -> Recording:
+    size = item.get("recording_bytes", {}).get("N")
+    return Recording(
+        source_url=_string(item, "recording_source_url"),
+        expires_at=_string(item, "recording_expires_at"),
+        state=RecordingState(_string(item, "recording_state") or RecordingState.NONE.value),
+        s3_uri=_string(item, "recording_s3_uri"),
+        bytes=int(size) if size is not None else None,
+        sha256=_string(item, "recording_sha256"),
+    )
+
+
+def summary_from_item(item: store.Item) -> SessionSummary:
+    """A session item (DynamoDB form) in the normalized shape, without transcript and events."""
+    duration = item.get("duration_seconds", {}).get("N")
+    status, channel, cost = _string(item, "status"), _string(item, "channel"), _json_attr(item, "cost")
+    return SessionSummary(
+        vendor=_string(item, "vendor") or "",
+        session_id=_string(item, "session_id") or "",
+        status=Status(status) if status else None,
+        channel=Channel(channel) if channel else Channel.UNKNOWN,
+        agent=Agent.model_validate(_json_attr(item, "agent") or {}),
+        from_number=_string(item, "from_number"),
+        to_number=_string(item, "to_number"),
+        created_at=_string(item, "created_at"),
+        started_at=_string(item, "started_at"),
+        ended_at=_string(item, "ended_at"),
+        duration_seconds=float(duration) if duration is not None else None,
+        ended_reason=_string(item, "ended_reason"),
+        cost=Cost.model_validate(cost) if cost is not None else None,
+        recording=_recording(item),
+        summary=_string(item, "summary"),
+        vendor_fields={
+            name.removeprefix(store.VENDOR_FIELD_PREFIX): json.loads(value["S"])
+            for name, value in item.items()
+            if name.startswith(store.VENDOR_FIELD_PREFIX)
+        },
+    )
+
+
+def _full_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A stored transcript turn with every key of the contract, absent ones null."""
+    full = {key: entry.get(key) for key in _TRANSCRIPT_KEYS}
+    tool = entry.get("tool")
+    if isinstance(tool, dict):
+        full["tool"] = {key: tool.get(key) for key in _TOOL_KEYS} | {"is_error": bool(tool.get("is_error"))}
+    return full
+
+
+def _transcript(item: store.Item) -> list[dict[str, Any]]:
+    stored = _string(item, "transcript")
+    if stored is None:
+        return []
+    text = archive.read(stored) if stored.startswith("s3://") else stored.encode()
+    return [_full_entry(entry) for entry in json.loads(text)]
+
+
+def get_session(vendor: str, session_id: str) -> Session | None:
+    """The whole normalized session: transcript (read back from S3 when it was offloaded),
+    every event with its raw payload's S3 URI, the recording. None when there is no such session."""
+    check_vendor(vendor)
+    if not _SESSION_ID.fullmatch(session_id):
+        raise InvalidParameter("session_id", "not a session id")
+    items = store.session_items(vendor, session_id)
+    session_item = next((i for i in items if i["sk"]["S"] == store.SESSION_SK), None)
+    if session_item is None:
+        return None
+    events = sorted(
+        (
+            EventRef.model_validate({name: i[name]["S"] for name in ("event_id", "type", "received_at", "raw_s3_uri")})
+            for i in items
+            if i["sk"]["S"].startswith(store.EVENT_SK_PREFIX)
+        ),
+        key=lambda e: (e.received_at, e.event_id),
+    )
+    summary = summary_from_item(session_item)
+    return Session.model_validate({**dict(summary), "transcript": _transcript(session_item), "events": events})
