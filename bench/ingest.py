@@ -75,9 +75,10 @@ def aws_requests() -> dict[str, Counter[str]]:
     from moto import mock_aws
 
     from callvault import aws
-    from callvault_local import stack
+    from callvault_local import moto_patches, stack
     from callvault_local.apigw import LambdaContext
 
+    moto_patches.apply()
     handler = _handler()
     results: dict[str, Counter[str]] = {}
     with mock_aws():

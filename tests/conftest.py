@@ -30,7 +30,7 @@ from moto import mock_aws  # noqa: E402
 
 from callvault import aws as callvault_aws  # noqa: E402
 from callvault import config, secrets  # noqa: E402
-from callvault_local import stack  # noqa: E402
+from callvault_local import moto_patches, stack  # noqa: E402
 from callvault_local.apigw import LambdaContext, http_event  # noqa: E402
 from callvault_local.functions import load_handler  # noqa: E402
 from callvault_local.template import routes  # noqa: E402
@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAYLOADS = ROOT / "events" / "payloads"
 VENDORS = ("agentsessions", "cozmox", "voiceos", "speaknode")
 SECRETS = {vendor: f"test-{vendor}-secret" for vendor in VENDORS}
+CURSOR_KEY = "test-cursor-key"
 
 
 def payload(name: str) -> dict[str, Any]:
@@ -101,6 +102,7 @@ def serialized_moto() -> Iterator[None]:
     """
     from moto.core.botocore_stubber import BotocoreStubber
 
+    moto_patches.apply()
     lock = threading.Lock()
     original = BotocoreStubber.__call__
 
@@ -117,6 +119,7 @@ def serialized_moto() -> Iterator[None]:
 def env_secrets(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for vendor, value in SECRETS.items():
         monkeypatch.setenv(f"CALLVAULT_SECRET_{vendor.upper()}", value)
+    monkeypatch.setenv("CALLVAULT_SECRET_CURSOR", CURSOR_KEY)
     return SECRETS
 
 

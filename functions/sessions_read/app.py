@@ -17,6 +17,10 @@ from callvault.observability import logger
 app = APIGatewayHttpResolver(enable_validation=True)
 
 
+class SessionNotFound(LookupError):
+    """No such session: a 404."""
+
+
 def _error(status: int, message: str) -> Response[dict[str, str]]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"error": message})
 
@@ -31,6 +35,11 @@ def _bad_parameter(exc: RequestValidationError) -> Response[dict[str, str]]:
 @app.exception_handler(sessions.InvalidParameter)
 def _invalid(exc: sessions.InvalidParameter) -> Response[dict[str, str]]:
     return _error(400, str(exc))
+
+
+@app.exception_handler(SessionNotFound)
+def _not_found(exc: SessionNotFound) -> Response[dict[str, str]]:
+    return _error(404, str(exc))
 
 
 @app.exception_handler(StorageUnavailable)
@@ -71,9 +80,11 @@ def list_sessions(
 def get_session(
     vendor: Annotated[str, Path(description="The vendor")],
     session_id: Annotated[str, Path(description="The vendor's session id")],
-) -> Session | Response[dict[str, str]]:
+) -> Session:
     found = sessions.get_session(vendor, session_id)
-    return found if found is not None else _error(404, f"no session {session_id!r} for {vendor}")
+    if found is None:
+        raise SessionNotFound(f"no session {session_id!r} for {vendor}")
+    return found
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -93,6 +93,9 @@ def start_moto(port: int, host: str = "127.0.0.1") -> tuple[Any, int]:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
+    from callvault_local import moto_patches
+
+    moto_patches.apply()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per moto request would drown ours
     app = _Serialized(DomainDispatcherApplication(create_backend_app))
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)

@@ -1,0 +1,67 @@
+"""Realistic webhook traffic made from the sample payloads in `events/payloads/`: any number of
+distinct sessions, for tests, benchmarks and the soak harness."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from callvault_local.template import ROOT
+
+PAYLOADS = ROOT / "events" / "payloads"
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One webhook request to send: where, and the body."""
+
+    vendor: str
+    webhook: str
+    body: bytes
+    session_id: str
+
+
+@cache
+def _template(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((PAYLOADS / f"{name}.json").read_text())
+    return loaded
+
+
+def _agentsessions(session_id: str, created_at: str, ended: bool) -> tuple[str, dict[str, Any]]:
+    body = copy.deepcopy(_template("agentsessions/session-completed"))
+    body["idempotencyKey"] = f"evt_{session_id}_{'end' if ended else 'start'}"
+    body["type"] = "session.completed" if ended else "session.started"
+    body["data"].update(id=session_id, createdAt=created_at)
+    return "session-completed", body
+
+
+def _cozmox(session_id: str, created_at: str, ended: bool) -> tuple[str, dict[str, Any]]:
+    body = copy.deepcopy(_template("cozmox/end-of-call-report" if ended else "cozmox/status-update-in-progress"))
+    body["message"]["call"].update(id=session_id, createdAt=created_at)
+    return "server-messages", body
+
+
+def _voiceos(session_id: str, created_at: str, ended: bool) -> tuple[str, dict[str, Any]]:
+    body = copy.deepcopy(_template("voiceos/conversation-ended" if ended else "voiceos/conversation-started"))
+    body["data"].update(id=session_id, created_at=created_at)
+    return "events", body
+
+
+def _speaknode(session_id: str, created_at: str, ended: bool) -> tuple[str, dict[str, Any]]:
+    body = copy.deepcopy(_template("speaknode/conversation-complete" if ended else "speaknode/session-started"))
+    body["data"].update(session_id=session_id, created_at=created_at)
+    return ("conversation-complete" if ended else "session-started"), body
+
+
+_MAKERS = {"agentsessions": _agentsessions, "cozmox": _cozmox, "voiceos": _voiceos, "speaknode": _speaknode}
+VENDORS = tuple(_MAKERS)
+
+
+def session_webhook(vendor: str, session_id: str, created_at: str, *, ended: bool) -> Webhook:
+    """The webhook `vendor` sends when session `session_id` (created at `created_at`) starts, or
+    when it ends (`ended`): a start leaves the session in progress, an end ends it."""
+    webhook, body = _MAKERS[vendor](session_id, created_at, ended)
+    return Webhook(vendor, webhook, json.dumps(body).encode(), session_id)
