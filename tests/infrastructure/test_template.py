@@ -19,7 +19,10 @@ CONTRACT_ROUTES = {
     ("POST", "/webhooks/voiceos/events"),
     ("POST", "/webhooks/speaknode/session-started"),
     ("POST", "/webhooks/speaknode/conversation-complete"),
+    ("GET", "/sessions"),
+    ("GET", "/sessions/{vendor}/{session_id}"),
 }
+READ_ROUTES = [r for r in routes() if r.path.startswith("/sessions")]
 
 
 def _bin(name: str) -> str:
@@ -120,10 +123,52 @@ def test_outputs_give_every_webhook_url() -> None:
     outputs = load()["Outputs"]
     urls = [o["Value"]["Fn::Sub"] for o in outputs.values() if isinstance(o["Value"], dict) and "Fn::Sub" in o["Value"]]
     for _, path in CONTRACT_ROUTES:
-        assert any(url.endswith(path) for url in urls), path
+        if path.startswith("/webhooks/"):
+            assert any(url.endswith(path) for url in urls), path
+    assert any(url.endswith("/sessions") for url in urls)
 
 
 def test_every_function_has_log_retention() -> None:
     for name, function in resources_of_type("AWS::Serverless::Function").items():
         group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert load()["Resources"][group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+
+
+def test_read_routes_take_iam_auth_and_webhooks_do_not() -> None:
+    api = load()["Resources"]["HttpApi"]["Properties"]
+    assert api["Auth"]["EnableIamAuthorizer"] is True and "DefaultAuthorizer" not in api["Auth"]
+    assert {(r.method, r.path) for r in READ_ROUTES} == {("GET", "/sessions"), ("GET", "/sessions/{vendor}/{session_id}")}
+    for name, function in resources_of_type("AWS::Serverless::Function").items():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] != "HttpApi":
+                continue
+            authorizer = event["Properties"].get("Auth", {}).get("Authorizer")
+            if event["Properties"]["Path"].startswith("/sessions"):
+                assert authorizer == "AWS_IAM", name
+            else:  # vendors cannot sign with SigV4: webhooks verify their own secrets
+                assert authorizer is None, name
+
+
+def test_read_function_is_read_only() -> None:
+    (function_name,) = {r.function for r in READ_ROUTES}
+    function = load()["Resources"][function_name]
+    granted = {a for s in _statements(function) for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert granted == {"dynamodb:Query", "dynamodb:BatchGetItem", "s3:GetObject", "secretsmanager:GetSecretValue"}
+    for statement in _statements(function):
+        if statement["Action"] == "s3:GetObject":
+            assert statement["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/sessions/*"}  # offloaded transcripts only
+    assert function["Properties"]["Environment"]["Variables"]["SECRET_ARN"] == {"Ref": "CursorSecret"}
+
+
+def test_listing_indexes_are_keys_only_and_match_the_code() -> None:
+    from callvault import store
+
+    (table,) = resources_of_type("AWS::DynamoDB::Table").values()
+    indexes = {i["IndexName"]: i for i in table["Properties"]["GlobalSecondaryIndexes"]}
+    for index_name, partition_attr in store.INDEXES.values():
+        schema = indexes[index_name]["KeySchema"]
+        assert schema == [
+            {"AttributeName": partition_attr, "KeyType": "HASH"},
+            {"AttributeName": store.LIST_SK_ATTR, "KeyType": "RANGE"},
+        ]
+        assert indexes[index_name]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
