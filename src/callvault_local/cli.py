@@ -11,13 +11,14 @@ import base64
 import importlib
 import json
 import os
+import re
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 DEFAULT_URL = "http://127.0.0.1:{port}"
 
@@ -82,14 +83,84 @@ def send(file: Path, vendor: str, webhook: str, url: str | None, port: int) -> i
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float = 30) -> tuple[int, str]:
     """POST and return status and body text, for any status."""
+    return http("POST", url, body, headers, timeout)
+
+
+def http(method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float = 30) -> tuple[int, str]:
+    """One request; its status and body text, for any status."""
     if urlsplit(url).scheme not in ("http", "https"):
         raise ValueError(f"not an http(s) URL: {url}")
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - scheme checked above
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)  # noqa: S310 - scheme checked above
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked above  # nosec B310
             return response.status, response.read().decode(errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
+
+
+def sigv4_headers(method: str, url: str) -> dict[str, str]:
+    """Headers that sign a request to a deployed read API (API Gateway, `execute-api`) with the
+    caller's AWS credentials; the region is read from the URL, else the caller's default."""
+    import boto3
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    session = boto3.Session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise SystemExit("callvault sessions: no AWS credentials found to sign the request with")
+    host = urlsplit(url).hostname or ""
+    found = re.fullmatch(r"[^.]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?", host)
+    region = found.group(1) if found else session.region_name or "us-east-1"
+    request = AWSRequest(method=method, url=url, headers={"accept": "application/json"})
+    SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region).add_auth(request)
+    return dict(request.headers.items())
+
+
+def read_api(path: str, query: dict[str, Any], url: str | None, port: int) -> tuple[int, Any]:
+    """GET `path` of the read API (local, open; or deployed, signed) and its decoded JSON body."""
+    base = (url or DEFAULT_URL.format(port=port)).rstrip("/")
+    base = base.removesuffix("/sessions")  # the SessionsUrl output works as well as ApiUrl
+    target = base + path
+    params = {k: v for k, v in query.items() if v is not None}
+    if params:
+        target += "?" + urlencode(params)
+    headers = sigv4_headers("GET", target) if url else {"accept": "application/json"}
+    status, text = http("GET", target, None, headers)
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, {"error": text}
+
+
+def sessions_command(args: Any) -> int:
+    if args.action == "get":
+        status, body = read_api(
+            f"/sessions/{quote(args.vendor, safe='')}/{quote(args.session_id, safe='')}", {}, args.url, args.port
+        )
+        print(json.dumps(body, indent=2))
+        return 0 if status == 200 else 1
+    query = {
+        "vendor": args.vendor,
+        "status": args.status,
+        "created_after": args.created_after,
+        "created_before": args.created_before,
+        "limit": args.limit,
+        "cursor": args.cursor,
+    }
+    while True:
+        status, page = read_api("/sessions", query, args.url, args.port)
+        if status != 200:
+            print(json.dumps(page, indent=2), file=sys.stderr)
+            return 1
+        if not args.all:
+            print(json.dumps(page, indent=2))
+            return 0
+        for item in page["items"]:  # one JSON object per line: pipe it to jq
+            print(json.dumps(item))
+        if not page.get("next_cursor"):
+            return 0
+        query["cursor"] = page["next_cursor"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +179,23 @@ def build_parser() -> argparse.ArgumentParser:
     send_cmd.add_argument("--webhook", required=True)
     send_cmd.add_argument("--url", help="the stack's ApiUrl, or a full webhook URL (default: the local stack)")
     send_cmd.add_argument("--port", type=int, default=_port("PORT", 3000), help="local stack port (PORT, default 3000)")
+
+    sessions = commands.add_parser("sessions", help="read stored sessions (the read API)")
+    actions = sessions.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="list sessions, newest first")
+    listing.add_argument("--vendor")
+    listing.add_argument("--status", choices=["queued", "ringing", "in_progress", "ended"])
+    listing.add_argument("--created-after", help="ISO 8601, exclusive")
+    listing.add_argument("--created-before", help="ISO 8601, exclusive")
+    listing.add_argument("--limit", type=int, help="page size, 1-100 (default 20)")
+    listing.add_argument("--cursor", help="next_cursor of the previous page")
+    listing.add_argument("--all", action="store_true", help="follow every page; one JSON session per line")
+    getting = actions.add_parser("get", help="one whole session: transcript, events, recording")
+    getting.add_argument("vendor")
+    getting.add_argument("session_id")
+    for command in (listing, getting):
+        command.add_argument("--url", help="a deployed stack's ApiUrl (signed with SigV4); default: the local stack")
+        command.add_argument("--port", type=int, default=_port("PORT", 3000), help="local stack port (PORT, default 3000)")
     return parser
 
 
@@ -122,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"callvault send: no such file: {args.file}", file=sys.stderr)
             return 2
         return send(args.file, args.vendor, args.webhook, args.url, args.port)
+    if args.command == "sessions":
+        return sessions_command(args)
     return 2
 
 

@@ -227,3 +227,36 @@ def test_interrupt_stops_cleanly() -> None:
         own.process.send_signal(signal.SIGINT)
         assert own.process.wait(timeout=20) == 0
         assert own.lines.get(timeout=5) == "stopping"
+
+
+def _cli(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
+    port = stack.url.rsplit(":", 1)[1]
+    return subprocess.run(
+        [sys.executable, "-m", "callvault_local.cli", *args, "--port", port],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_sessions_list_and_get_read_back_what_was_sent(dev_stack: RunningStack) -> None:
+    sent = _send(dev_stack, "events/cozmox_server_messages.json", "--vendor", "cozmox", "--webhook", "server-messages")
+    session_id = json.loads(sent.stdout.splitlines()[-1])["session_id"]
+
+    listed = _cli(dev_stack, "sessions", "list", "--vendor", "cozmox", "--all")
+    assert listed.returncode == 0, listed.stderr
+    sessions = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert session_id in [s["session_id"] for s in sessions] and {s["vendor"] for s in sessions} == {"cozmox"}
+
+    got = _cli(dev_stack, "sessions", "get", "cozmox", session_id)
+    assert got.returncode == 0, got.stderr
+    session = json.loads(got.stdout)
+    assert session["status"] == "ended" and session["events"] and session["transcript"]
+    assert session["events"][0]["raw_s3_uri"].startswith(f"s3://{LOCAL_BUCKET}/raw/cozmox/")
+
+    missing = _cli(dev_stack, "sessions", "get", "cozmox", "no-such-call")
+    assert missing.returncode == 1 and "no-such-call" in json.loads(missing.stdout)["error"]
+    bad = _cli(dev_stack, "sessions", "list", "--limit", "500")
+    assert bad.returncode == 1 and json.loads(bad.stderr)["error"].startswith("limit")

@@ -35,6 +35,7 @@ def test_offloaded_transcript_round_trips(stored: Stored, monkeypatch: pytest.Mo
     assert status == 200
     parsed = cozmox.parse("server-messages", body, {}).update
     assert parsed is not None and parsed.transcript is not None
+    turns_as_stored: list[dict[str, Any]] = [dict(t) for t in parsed.transcript]
     expected = [
         {
             "role": t["role"],
@@ -44,7 +45,7 @@ def test_offloaded_transcript_round_trips(stored: Stored, monkeypatch: pytest.Mo
             if t.get("tool") is None
             else {"name": None, "arguments": None, "output": None, "is_error": False, **t["tool"]},
         }
-        for t in parsed.transcript
+        for t in turns_as_stored
     ]
     assert session["transcript"] == expected and len(expected) > 100
 
