@@ -6,29 +6,35 @@ import importlib.util
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
-_loaded: dict[tuple[Path, str], Handler] = {}
+_loaded: dict[Path, ModuleType] = {}
 _lock = threading.Lock()
 
 
-def load_handler(code_uri: Path, handler: str, function: str) -> Handler:
-    """`handler` (`module.attribute`, as in the template) from the folder `code_uri`; loaded once.
+def load_module(code_uri: Path, handler: str, function: str) -> ModuleType:
+    """The module of `handler` (`module.attribute`, as in the template) from the folder `code_uri`; loaded once.
 
     Each function folder has its own `app.py`, so the module is loaded under the function's
     logical id rather than imported by its (shared) name.
     """
-    module_name, attribute = handler.rsplit(".", 1)
+    module_name = handler.rsplit(".", 1)[0]
     source = code_uri / f"{module_name.replace('.', '/')}.py"
-    key = (source, attribute)
     with _lock:
-        if key not in _loaded:
+        if source not in _loaded:
             spec = importlib.util.spec_from_file_location(f"callvault_fn_{function}", source)
             if spec is None or spec.loader is None:
                 raise FileNotFoundError(f"{function}: no handler module at {source}")
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-            _loaded[key] = getattr(module, attribute)
-        return _loaded[key]
+            _loaded[source] = module
+        return _loaded[source]
+
+
+def load_handler(code_uri: Path, handler: str, function: str) -> Handler:
+    """The handler callable the template names."""
+    handler_fn: Handler = getattr(load_module(code_uri, handler, function), handler.rsplit(".", 1)[1])
+    return handler_fn

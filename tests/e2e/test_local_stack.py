@@ -3,110 +3,21 @@ landed in moto read back through its endpoint."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import queue
 import re
 import signal
 import subprocess
 import sys
-import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE
 from callvault_local.template import routes
-
-ROOT = Path(__file__).resolve().parents[2]
-STARTUP_SECONDS = 60
-
-
-@dataclass
-class RunningStack:
-    process: subprocess.Popen[str]
-    url: str
-    moto_url: str
-    banner: str
-    lines: queue.Queue[str] = field(default_factory=queue.Queue)
-
-    def client(self, service: Any) -> Any:
-        return boto3.client(
-            service, endpoint_url=self.moto_url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-        )
-
-    def raw_keys(self) -> list[str]:
-        pages = self.client("s3").get_paginator("list_objects_v2").paginate(Bucket=LOCAL_BUCKET)
-        return [o["Key"] for page in pages for o in page.get("Contents", [])]
-
-    def items(self) -> list[dict[str, Any]]:
-        pages = self.client("dynamodb").get_paginator("scan").paginate(TableName=LOCAL_TABLE)  # tests only
-        return [item for page in pages for item in page["Items"]]
-
-    def log_lines(self, count: int, timeout: float = 10) -> list[str]:
-        return [self.lines.get(timeout=timeout) for _ in range(count)]
-
-    def drain_log(self) -> None:
-        while not self.lines.empty():
-            self.lines.get_nowait()
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLVAULT_SECRET_")}
-    env.update(PYTHONUNBUFFERED="1", CALLVAULT_SECRET_SPEAKNODE="rotated-speaknode-secret,dev-speaknode-secret")
-    return env
-
-
-@contextlib.contextmanager
-def _started() -> Iterator[RunningStack]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "callvault_local.cli", "dev", "--port", "0", "--moto-port", "0"],
-        cwd=ROOT,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout
-        for line in process.stdout:
-            lines.put(line.rstrip("\n"))
-
-    threading.Thread(target=pump, daemon=True).start()
-    banner: list[str] = []
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while not banner or banner[-1] != "Ctrl-C stops.":
-        try:
-            banner.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
-        except queue.Empty:
-            process.kill()
-            pytest.fail("callvault dev did not start:\n" + "\n".join(banner))
-    text = "\n".join(banner)
-    url = re.search(r"(http://127\.0\.0\.1:\d+)/webhooks/", text)
-    moto = re.search(r"moto endpoint: (http://127\.0\.0\.1:\d+)", text)
-    assert url and moto, text
-    try:
-        yield RunningStack(process, url.group(1), moto.group(1), text, lines)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-@pytest.fixture(scope="module")
-def dev_stack() -> Iterator[RunningStack]:
-    with _started() as running:
-        yield running
+from tests.e2e.conftest import ROOT, RunningStack, dev_env, started_stack
 
 
 def _send(stack: RunningStack, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -114,7 +25,7 @@ def _send(stack: RunningStack, *args: str, env: dict[str, str] | None = None) ->
     return subprocess.run(
         [sys.executable, "-m", "callvault_local.cli", "send", *args, "--port", port],
         cwd=ROOT,
-        env={**_env(), **(env or {})},
+        env={**dev_env(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,
@@ -223,7 +134,7 @@ def test_each_request_logs_one_line(dev_stack: RunningStack) -> None:
 
 
 def test_interrupt_stops_cleanly() -> None:
-    with _started() as own:  # its own stack: stopping the shared one would race other tests
+    with started_stack() as own:  # its own stack: stopping the shared one would race other tests
         own.process.send_signal(signal.SIGINT)
         assert own.process.wait(timeout=20) == 0
         assert own.lines.get(timeout=5) == "stopping"
@@ -234,7 +145,7 @@ def _cli(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "callvault_local.cli", *args, "--port", port],
         cwd=ROOT,
-        env=_env(),
+        env=dev_env(),
         capture_output=True,
         text=True,
         timeout=60,

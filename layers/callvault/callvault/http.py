@@ -6,7 +6,24 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
+
+
+class WebhookReply(TypedDict):
+    """What a webhook route answers with 200 (DESIGN.md "Responses")."""
+
+    status: Literal["stored", "duplicate", "ignored"]
+    event_id: str
+    vendor: str
+    session_id: str | None
+
+
+class ErrorReply(TypedDict):
+    """Every error answer: 4xx for what the sender did, 5xx for what failed here."""
+
+    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +50,7 @@ def read_request(event: dict[str, Any]) -> Request:
     return Request(headers=headers, body=raw)
 
 
-def json_response(status: int, payload: dict[str, Any]) -> dict[str, Any]:
+def json_response(status: int, payload: WebhookReply | ErrorReply) -> dict[str, Any]:
     return {
         "statusCode": status,
         "headers": {"content-type": "application/json"},
@@ -42,4 +59,4 @@ def json_response(status: int, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def error(status: int, message: str) -> dict[str, Any]:
-    return json_response(status, {"error": message})
+    return json_response(status, ErrorReply(error=message))

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic_core import PydanticSerializationError, from_json, to_json
@@ -21,7 +21,7 @@ from callvault import archive, store
 from callvault.auth import AuthError, authenticate
 from callvault.config import settings
 from callvault.errors import StorageUnavailable
-from callvault.http import BadRequestEncoding, Request, error, json_response, read_request
+from callvault.http import BadRequestEncoding, Request, WebhookReply, error, json_response, read_request
 from callvault.models import format_utc
 from callvault.observability import count, count_rejected, logger, metrics
 from callvault.secrets import secrets_for
@@ -149,11 +149,14 @@ def _archive_and_store(
     logger.append_keys(event_id=event_id, session_id=session_id, event_type=parsed.event_type)
     key = archive.raw_key(adapter.vendor, webhook, event_id, received)
     archive.put_once(key, request.body, "application/json")
-    base = {"event_id": event_id, "vendor": adapter.vendor, "session_id": session_id}
+
+    def reply(status: Literal["stored", "duplicate", "ignored"]) -> dict[str, Any]:
+        return json_response(200, WebhookReply(status=status, event_id=event_id, vendor=adapter.vendor, session_id=session_id))
+
     if parsed.update is None:
         count("EventsIgnored")
         logger.info("event acknowledged")
-        return json_response(200, {"status": "ignored", **base})
+        return reply("ignored")
 
     record = store.EventRecord(
         vendor=adapter.vendor,
@@ -167,7 +170,7 @@ def _archive_and_store(
     outcome = store.record_event(record, parsed.update, _stored_transcript(parsed, adapter.vendor, event_id))
     count("EventsStored" if outcome == "stored" else "EventsDuplicate")
     logger.info("event recorded", outcome=outcome)
-    return json_response(200, {"status": outcome, **base})
+    return reply(outcome)
 
 
 def webhook_handler(adapter: VendorAdapter, webhook: str) -> Handler:
