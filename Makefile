@@ -59,6 +59,7 @@ events: install
 
 bench: install
 	$(RUN) python -m bench.ingest
+	$(RUN) python -m bench.listing
 
 clean:
 	rm -rf .venv $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -11,6 +11,8 @@ Nothing here is hand-listed: a route added to the template is served on the next
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -62,7 +64,6 @@ def configure_environment(moto_port: int, environ: dict[str, str] | os._Environ[
     )
     environ.pop("AWS_SESSION_TOKEN", None)
     environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")  # one line per request instead; POWERTOOLS_LOG_LEVEL=INFO for more
-    environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no CloudWatch here: EMF lines would be noise
     for vendor, value in local_secrets(environ).items():
         environ[f"CALLVAULT_SECRET_{vendor.upper()}"] = value
     environ.setdefault("CALLVAULT_SECRET_CURSOR", "dev-cursor-secret")  # signs the read API's cursors
@@ -165,7 +166,9 @@ class LocalApi:
             source_ip=source_ip,
         )
         handler = load_handler(route.code_uri, route.handler, route.function)
-        with self._lock:
+        # Handlers print CloudWatch metrics (EMF) to stdout; there is no CloudWatch here to read them.
+        # (POWERTOOLS_METRICS_DISABLED would keep them in memory forever instead.)
+        with self._lock, contextlib.redirect_stdout(io.StringIO()):
             result = handler(event, LambdaContext(route.function))
         return _reply(result)
 
