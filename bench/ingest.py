@@ -22,18 +22,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.update(
-    AWS_ACCESS_KEY_ID="bench",
-    AWS_SECRET_ACCESS_KEY="bench",
-    AWS_DEFAULT_REGION="us-east-1",
-    POWERTOOLS_TRACE_DISABLED="true",
-    POWERTOOLS_METRICS_NAMESPACE="callvault",
-    POWERTOOLS_LOG_LEVEL="WARNING",
-    CALLVAULT_SECRET_COZMOX="bench-secret",
-)
-for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-    os.environ.pop(name, None)
 sys.path[:0] = [str(ROOT), str(ROOT / "layers/callvault"), str(ROOT / "src")]
+
+from callvault_local.offline import isolate  # noqa: E402
+
+isolate("bench", POWERTOOLS_LOG_LEVEL="WARNING", CALLVAULT_SECRET_COZMOX="bench-secret")
 
 import hashlib  # noqa: E402
 

@@ -26,16 +26,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.update(
-    AWS_ACCESS_KEY_ID="bench",
-    AWS_SECRET_ACCESS_KEY="bench",
-    AWS_DEFAULT_REGION="us-east-1",
-    POWERTOOLS_LOG_LEVEL="ERROR",
-    CALLVAULT_SECRET_CURSOR="bench-cursor-key",
-)
-for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "SECRET_ARN"):
-    os.environ.pop(name, None)
 sys.path[:0] = [str(ROOT), str(ROOT / "layers/callvault"), str(ROOT / "src")]
+
+from callvault_local.offline import isolate  # noqa: E402
+
+isolate("bench", POWERTOOLS_LOG_LEVEL="ERROR", CALLVAULT_SECRET_CURSOR="bench-cursor-key")
 
 SIZES = (1_000, 5_000, 10_000, 50_000)
 PAGE = 20

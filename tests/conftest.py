@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,16 +13,9 @@ from typing import Any
 
 import pytest
 
-for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "SECRET_ARN"):
-    os.environ.pop(_name, None)
-os.environ.update(
-    AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",
-    AWS_SESSION_TOKEN="testing",
-    AWS_DEFAULT_REGION="us-east-1",
-    POWERTOOLS_TRACE_DISABLED="true",
-    POWERTOOLS_METRICS_NAMESPACE="callvault",
-)
+from callvault_local.offline import isolate
+
+isolate()
 
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402

@@ -332,18 +332,16 @@ def serve(port: int = DEFAULT_PORT, moto_port: int = DEFAULT_MOTO_PORT) -> int:
     """Run until interrupted (Ctrl-C or SIGTERM); the exit status."""
     import signal
 
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # set before anything starts: no window for a traceback
+        signal.signal(signum, lambda *_: stopped.set())
     try:
         dev = start(port, moto_port)
     except OSError as exc:  # a port in use, typically
         print(f"callvault dev: cannot start: {exc}", file=sys.stderr)
         return 1
     print(banner(dev), flush=True)
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    try:
-        while not stopped.wait(0.5):
-            pass
-    except KeyboardInterrupt:
+    while not stopped.wait(0.5):
         pass
     print("stopping", flush=True)
     dev.shutdown()
