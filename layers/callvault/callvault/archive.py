@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import datetime
+from typing import BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -11,6 +13,8 @@ from callvault import aws
 from callvault.config import settings
 from callvault.errors import StorageUnavailable
 
+# Recordings upload in parts of this size, a few in flight: memory stays flat whatever the file.
+UPLOAD_PART_BYTES = 8 * 1024 * 1024
 # S3 answers 409 when two conditional writes of one key race; the loser retries and sees 412.
 _CONFLICT_RETRIES = 4
 
@@ -63,3 +67,31 @@ def read(uri: str) -> bytes:
         raise StorageUnavailable(f"s3 get failed: {aws.error_code(exc)}") from exc
     except BotoCoreError as exc:
         raise StorageUnavailable(f"s3 get failed: {type(exc).__name__}") from exc
+
+
+def recording_key(vendor: str, session_id: str, source_url: str, extension: str) -> str:
+    """Where a session's recording lives: one object per source URL (a re-copy overwrites it)."""
+    digest = hashlib.sha256(source_url.encode()).hexdigest()[:16]
+    return f"audio/{vendor}/{session_id}/{digest}{extension}"
+
+
+def upload_stream(key: str, body: BinaryIO, content_type: str) -> None:
+    """Stream `body` to `key` with a multipart upload: at most a few parts in memory at once,
+    whatever the size; aborted (nothing left behind) when reading `body` fails.
+
+    Errors from `body` propagate as they are; S3's own become StorageUnavailable.
+    """
+    from boto3.s3.transfer import TransferConfig
+
+    config = TransferConfig(
+        multipart_threshold=UPLOAD_PART_BYTES, multipart_chunksize=UPLOAD_PART_BYTES, max_concurrency=4, use_threads=True
+    )
+    try:
+        aws.s3().upload_fileobj(body, settings().bucket_name, key, ExtraArgs={"ContentType": content_type}, Config=config)
+    except (ClientError, BotoCoreError) as exc:
+        raise StorageUnavailable(f"s3 upload failed: {aws.error_code(exc) or type(exc).__name__}") from exc
+    except Exception as exc:  # s3transfer wraps some failures; the reader's own errors are what matter
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(exc, (ClientError, BotoCoreError)) or cause is None:
+            raise
+        raise cause from exc

@@ -25,6 +25,12 @@ class Settings(BaseModel):
     hmac_tolerance_seconds: int = Field(default=300, gt=0, le=3600)
     speaknode_signature_header: str = Field(default="x-speaknode-signature", min_length=1)
     secret_cache_seconds: int = Field(default=300, ge=0)
+    # Recordings: a file past this size fails cleanly ("too large") instead of filling the bucket.
+    recording_max_bytes: int = Field(default=2 * 1024**3, gt=0)
+    # The whole copy must end well inside the function's own timeout (template: 300 s).
+    recording_timeout_seconds: float = Field(default=240, gt=0, le=840)
+    # Only for the local stack and tests: loopback addresses and plain http allowed. Never in AWS.
+    recording_allow_loopback: bool = False
 
 
 @cache
@@ -40,5 +46,8 @@ def settings() -> Settings:
         "hmac_tolerance_seconds": env.get("HMAC_TOLERANCE_SECONDS"),
         "speaknode_signature_header": (env.get("SPEAKNODE_SIGNATURE_HEADER") or "").lower() or None,
         "secret_cache_seconds": env.get("SECRET_CACHE_SECONDS"),
+        "recording_max_bytes": env.get("RECORDING_MAX_BYTES"),
+        "recording_timeout_seconds": env.get("RECORDING_TIMEOUT_SECONDS"),
+        "recording_allow_loopback": env.get("RECORDING_ALLOW_LOOPBACK"),
     }
     return Settings.model_validate({k: v for k, v in values.items() if v is not None})

@@ -64,6 +64,9 @@ class Recording(_Model):
     s3_uri: str | None = None
     bytes: int | None = None
     sha256: str | None = None
+    content_type: str | None = None
+    archived_at: str | None = None
+    error: str | None = None  # why the copy failed (state failed), e.g. "expired: HTTP 403"
 
 
 # Transcript turns are typed dicts, not models: a long call has thousands, and validating them

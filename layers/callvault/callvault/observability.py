@@ -22,10 +22,15 @@ def count(name: str) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
-def count_rejected(vendor: str, reason: str) -> None:
-    """A rejected request, with its reason as a dimension of its own."""
+def count_with(name: str, **dimensions: str) -> None:
+    """One count with dimensions of its own (a reason, say), emitted at once."""
     if is_metrics_disabled():  # single_metric prints regardless of POWERTOOLS_METRICS_DISABLED
         return
-    with single_metric(name="EventsRejected", unit=MetricUnit.Count, value=1, namespace="callvault") as metric:
-        metric.add_dimension(name="vendor", value=vendor)
-        metric.add_dimension(name="reason", value=reason)
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace="callvault") as metric:
+        for dimension, value in dimensions.items():
+            metric.add_dimension(name=dimension, value=value)
+
+
+def count_rejected(vendor: str, reason: str) -> None:
+    """A rejected request, with its reason as a dimension of its own."""
+    count_with("EventsRejected", vendor=vendor, reason=reason)

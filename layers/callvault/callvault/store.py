@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from callvault import aws
 from callvault.config import settings
 from callvault.errors import StorageUnavailable
-from callvault.models import RecordingState, SessionUpdate
+from callvault.models import RecordingState, SessionUpdate, format_utc
 from callvault.observability import logger
 
 SESSION_SK = "SESSION"
@@ -304,3 +304,75 @@ def session_items(vendor: str, session_id: str) -> list[Item]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+# Recordings: a claim on the session's recording, so one copier copies it once.
+
+
+def _session_key(vendor: str, session_id: str) -> Item:
+    return {"pk": {"S": session_pk(vendor, session_id)}, "sk": {"S": SESSION_SK}}
+
+
+def _conditional_update(operation: str, **kwargs: Any) -> bool:
+    """An UpdateItem that may find its condition false (False), else True; StorageUnavailable on failure."""
+    try:
+        aws.dynamodb().update_item(TableName=settings().table_name, **kwargs)
+        return True
+    except ClientError as exc:
+        if aws.error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise StorageUnavailable(f"dynamodb {operation} failed: {aws.error_code(exc)}") from exc
+    except BotoCoreError as exc:
+        raise StorageUnavailable(f"dynamodb {operation} failed: {type(exc).__name__}") from exc
+
+
+def claim_recording(vendor: str, session_id: str, source_url: str, claim: str, now: Any, seconds: int) -> bool:
+    """Take the session's recording for copying: only while it is pending, for this URL, and not
+    claimed by a copier still within its time. True when this claim won."""
+    from datetime import timedelta
+
+    return _conditional_update(
+        "claim",
+        Key=_session_key(vendor, session_id),
+        UpdateExpression="SET recording_claim = :claim, recording_claim_until = :until",
+        ConditionExpression=(
+            "recording_state = :pending AND recording_source_url = :url"
+            " AND (attribute_not_exists(recording_claim_until) OR recording_claim_until < :now)"
+        ),
+        ExpressionAttributeValues={
+            ":claim": {"S": claim},
+            ":until": {"S": format_utc(now + timedelta(seconds=seconds))},
+            ":now": {"S": format_utc(now)},
+            ":pending": {"S": RecordingState.PENDING.value},
+            ":url": {"S": source_url},
+        },
+    )
+
+
+def release_recording(vendor: str, session_id: str, claim: str) -> None:
+    """Give the claim back (a transient failure): the next attempt may claim at once."""
+    _conditional_update(
+        "release",
+        Key=_session_key(vendor, session_id),
+        UpdateExpression="REMOVE recording_claim, recording_claim_until",
+        ConditionExpression="recording_claim = :claim",
+        ExpressionAttributeValues={":claim": {"S": claim}},
+    )
+
+
+def finish_recording(vendor: str, session_id: str, claim: str, attributes: dict[str, str | int]) -> bool:
+    """Write the copy's outcome, if `claim` still holds the recording; the claim is removed."""
+    names, values = {}, {":claim": {"S": claim}}
+    sets = []
+    for index, (name, value) in enumerate(attributes.items()):
+        names[f"#r{index}"] = name
+        values[f":r{index}"] = {"N": str(value)} if isinstance(value, int) else {"S": str(value)}
+        sets.append(f"#r{index} = :r{index}")
+    return _conditional_update(
+        "finish",
+        Key=_session_key(vendor, session_id),
+        UpdateExpression="SET " + ", ".join(sets) + " REMOVE recording_claim, recording_claim_until",
+        ConditionExpression="recording_claim = :claim",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )

@@ -1,0 +1,163 @@
+"""Fetching a URL a vendor gave us, safely: https only, never a private or internal address.
+
+A recording URL comes from a webhook body, so it is attacker-influenced even when the webhook is
+authenticated (a vendor's customer can shape it). Every hop is checked after DNS resolution, the
+connection goes to the address that was checked (no second lookup an attacker could answer
+differently), and redirects are followed by hand, each checked the same way, at most five.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Beyond what `ipaddress` flags as private/reserved: cloud metadata endpoints reachable by name.
+_METADATA = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
+_USER_AGENT = "callvault-recordings/1 (+https://github.com/callvault)"
+
+
+class DownloadError(Exception):
+    """The fetch failed. `permanent`: retrying cannot help (refused address, 404, too many redirects)."""
+
+    def __init__(self, reason: str, *, permanent: bool, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.status = status
+
+
+def check_address(address: str, *, allow_loopback: bool) -> None:
+    """Refuse (DownloadError, permanent) any address that is not a public unicast one."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+    if ip.is_loopback and allow_loopback:
+        return
+    if (
+        ip in _METADATA
+        or ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or not ip.is_global
+    ):
+        raise DownloadError(f"refused address {ip} (not a public address)", permanent=True)
+
+
+def resolve(host: str, port: int, *, allow_loopback: bool) -> str:
+    """The address to connect to: every address the name resolves to must pass `check_address`
+    (a name that also points inside is refused outright), then the first is used."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise DownloadError(f"cannot resolve {host}", permanent=False) from exc
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise DownloadError(f"cannot resolve {host}", permanent=False)
+    for address in addresses:
+        check_address(address, allow_loopback=allow_loopback)
+    return addresses[0]
+
+
+@dataclass
+class Opened:
+    """A response whose body is still to be read (`response.stream(...)` / `read(n)`)."""
+
+    url: str  # after redirects
+    response: Any  # urllib3.HTTPResponse
+    content_type: str
+    content_length: int | None
+
+    def close(self) -> None:
+        self.response.release_conn()
+
+
+def _pool(scheme: str, host: str, address: str, port: int, timeout: Any) -> Any:
+    import urllib3
+
+    if scheme == "https":  # connect to the vetted address; verify the certificate for the name
+        return urllib3.HTTPSConnectionPool(
+            address, port, server_hostname=host, assert_hostname=host, cert_reqs="CERT_REQUIRED", timeout=timeout, retries=False
+        )
+    return urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
+
+
+def open_url(url: str, *, deadline: float, allow_loopback: bool = False) -> Opened:
+    """GET `url` (following up to five redirects, each checked) and return the open response.
+
+    Transient failures (connection errors, 429 and 5xx after three tries with backoff) raise a
+    non-permanent DownloadError; 4xx, refused addresses and bad schemes a permanent one.
+    """
+    import urllib3
+    from urllib3.util import Retry, Timeout
+
+    retries = Retry(
+        total=3,
+        connect=3,
+        read=1,
+        status=3,
+        redirect=0,
+        backoff_factor=0.5,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=frozenset({"GET"}),
+        raise_on_status=False,
+        respect_retry_after_header=True,
+    )
+    for _ in range(MAX_REDIRECTS + 1):
+        parts = urlsplit(url)
+        host = parts.hostname
+        if not host:
+            raise DownloadError("not a URL with a host", permanent=True)
+        if parts.scheme != "https" and not (allow_loopback and parts.scheme == "http"):
+            raise DownloadError(f"refused scheme {parts.scheme or '(none)'}: https only", permanent=True)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = resolve(host, port, allow_loopback=allow_loopback)
+        if parts.scheme == "http":  # allowed only locally, and then only to loopback
+            check_address(address, allow_loopback=True)
+            if not ipaddress.ip_address(address.split("%", 1)[0]).is_loopback:
+                raise DownloadError("refused scheme http: https only", permanent=True)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DownloadError("timed out", permanent=False)
+        timeout = Timeout(connect=min(5.0, remaining), read=min(30.0, remaining))
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host_header = parts.netloc.rsplit("@", 1)[-1]
+        try:
+            response = _pool(parts.scheme, host, address, port, timeout).urlopen(
+                "GET",
+                target,
+                headers={"Host": host_header, "User-Agent": _USER_AGENT, "Accept": "audio/*, */*;q=0.5"},
+                redirect=False,
+                retries=retries,
+                preload_content=False,
+                decode_content=False,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise DownloadError(f"fetch failed: {type(exc).__name__}", permanent=False) from exc
+        if response.status in _REDIRECTS:
+            location = response.headers.get("location")
+            response.drain_conn()
+            if not location:
+                raise DownloadError(f"HTTP {response.status} without a Location", permanent=True, status=response.status)
+            url = urljoin(url, location)
+            continue
+        if response.status != 200:
+            response.drain_conn()
+            transient = response.status in (408, 429) or response.status >= 500
+            raise DownloadError(f"HTTP {response.status}", permanent=not transient, status=response.status)
+        length = response.headers.get("content-length")
+        return Opened(
+            url=url,
+            response=response,
+            content_type=(response.headers.get("content-type") or "").split(";", 1)[0].strip().lower(),
+            content_length=int(length) if length and length.isdigit() else None,
+        )
+    raise DownloadError(f"more than {MAX_REDIRECTS} redirects", permanent=True)

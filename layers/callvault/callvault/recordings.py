@@ -1,0 +1,185 @@
+"""Copying a session's recording into the archive before its link expires (DESIGN.md "Recordings").
+
+One copy per recording, however many events carry its URL: the copier first claims the session's
+recording with a conditional update (state pending, same URL, no live claim); only the claimant
+downloads, and only its claim may write the result. The body streams from the vendor into an S3
+multipart upload through a reader that hashes, counts and enforces the size cap, so memory stays
+flat whatever the size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from callvault import archive, store
+from callvault.config import settings
+from callvault.download import DownloadError, Opened, open_url
+from callvault.errors import StorageUnavailable
+from callvault.models import format_utc, utc_iso
+from callvault.observability import count_with, logger
+
+CLAIM_SECONDS = 360  # longer than the function's timeout (300 s): a crashed copier's claim lapses
+_AUDIO_TYPES = ("audio/", "video/")  # video/mp4 and video/webm carry audio-only files too
+_GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", "application/ogg", ""})
+_EXTENSIONS = {"audio/wav": ".wav", "audio/x-wav": ".wav", "audio/wave": ".wav", "audio/mpeg": ".mp3", "audio/mp3": ".mp3",
+               "audio/ogg": ".ogg", "application/ogg": ".ogg", "audio/flac": ".flac", "audio/mp4": ".m4a", "audio/webm": ".webm"}  # fmt: skip
+
+Outcome = Literal["archived", "failed", "skipped", "retry"]
+
+
+@dataclass(frozen=True)
+class RecordingJob:
+    """A session whose recording is pending, as the stream shows it."""
+
+    vendor: str
+    session_id: str
+    source_url: str
+    expires_at: str | None
+
+
+class TooLarge(Exception):
+    pass
+
+
+def sniff_audio(head: bytes) -> str | None:
+    """The audio type the first bytes of a file announce, if any (for servers that say octet-stream)."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "audio/mpeg"
+    if head[:4] == b"OggS":
+        return "audio/ogg"
+    if head[:4] == b"fLaC":
+        return "audio/flac"
+    if head[4:8] == b"ftyp":
+        return "audio/mp4"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "audio/webm"
+    return None
+
+
+class _Tee(io.RawIOBase):
+    """The response body as a file for S3's multipart upload: hashed, counted, capped, timed."""
+
+    def __init__(self, head: bytes, opened: Opened, cap: int, deadline: float) -> None:
+        self._head, self._opened, self._cap, self._deadline = head, opened, cap, deadline
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if time.monotonic() > self._deadline:
+            raise DownloadError("timed out while copying", permanent=False)
+        if self._head:
+            data, self._head = self._head[: len(buffer)], self._head[len(buffer) :]
+        else:
+            try:
+                data = self._opened.response.read(len(buffer))
+            except Exception as exc:  # urllib3's read errors: the connection broke mid-body
+                raise DownloadError(f"read failed: {type(exc).__name__}", permanent=False) from exc
+        self.size += len(data)
+        if self.size > self._cap:
+            raise TooLarge
+        self.sha256.update(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _content_type(opened: Opened, head: bytes) -> str | None:
+    if opened.content_type.startswith(_AUDIO_TYPES):
+        return opened.content_type
+    if opened.content_type in _GENERIC_TYPES:
+        return sniff_audio(head)
+    return None
+
+
+def _expired(job: RecordingJob, now: datetime) -> bool:
+    expires = utc_iso(job.expires_at)
+    return expires is not None and expires <= format_utc(now)
+
+
+def copy_recording(job: RecordingJob) -> Outcome:
+    """Copy `job`'s recording once. "retry" when a transient failure left it pending for another
+    attempt (the caller reports the record as failed so Lambda retries it, then dead-letters it)."""
+    config = settings()
+    now = datetime.now(UTC)
+    claim = uuid.uuid4().hex
+    if not store.claim_recording(job.vendor, job.session_id, job.source_url, claim, now, CLAIM_SECONDS):
+        return "skipped"  # archived, failed, another URL, or another copier at work
+    deadline = time.monotonic() + config.recording_timeout_seconds
+    try:
+        result = _download_and_store(job, claim, deadline)
+    except DownloadError as exc:
+        if not exc.permanent:
+            logger.warning("recording copy will be retried", reason=exc.reason)
+            store.release_recording(job.vendor, job.session_id, claim)
+            return "retry"
+        reason = f"expired: {exc.reason}" if _expired(job, now) and exc.status in (401, 403, 404, 410) else exc.reason
+        return _fail(job, claim, reason)
+    except TooLarge:
+        return _fail(job, claim, f"too large: over {config.recording_max_bytes} bytes")
+    except StorageUnavailable:
+        store.release_recording(job.vendor, job.session_id, claim)
+        raise
+    return result
+
+
+def _fail(job: RecordingJob, claim: str, reason: str) -> Outcome:
+    store.finish_recording(job.vendor, job.session_id, claim, {"recording_state": "failed", "recording_error": reason})
+    count_with("RecordingsFailed", vendor=job.vendor, reason=reason.split(":", 1)[0])
+    if reason.startswith("expired"):
+        count_with("RecordingLinksExpired", vendor=job.vendor)
+    logger.warning("recording not copied", reason=reason)
+    return "failed"
+
+
+def _download_and_store(job: RecordingJob, claim: str, deadline: float) -> Outcome:
+    config = settings()
+    opened = open_url(job.source_url, deadline=deadline, allow_loopback=config.recording_allow_loopback)
+    try:
+        if opened.content_length is not None and opened.content_length > config.recording_max_bytes:
+            raise TooLarge
+        head = opened.response.read(64)
+        content_type = _content_type(opened, head)
+        if content_type is None:
+            raise DownloadError(f"not audio: {opened.content_type or 'no content type'}", permanent=True)
+        key = archive.recording_key(job.vendor, job.session_id, job.source_url, _EXTENSIONS.get(content_type, ""))
+        body = _Tee(head, opened, config.recording_max_bytes, deadline)
+        archive.upload_stream(key, io.BufferedReader(body, buffer_size=1024 * 1024), content_type)
+    finally:
+        opened.close()
+    store.finish_recording(
+        job.vendor,
+        job.session_id,
+        claim,
+        {
+            "recording_state": "archived",
+            "recording_s3_uri": archive.s3_uri(key),
+            "recording_bytes": body.size,
+            "recording_sha256": body.sha256.hexdigest(),
+            "recording_content_type": content_type,
+            "recording_archived_at": format_utc(datetime.now(UTC)),
+        },
+    )
+    count_with("RecordingsArchived", vendor=job.vendor)
+    logger.info("recording archived", bytes=body.size, key=key)
+    return "archived"
+
+
+def job_from_image(image: dict[str, Any]) -> RecordingJob | None:
+    """The job a stream record's new image describes, or None when it is not a pending recording."""
+    if image.get("sk", {}).get("S") != store.SESSION_SK or image.get("recording_state", {}).get("S") != "pending":
+        return None
+    url = image.get("recording_source_url", {}).get("S")
+    vendor, session_id = image.get("vendor", {}).get("S"), image.get("session_id", {}).get("S")
+    if not (url and vendor and session_id):
+        return None
+    return RecordingJob(vendor, session_id, url, image.get("recording_expires_at", {}).get("S"))
