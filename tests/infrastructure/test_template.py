@@ -172,3 +172,27 @@ def test_listing_indexes_are_keys_only_and_match_the_code() -> None:
             {"AttributeName": store.LIST_SK_ATTR, "KeyType": "RANGE"},
         ]
         assert indexes[index_name]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+
+
+def test_recording_function_is_fed_by_the_filtered_stream_with_a_dead_letter_queue() -> None:
+    import json
+
+    function = load()["Resources"]["RecordingsArchiveFunction"]
+    (event,) = function["Properties"]["Events"].values()
+    source = event["Properties"]
+    assert event["Type"] == "DynamoDB" and source["Stream"] == {"Fn::GetAtt": ["SessionsTable", "StreamArn"]}
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and source["BisectBatchOnFunctionError"] is True
+    assert source["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["RecordingsDeadLetterQueue", "Arn"]}
+    (pattern,) = [json.loads(f["Pattern"]) for f in source["FilterCriteria"]["Filters"]]
+    assert pattern["dynamodb"]["NewImage"] == {"sk": {"S": ["SESSION"]}, "recording_state": {"S": ["pending"]}}
+    # the copy must end before the function does
+    env = function["Properties"]["Environment"]["Variables"]
+    assert float(env["RECORDING_TIMEOUT_SECONDS"]) < function["Properties"]["Timeout"]
+    assert "RECORDING_ALLOW_LOOPBACK" not in env  # loopback is for the local stack and tests only
+    granted = {a for s in _statements(function) for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert granted == {"s3:PutObject", "s3:AbortMultipartUpload", "dynamodb:UpdateItem", "sqs:SendMessage"}
+    for statement in _statements(function):
+        if "s3:PutObject" in statement["Action"]:
+            assert statement["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/audio/*"}
+    alarm = load()["Resources"]["RecordingsDeadLetterAlarm"]["Properties"]
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["RecordingsDeadLetterQueue", "QueueName"]}

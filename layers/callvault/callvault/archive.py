@@ -90,8 +90,3 @@ def upload_stream(key: str, body: BinaryIO, content_type: str) -> None:
         aws.s3().upload_fileobj(body, settings().bucket_name, key, ExtraArgs={"ContentType": content_type}, Config=config)
     except (ClientError, BotoCoreError) as exc:
         raise StorageUnavailable(f"s3 upload failed: {aws.error_code(exc) or type(exc).__name__}") from exc
-    except Exception as exc:  # s3transfer wraps some failures; the reader's own errors are what matter
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(exc, (ClientError, BotoCoreError)) or cause is None:
-            raise
-        raise cause from exc

@@ -76,6 +76,15 @@ class Opened:
     content_type: str
     content_length: int | None
 
+    def read_some(self, size: int) -> bytes:
+        """Up to `size` bytes, returning as soon as any arrive (b"" at the end): a server that
+        trickles cannot hold one read open past the caller's deadline checks."""
+        read1 = getattr(self.response, "read1", None)  # urllib3 >= 2.1
+        if read1 is None:
+            read1 = self.response._fp.read1  # urllib3 2.0: the http.client response beneath
+        data: bytes = read1(size)
+        return data
+
     def close(self) -> None:
         self.response.release_conn()
 
@@ -127,7 +136,8 @@ def open_url(url: str, *, deadline: float, allow_loopback: bool = False) -> Open
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise DownloadError("timed out", permanent=False)
-        timeout = Timeout(connect=min(5.0, remaining), read=min(30.0, remaining))
+        # A single wait for data is short; the caller's deadline bounds the whole copy.
+        timeout = Timeout(connect=min(5.0, remaining), read=min(10.0, remaining))
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         host_header = parts.netloc.rsplit("@", 1)[-1]
         try:

@@ -27,8 +27,18 @@ from callvault.observability import count_with, logger
 CLAIM_SECONDS = 360  # longer than the function's timeout (300 s): a crashed copier's claim lapses
 _AUDIO_TYPES = ("audio/", "video/")  # video/mp4 and video/webm carry audio-only files too
 _GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", "application/ogg", ""})
-_EXTENSIONS = {"audio/wav": ".wav", "audio/x-wav": ".wav", "audio/wave": ".wav", "audio/mpeg": ".mp3", "audio/mp3": ".mp3",
-               "audio/ogg": ".ogg", "application/ogg": ".ogg", "audio/flac": ".flac", "audio/mp4": ".m4a", "audio/webm": ".webm"}  # fmt: skip
+_EXTENSIONS = {
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/mpeg": ".mp3",
+    "audio/mp3": ".mp3",
+    "audio/ogg": ".ogg",
+    "application/ogg": ".ogg",
+    "audio/flac": ".flac",
+    "audio/mp4": ".m4a",
+    "audio/webm": ".webm",
+}
 
 Outcome = Literal["archived", "failed", "skipped", "retry"]
 
@@ -82,7 +92,7 @@ class _Tee(io.RawIOBase):
             data, self._head = self._head[: len(buffer)], self._head[len(buffer) :]
         else:
             try:
-                data = self._opened.response.read(len(buffer))
+                data = self._opened.read_some(len(buffer))
             except Exception as exc:  # urllib3's read errors: the connection broke mid-body
                 raise DownloadError(f"read failed: {type(exc).__name__}", permanent=False) from exc
         self.size += len(data)

@@ -1,0 +1,274 @@
+"""Recordings copied into the archive: a loopback server stands in for the vendor's media host,
+serving a real WAV file made here; the table's stream drives the recording function as Lambda would."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import struct
+import threading
+import time
+import wave
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+
+from callvault import config
+from callvault_local.streams import StreamDelivery, deliveries
+from tests.conftest import Stored, payload, post_webhook
+
+
+def make_wav(seconds: float, rate: int = 8000) -> bytes:
+    """A real WAV file: a 440 Hz tone."""
+    frames = b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * 440 * n / rate))) for n in range(int(seconds * rate)))
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(frames)
+    return out.getvalue()
+
+
+WAV = make_wav(2.0)
+BIG_WAV = make_wav(700.0)  # ~11 MB: more than one 8 MB part of the multipart upload
+
+
+class MediaHost:
+    """The vendor's media server, on loopback."""
+
+    def __init__(self) -> None:
+        self.hits: Counter[str] = Counter()
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                host.hits[path] += 1
+                routes = {
+                    "/call.wav": lambda: self._send(200, WAV, "audio/wav"),
+                    "/big.wav": lambda: self._send(200, BIG_WAV, "audio/x-wav"),
+                    "/octet": lambda: self._send(200, WAV, "application/octet-stream"),
+                    "/page.html": lambda: self._send(200, b"<html>not a recording</html>", "text/html"),
+                    "/missing.wav": lambda: self._send(404, b"no", "text/plain"),
+                    "/gone.wav": lambda: self._send(403, b"AccessDenied: Request has expired", "application/xml"),
+                    "/redirect-ok": lambda: self._redirect("/call.wav"),
+                    "/redirect-private": lambda: self._redirect("http://10.1.2.3/call.wav"),
+                    "/redirect-metadata": lambda: self._redirect("http://169.254.169.254/latest/meta-data/"),
+                    "/redirect-loop": lambda: self._redirect("/redirect-loop"),
+                    "/flaky.wav": lambda: (
+                        self._send(503, b"busy", "text/plain") if host.hits[path] <= 2 else self._send(200, WAV, "audio/wav")
+                    ),
+                    "/slow.wav": self._slow,
+                    "/endless": self._endless,
+                }
+                routes.get(path, lambda: self._send(404, b"", "text/plain"))()
+
+            def _send(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _redirect(self, location: str) -> None:
+                self.send_response(302)
+                self.send_header("location", location)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def _slow(self) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "audio/wav")
+                self.send_header("content-length", str(len(WAV)))
+                self.end_headers()
+                try:
+                    for start in range(0, len(WAV), 1000):
+                        self.wfile.write(WAV[start : start + 1000])
+                        self.wfile.flush()
+                        time.sleep(0.5)
+                except OSError:
+                    pass  # the copier gave up: as it should
+
+            def _endless(self) -> None:  # no content-length, more than any cap
+                self.send_response(200)
+                self.send_header("content-type", "audio/wav")
+                self.end_headers()
+                try:
+                    self.wfile.write(WAV[:44])
+                    for _ in range(10_000):
+                        self.wfile.write(b"\0" * 65536)
+                except OSError:
+                    pass
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def media() -> Iterator[MediaHost]:
+    host = MediaHost()
+    yield host
+    host.close()
+
+
+@pytest.fixture
+def copier(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> StreamDelivery:
+    """The recording function, fed from the table's stream (loopback allowed, as in `make dev`)."""
+    monkeypatch.setenv("RECORDING_ALLOW_LOOPBACK", "true")
+    monkeypatch.setenv("RECORDING_TIMEOUT_SECONDS", "3")
+    config.settings.cache_clear()
+    (delivery,) = deliveries(stored.table, backoff_seconds=0, log=lambda _: None)
+    return delivery
+
+
+def _call_with_recording(url: str, session_id: str, expires_at: str = "2099-01-01T00:00:00Z") -> str:
+    body = payload("speaknode/conversation-complete")
+    body["data"].update(session_id=session_id, audio_url=url, audio_url_expires_at=expires_at)
+    response = post_webhook("speaknode", "conversation-complete", body)
+    assert response.status == 200, response
+    return session_id
+
+
+def _recording(stored: Stored, session_id: str) -> dict[str, Any]:
+    session = stored.session("speaknode", session_id)
+    return {k.removeprefix("recording_"): v for k, v in session.items() if k.startswith("recording_")}
+
+
+def test_recording_is_copied_with_its_hash_size_and_type(stored: Stored, copier: StreamDelivery, media: MediaHost) -> None:
+    session_id = _call_with_recording(f"{media.url}/call.wav?X-Amz-Signature=abc", "rec-ok")
+    copier.poll()
+    recording = _recording(stored, session_id)
+    assert recording["state"] == "archived", recording
+    assert recording["bytes"] == len(WAV) and recording["sha256"] == hashlib.sha256(WAV).hexdigest()
+    assert recording["content_type"] == "audio/wav" and recording["archived_at"]
+    key = recording["s3_uri"].split("/", 3)[3]
+    assert key.startswith("audio/speaknode/rec-ok/") and key.endswith(".wav")
+    obj = boto3.client("s3").get_object(Bucket=stored.bucket, Key=key)
+    assert obj["Body"].read() == WAV and obj["ContentType"] == "audio/wav"
+    assert "claim" not in recording and "claim_until" not in recording
+
+
+def test_large_recording_goes_up_in_parts(stored: Stored, copier: StreamDelivery, media: MediaHost) -> None:
+    session_id = _call_with_recording(f"{media.url}/big.wav", "rec-big")
+    copier.poll()
+    recording = _recording(stored, session_id)
+    assert recording["state"] == "archived" and recording["bytes"] == len(BIG_WAV) > 8 * 1024 * 1024
+    head = boto3.client("s3").head_object(Bucket=stored.bucket, Key=recording["s3_uri"].split("/", 3)[3])
+    assert head["ContentLength"] == len(BIG_WAV) and "-" in head["ETag"]  # a multipart ETag
+
+
+def test_same_url_in_several_events_is_copied_once(stored: Stored, copier: StreamDelivery, media: MediaHost) -> None:
+    url = f"{media.url}/redirect-ok?once"
+    before = media.hits["/call.wav"]
+    _call_with_recording(url, "rec-once")
+    body = payload("speaknode/session-started")
+    body["data"]["session_id"] = "rec-once"
+    post_webhook("speaknode", "session-started", body)  # a second event on the pending session
+    copier.poll()
+    _call_with_recording(url, "rec-once", expires_at="2099-01-02T00:00:00Z")  # the same URL again, after the copy
+    copier.poll()
+    assert media.hits["/call.wav"] - before == 1
+    assert _recording(stored, "rec-once")["state"] == "archived"
+    assert len(stored.keys("audio/speaknode/rec-once/")) == 1
+
+
+def test_octet_stream_that_is_audio_is_accepted_by_its_bytes(stored: Stored, copier: StreamDelivery, media: MediaHost) -> None:
+    session_id = _call_with_recording(f"{media.url}/octet", "rec-octet")
+    copier.poll()
+    assert _recording(stored, session_id)["content_type"] == "audio/wav"
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/missing.wav", "HTTP 404"),
+        ("/page.html", "not audio: text/html"),
+        ("/redirect-private", "refused address 10.1.2.3"),
+        ("/redirect-metadata", "refused address 169.254.169.254"),
+        ("/redirect-loop", "more than 5 redirects"),
+    ],
+)
+def test_permanent_failures_mark_the_recording_failed(
+    stored: Stored, copier: StreamDelivery, media: MediaHost, path: str, reason: str
+) -> None:
+    session_id = _call_with_recording(f"{media.url}{path}", f"rec-fail{path.replace('/', '-')}")
+    copier.poll()
+    recording = _recording(stored, session_id)
+    assert recording["state"] == "failed" and recording["error"].startswith(reason), recording
+    assert stored.keys(f"audio/speaknode/{session_id}/") == []
+    assert copier.dead_letters == []
+
+
+def test_expired_link_is_named_expired(stored: Stored, copier: StreamDelivery, media: MediaHost) -> None:
+    session_id = _call_with_recording(f"{media.url}/gone.wav", "rec-expired", expires_at="2020-01-01T00:00:00Z")
+    copier.poll()
+    recording = _recording(stored, session_id)
+    assert recording["state"] == "failed" and recording["error"] == "expired: HTTP 403"
+
+
+def test_oversize_fails_cleanly_and_leaves_nothing(
+    stored: Stored, copier: StreamDelivery, media: MediaHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECORDING_MAX_BYTES", str(1024 * 1024))
+    config.settings.cache_clear()
+    for path, session_id in (("/big.wav", "rec-big-capped"), ("/endless", "rec-endless")):
+        _call_with_recording(f"{media.url}{path}", session_id)
+        copier.poll()
+        recording = _recording(stored, session_id)
+        assert recording["state"] == "failed" and recording["error"] == "too large: over 1048576 bytes", recording
+        assert stored.keys(f"audio/speaknode/{session_id}/") == []
+    uploads = boto3.client("s3").list_multipart_uploads(Bucket=stored.bucket).get("Uploads", [])
+    assert uploads == []  # aborted, not left to accrue storage
+
+
+def test_slow_server_times_out_then_is_retried_then_dead_lettered(
+    stored: Stored, copier: StreamDelivery, media: MediaHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECORDING_TIMEOUT_SECONDS", "1.5")
+    config.settings.cache_clear()
+    copier.function = dataclasses.replace(copier.function, max_retries=1)  # the template says 6: two tries will do here
+    session_id = _call_with_recording(f"{media.url}/slow.wav", "rec-slow")
+    started = time.monotonic()
+    copier.poll()
+    assert time.monotonic() - started < 2 * (1.5 + 1.0) + 2  # each try stops at its deadline
+    recording = _recording(stored, session_id)
+    assert recording["state"] == "pending" and "claim" not in recording  # released for a later attempt
+    assert [json.loads(json.dumps(r["dynamodb"]["Keys"])) for r in copier.dead_letters] == [
+        {"pk": {"S": f"speaknode#{session_id}"}, "sk": {"S": "SESSION"}}
+    ]
+    assert stored.keys(f"audio/speaknode/{session_id}/") == []
+
+
+def test_transient_errors_are_retried_with_backoff(stored: Stored, copier: StreamDelivery, media: MediaHost) -> None:
+    session_id = _call_with_recording(f"{media.url}/flaky.wav", "rec-flaky")
+    copier.poll()
+    assert _recording(stored, session_id)["state"] == "archived"
+    assert media.hits["/flaky.wav"] == 3  # two 503s, then the file
+
+
+def test_loopback_is_refused_unless_allowed(
+    stored: Stored, copier: StreamDelivery, media: MediaHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECORDING_ALLOW_LOOPBACK", "false")
+    config.settings.cache_clear()
+    session_id = _call_with_recording(f"{media.url}/call.wav", "rec-loopback")
+    copier.poll()
+    recording = _recording(stored, session_id)
+    assert recording["state"] == "failed" and recording["error"].startswith("refused scheme http")
