@@ -18,7 +18,7 @@ from callvault.recordings import sniff_audio
         "169.254.169.254",  # instance metadata
         "fd00:ec2::254",  # instance metadata, IPv6
         "::1",
-        "0.0.0.0",
+        "0.0.0.0",  # noqa: S104 - an address refused, not bound
         "100.64.0.1",  # carrier-grade NAT
         "224.0.0.1",
         "::ffff:10.0.0.1",  # IPv4-mapped private
