@@ -11,7 +11,6 @@ Nothing here is hand-listed: a route added to the template is served on the next
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
@@ -63,6 +62,8 @@ def configure_environment(moto_port: int, environ: dict[str, str] | os._Environ[
         BUCKET_NAME=LOCAL_BUCKET,
     )
     environ.pop("AWS_SESSION_TOKEN", None)
+    # A local file server may stand in for a vendor's media host (private addresses stay refused).
+    environ.setdefault("RECORDING_ALLOW_LOOPBACK", "true")
     environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")  # one line per request instead; POWERTOOLS_LOG_LEVEL=INFO for more
     for vendor, value in local_secrets(environ).items():
         environ[f"CALLVAULT_SECRET_{vendor.upper()}"] = value
@@ -166,11 +167,30 @@ class LocalApi:
             source_ip=source_ip,
         )
         handler = load_handler(route.code_uri, route.handler, route.function)
-        # Handlers print CloudWatch metrics (EMF) to stdout; there is no CloudWatch here to read them.
-        # (POWERTOOLS_METRICS_DISABLED would keep them in memory forever instead.)
-        with self._lock, contextlib.redirect_stdout(io.StringIO()):
+        with self._lock:
             result = handler(event, LambdaContext(route.function))
         return _reply(result)
+
+
+class WithoutMetrics(io.TextIOBase):
+    """stdout without the CloudWatch metrics (EMF) lines the handlers print: there is no CloudWatch
+    here to read them, and POWERTOOLS_METRICS_DISABLED would keep them in memory forever instead."""
+
+    def __init__(self, target: TextIO) -> None:
+        self._target = target
+        self._dropping = threading.local()
+
+    def write(self, text: str) -> int:
+        if text.startswith('{"_aws":'):
+            self._dropping.line = True  # print() writes the line, then its newline
+        elif text == "\n" and getattr(self._dropping, "line", False):
+            self._dropping.line = False
+        else:
+            self._target.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._target.flush()
 
 
 def _reply(result: Any) -> Reply:
@@ -276,6 +296,8 @@ class DevStack:
     port: int
     moto_port: int
     api: LocalApi
+    stopped: threading.Event = field(default_factory=threading.Event)
+    stream_functions: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -286,6 +308,7 @@ class DevStack:
         return f"http://127.0.0.1:{self.moto_port}"
 
     def shutdown(self) -> None:
+        self.stopped.set()
         self.api_server.shutdown()
         self.api_server.server_close()
         self.moto_server.shutdown()
@@ -306,7 +329,36 @@ def start(port: int = DEFAULT_PORT, moto_port: int = DEFAULT_MOTO_PORT, log: Tex
         load_handler(compiled.route.code_uri, compiled.route.handler, compiled.route.function)
     api_server = make_api_server(api, "127.0.0.1", port, log)
     threading.Thread(target=api_server.serve_forever, name="api", daemon=True).start()
-    return DevStack(api_server, moto_server, api_server.server_address[1], moto_port, api)
+    dev = DevStack(api_server, moto_server, api_server.server_address[1], moto_port, api)
+    dev.stream_functions = start_stream_deliveries(dev.stopped, log)
+    return dev
+
+
+def start_stream_deliveries(stopped: threading.Event, log: TextIO, interval: float = 0.5) -> list[str]:
+    """Run the template's stream-triggered functions (the recording copier) as Lambda would:
+    one thread polls the table's stream and delivers new records. Returns the functions' names."""
+    from callvault_local.stack import LOCAL_TABLE
+    from callvault_local.streams import deliveries
+
+    def say(line: str) -> None:
+        print(line, file=log, flush=True)
+
+    # Short retry waits: a sample event's unreachable vendor URL must not hold up the next ones for a minute.
+    running = deliveries(LOCAL_TABLE, log=say, backoff_seconds=0.1)
+
+    def loop() -> None:
+        while not stopped.wait(interval):
+            for delivery in running:
+                try:
+                    delivered = delivery.poll()
+                except Exception as exc:  # keep polling: one bad poll must not stop recordings for the session
+                    say(f"{delivery.function.name}: stream poll failed: {type(exc).__name__}: {exc}")
+                    continue
+                if delivered:
+                    say(f"{delivery.function.name}: {delivered} stream record(s) delivered")
+
+    threading.Thread(target=loop, name="streams", daemon=True).start()
+    return [d.function.name for d in running]
 
 
 def banner(dev: DevStack) -> str:
@@ -321,6 +373,8 @@ def banner(dev: DevStack) -> str:
         "",
         f"moto endpoint: {dev.moto_url}   (aws --endpoint-url {dev.moto_url} s3 ls s3://{LOCAL_BUCKET} --recursive)",
         f"table: {LOCAL_TABLE}   bucket: {LOCAL_BUCKET}   region: {os.environ['AWS_DEFAULT_REGION']}",
+        "",
+        f"Stream-triggered (recordings copied from loopback URLs too): {', '.join(dev.stream_functions) or 'none'}",
         "",
         "Try:  callvault send events/payloads/cozmox/end-of-call-report.json --vendor cozmox --webhook server-messages",
         "Ctrl-C stops.",
@@ -340,6 +394,7 @@ def serve(port: int = DEFAULT_PORT, moto_port: int = DEFAULT_MOTO_PORT) -> int:
     except OSError as exc:  # a port in use, typically
         print(f"callvault dev: cannot start: {exc}", file=sys.stderr)
         return 1
+    sys.stdout = WithoutMetrics(sys.stdout)  # keep the console to one line per request
     print(banner(dev), flush=True)
     while not stopped.wait(0.5):
         pass

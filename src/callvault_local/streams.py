@@ -10,6 +10,7 @@ and then sets them aside as dead letters, as the on-failure destination would.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ class StreamFunction:
     handler: str
     batch_size: int
     max_retries: int
+    parallelization: int
     patterns: tuple[dict[str, Any], ...]
 
 
@@ -51,6 +53,7 @@ def stream_functions(path: Path = TEMPLATE) -> list[StreamFunction]:
                     handler=props["Handler"],
                     batch_size=int(source.get("BatchSize", 100)),
                     max_retries=int(source.get("MaximumRetryAttempts", 2)),
+                    parallelization=int(source.get("ParallelizationFactor", 1)),
                     patterns=tuple(json.loads(f["Pattern"]) for f in filters),
                 )
             )
@@ -85,6 +88,7 @@ class StreamDelivery:
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     log: Callable[[str], None] = print
     _iterators: dict[str, str] = field(default_factory=dict)
+    _invoking: threading.Lock = field(default_factory=threading.Lock)
 
     def _streams(self) -> Any:
         import boto3
@@ -109,16 +113,30 @@ class StreamDelivery:
         return records
 
     def poll(self) -> int:
-        """Deliver every record written since the last poll; the number delivered."""
-        records = [
-            r for r in self._new_records() if not self.function.patterns or any(matches(p, r) for p in self.function.patterns)
-        ]
+        """Deliver every record written since the last poll; the number delivered.
+
+        Records of one item (one session) go in order; different items go side by side, up to
+        the event source's ParallelizationFactor, so one item's retry waits do not hold up the rest.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        patterns = self.function.patterns
+        records = [r for r in self._new_records() if not patterns or any(matches(p, r) for p in patterns)]
+        by_item: dict[str, list[dict[str, Any]]] = {}
+        for record in records:
+            by_item.setdefault(json.dumps(record["dynamodb"]["Keys"], sort_keys=True), []).append(record)
+        with ThreadPoolExecutor(max_workers=self.function.parallelization) as pool:
+            list(pool.map(self._deliver_in_order, by_item.values()))
+        return len(records)
+
+    def _deliver_in_order(self, records: list[dict[str, Any]]) -> None:
         handler = load_handler(self.function.code_uri, self.function.handler, self.function.name)
         for start in range(0, len(records), self.function.batch_size):
             batch = records[start : start + self.function.batch_size]
             for attempt in range(self.function.max_retries + 1):
                 try:
-                    reply = handler({"Records": batch}, LambdaContext(self.function.name, timeout_ms=300_000)) or {}
+                    with self._invoking:  # one invocation at a time: a handler's module state is one container's
+                        reply = handler({"Records": batch}, LambdaContext(self.function.name, timeout_ms=300_000)) or {}
                     failed = {f["itemIdentifier"] for f in reply.get("batchItemFailures", [])}
                 except Exception as exc:  # a function error fails the whole batch, as in Lambda
                     self.log(f"{self.function.name}: batch failed: {type(exc).__name__}")
@@ -132,7 +150,6 @@ class StreamDelivery:
                 self.dead_letters += batch
                 retries = self.function.max_retries
                 self.log(f"{self.function.name}: {len(batch)} record(s) to the dead-letter queue after {retries} retries")
-        return len(records)
 
 
 def deliveries(table_name: str, path: Path = TEMPLATE, **options: Any) -> list[StreamDelivery]:

@@ -45,8 +45,14 @@ class RunningStack:
         pages = self.client("dynamodb").get_paginator("scan").paginate(TableName=LOCAL_TABLE)  # tests only
         return [item for page in pages for item in page["Items"]]
 
-    def log_lines(self, count: int, timeout: float = 10) -> list[str]:
-        return [self.lines.get(timeout=timeout) for _ in range(count)]
+    def request_lines(self, count: int, timeout: float = 10) -> list[str]:
+        """The next `count` request log lines (the stream poller's own lines skipped)."""
+        found: list[str] = []
+        while len(found) < count:
+            line = self.lines.get(timeout=timeout)
+            if not line.startswith("RecordingsArchiveFunction:"):
+                found.append(line)
+        return found
 
     def drain_log(self) -> None:
         while not self.lines.empty():

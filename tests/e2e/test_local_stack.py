@@ -3,6 +3,7 @@ landed in moto read back through its endpoint."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import signal
@@ -19,6 +20,7 @@ import pytest
 from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE
 from callvault_local.template import routes
 from tests.e2e.conftest import ROOT, RunningStack, dev_env, started_stack
+from tests.media import WAV, MediaHost
 
 
 def _send(
@@ -109,10 +111,9 @@ def test_each_request_logs_one_line(dev_stack: RunningStack) -> None:
     dev_stack.drain_log()
     _post(f"{dev_stack.url}/webhooks/cozmox/server-messages?x=1", b"{}", {"authorization": "Bearer wrong"})
     _post(f"{dev_stack.url}/no/such/route", b"", {})
-    first, second = dev_stack.log_lines(2)
+    first, second = dev_stack.request_lines(2)
     assert re.fullmatch(r"POST /webhooks/cozmox/server-messages 401 [\d.]+ ms error", first), first
     assert re.fullmatch(r"POST /no/such/route 404 [\d.]+ ms no route", second), second
-    assert dev_stack.lines.empty()
 
 
 def test_interrupt_stops_cleanly() -> None:
@@ -149,3 +150,27 @@ def test_sessions_list_and_get_read_back_what_was_sent(dev_stack: RunningStack) 
     assert missing.returncode == 1 and "no-such-call" in json.loads(missing.stdout)["error"]
     bad = _cli(dev_stack, "sessions", "list", "--limit", "500")
     assert bad.returncode == 1 and json.loads(bad.stderr)["error"].startswith("limit")
+
+
+def test_recordings_are_archived_by_the_local_stack(dev_stack: RunningStack, tmp_path: Path) -> None:
+    media = MediaHost()
+    try:
+        body = json.loads((ROOT / "events/payloads/speaknode/conversation-complete.json").read_text())
+        body["data"].update(session_id="e2e-recording", audio_url=f"{media.url}/call.wav?sig=1")
+        payload_file = tmp_path / "with-recording.json"
+        payload_file.write_text(json.dumps(body))
+        assert _send(dev_stack, str(payload_file), "speaknode", "conversation-complete").returncode == 0
+        recording: dict[str, Any] = {}
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            got = _cli(dev_stack, "sessions", "get", "speaknode", "e2e-recording")
+            recording = json.loads(got.stdout)["recording"]
+            if recording["state"] != "pending":
+                break
+            time.sleep(0.3)
+        assert recording["state"] == "archived", recording
+        assert recording["bytes"] == len(WAV) and recording["sha256"] == hashlib.sha256(WAV).hexdigest()
+        key = recording["s3_uri"].split("/", 3)[3]
+        assert dev_stack.client("s3").get_object(Bucket=LOCAL_BUCKET, Key=key)["Body"].read() == WAV
+    finally:
+        media.close()

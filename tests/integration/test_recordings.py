@@ -5,16 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
-import math
-import struct
-import threading
 import time
-import wave
-from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -23,102 +16,7 @@ import pytest
 from callvault import config
 from callvault_local.streams import StreamDelivery, deliveries
 from tests.conftest import Stored, payload, post_webhook
-
-
-def make_wav(seconds: float, rate: int = 8000) -> bytes:
-    """A real WAV file: a 440 Hz tone."""
-    frames = b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * 440 * n / rate))) for n in range(int(seconds * rate)))
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(frames)
-    return out.getvalue()
-
-
-WAV = make_wav(2.0)
-BIG_WAV = make_wav(700.0)  # ~11 MB: more than one 8 MB part of the multipart upload
-
-
-class MediaHost:
-    """The vendor's media server, on loopback."""
-
-    def __init__(self) -> None:
-        self.hits: Counter[str] = Counter()
-        host = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                host.hits[path] += 1
-                routes = {
-                    "/call.wav": lambda: self._send(200, WAV, "audio/wav"),
-                    "/big.wav": lambda: self._send(200, BIG_WAV, "audio/x-wav"),
-                    "/octet": lambda: self._send(200, WAV, "application/octet-stream"),
-                    "/page.html": lambda: self._send(200, b"<html>not a recording</html>", "text/html"),
-                    "/missing.wav": lambda: self._send(404, b"no", "text/plain"),
-                    "/gone.wav": lambda: self._send(403, b"AccessDenied: Request has expired", "application/xml"),
-                    "/redirect-ok": lambda: self._redirect("/call.wav"),
-                    "/redirect-private": lambda: self._redirect("http://10.1.2.3/call.wav"),
-                    "/redirect-metadata": lambda: self._redirect("http://169.254.169.254/latest/meta-data/"),
-                    "/redirect-loop": lambda: self._redirect("/redirect-loop"),
-                    "/flaky.wav": lambda: (
-                        self._send(503, b"busy", "text/plain") if host.hits[path] <= 2 else self._send(200, WAV, "audio/wav")
-                    ),
-                    "/slow.wav": self._slow,
-                    "/endless": self._endless,
-                }
-                routes.get(path, lambda: self._send(404, b"", "text/plain"))()
-
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("content-type", content_type)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _redirect(self, location: str) -> None:
-                self.send_response(302)
-                self.send_header("location", location)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def _slow(self) -> None:
-                self.send_response(200)
-                self.send_header("content-type", "audio/wav")
-                self.send_header("content-length", str(len(WAV)))
-                self.end_headers()
-                try:
-                    for start in range(0, len(WAV), 1000):
-                        self.wfile.write(WAV[start : start + 1000])
-                        self.wfile.flush()
-                        time.sleep(0.5)
-                except OSError:
-                    pass  # the copier gave up: as it should
-
-            def _endless(self) -> None:  # no content-length, more than any cap
-                self.send_response(200)
-                self.send_header("content-type", "audio/wav")
-                self.end_headers()
-                try:
-                    self.wfile.write(WAV[:44])
-                    for _ in range(10_000):
-                        self.wfile.write(b"\0" * 65536)
-                except OSError:
-                    pass
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.media import BIG_WAV, WAV, MediaHost
 
 
 @pytest.fixture(scope="module")

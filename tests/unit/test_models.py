@@ -76,5 +76,8 @@ def test_session_contract_keys() -> None:
         "s3_uri": None,
         "bytes": None,
         "sha256": None,
+        "content_type": None,
+        "archived_at": None,
+        "error": None,
     }
     assert session["channel"] == "unknown" and session["agent"] == {"id": None, "name": None}
