@@ -60,6 +60,7 @@ events: install
 bench: install
 	$(RUN) python -m bench.ingest
 	$(RUN) python -m bench.listing
+	$(RUN) python -m bench.recordings
 
 clean:
 	rm -rf .venv $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

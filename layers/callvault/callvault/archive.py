@@ -14,7 +14,8 @@ from callvault.config import settings
 from callvault.errors import StorageUnavailable
 
 # Recordings upload in parts of this size, a few in flight: memory stays flat whatever the file.
-UPLOAD_PART_BYTES = 8 * 1024 * 1024
+UPLOAD_PART_BYTES = 5 * 1024 * 1024  # S3's smallest part; 10,000 parts make 48 GiB, far above the size cap
+UPLOAD_PARTS_IN_FLIGHT = 2
 # S3 answers 409 when two conditional writes of one key race; the loser retries and sees 412.
 _CONFLICT_RETRIES = 4
 
@@ -84,8 +85,14 @@ def upload_stream(key: str, body: BinaryIO, content_type: str) -> None:
     from boto3.s3.transfer import TransferConfig
 
     config = TransferConfig(
-        multipart_threshold=UPLOAD_PART_BYTES, multipart_chunksize=UPLOAD_PART_BYTES, max_concurrency=4, use_threads=True
+        multipart_threshold=UPLOAD_PART_BYTES,
+        multipart_chunksize=UPLOAD_PART_BYTES,
+        max_concurrency=UPLOAD_PARTS_IN_FLIGHT,
+        use_threads=True,
     )
+    # s3transfer holds parts of a non-seekable stream in memory while they wait (10 by default);
+    # boto3's constructor does not take this setting, s3transfer's config reads it.
+    config.max_in_memory_upload_chunks = UPLOAD_PARTS_IN_FLIGHT
     try:
         aws.s3().upload_fileobj(body, settings().bucket_name, key, ExtraArgs={"ContentType": content_type}, Config=config)
     except (ClientError, BotoCoreError) as exc:

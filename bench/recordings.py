@@ -1,0 +1,169 @@
+"""Recordings benchmark: copying a 200 MB recording from a loopback server into S3 (moto),
+against a plain read of the same stream to /dev/null, in the same run.
+
+    make bench      (or: uv run python -m bench.recordings)
+
+Each measurement runs in a fresh process so its peak RSS is its own. moto runs as an endpoint
+in this (parent) process, as S3 would be elsewhere: its memory is not the copier's.
+Goal (issue 5): peak RSS under 100 MB, throughput at least half of the plain read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "layers/callvault"), str(ROOT / "src")]
+
+SIZE = 200 * 1024 * 1024
+CHUNK = 1024 * 1024
+WAV_HEADER = b"RIFF\xff\xff\xff\xffWAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80>\x00\x00\x02\x00\x10\x00data"
+
+
+def serve_audio() -> tuple[ThreadingHTTPServer, str]:
+    """A loopback media host: /call.wav is SIZE bytes of WAV, generated as it is sent."""
+    block = bytes(range(256)) * (CHUNK // 256)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "audio/wav")
+            self.send_header("content-length", str(SIZE))
+            self.end_headers()
+            sent = len(WAV_HEADER)
+            self.wfile.write(WAV_HEADER)
+            while sent < SIZE:
+                part = block[: min(CHUNK, SIZE - sent)]
+                self.wfile.write(part)
+                sent += len(part)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/call.wav"
+
+
+def _child(mode: str, url: str) -> None:
+    """In a fresh process: read the stream to /dev/null, or copy it as the recording function does."""
+    import time
+
+    from callvault.download import open_url
+
+    start = time.perf_counter()
+    if mode == "baseline":  # what the copier's process holds before any byte moves
+        from callvault import aws, recordings
+
+        aws.s3(), aws.dynamodb()
+        total = 0
+    elif mode == "upload":  # the sink alone: the same bytes from memory, the same multipart settings
+        import io
+
+        from callvault import archive
+
+        data = WAV_HEADER + bytes(SIZE - len(WAV_HEADER))
+        start = time.perf_counter()
+        archive.upload_stream("audio/bench/sink-only.wav", io.BytesIO(data), "audio/wav")
+        total = len(data)
+    elif mode == "read":
+        opened = open_url(url, deadline=time.monotonic() + 600, allow_loopback=True)
+        total = 0
+        with open(os.devnull, "wb") as sink:
+            while chunk := opened.read_some(CHUNK):
+                sink.write(chunk)
+                total += len(chunk)
+        opened.close()
+    else:
+        import boto3
+
+        from callvault import recordings, store
+        from callvault.models import RecordingState
+
+        boto3.client("dynamodb").put_item(
+            TableName="callvault-sessions",
+            Item={
+                "pk": {"S": store.session_pk("speaknode", "bench")},
+                "sk": {"S": store.SESSION_SK},
+                "vendor": {"S": "speaknode"},
+                "session_id": {"S": "bench"},
+                "recording_source_url": {"S": url},
+                "recording_state": {"S": RecordingState.PENDING.value},
+            },
+        )
+        start = time.perf_counter()
+        outcome = recordings.copy_recording(recordings.RecordingJob("speaknode", "bench", url, None))
+        assert outcome == "archived", outcome
+        item = boto3.client("dynamodb").get_item(
+            TableName="callvault-sessions", Key={"pk": {"S": "speaknode#bench"}, "sk": {"S": "SESSION"}}
+        )["Item"]
+        total = int(item["recording_bytes"]["N"])
+    elapsed = time.perf_counter() - start
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec.
+    status = Path("/proc/self/status").read_text()
+    peak_mb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+    print(json.dumps({"bytes": total, "seconds": elapsed, "peak_rss_mb": peak_mb}))
+
+
+def _run(mode: str, url: str, env: dict[str, str]) -> dict[str, float]:
+    out = subprocess.run(  # noqa: S603 - this very file
+        [sys.executable, "-m", "bench.recordings", "--child", mode, url],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    import boto3
+
+    from callvault_local import dev, stack
+    from callvault_local.offline import isolate
+
+    isolate("bench")
+    moto_server, moto_port = dev.start_moto(0)
+    dev.configure_environment(moto_port)
+    os.environ.update(RECORDING_TIMEOUT_SECONDS="600", POWERTOOLS_METRICS_DISABLED="true")
+    stack.create(boto3.Session())
+    server, url = serve_audio()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path[:3])}
+    try:
+        _run("read", url, env)  # warm the OS caches
+        read = _run("read", url, env)
+        copy = _run("copy", url, env)
+        upload = _run("upload", url, env)
+        baseline = _run("baseline", url, env)
+    finally:
+        server.shutdown()
+        moto_server.shutdown()
+    mb = SIZE / 1024 / 1024
+    read_rate, copy_rate = read["bytes"] / read["seconds"] / 2**20, copy["bytes"] / copy["seconds"] / 2**20
+    print(f"== Copying a {mb:.0f} MB recording from a loopback server into S3 (moto endpoint), fresh process each")
+    print(f"plain read to /dev/null  {read_rate:8.1f} MB/s  peak RSS {read['peak_rss_mb']:6.1f} MB")
+    print(f"copy into S3             {copy_rate:8.1f} MB/s  peak RSS {copy['peak_rss_mb']:6.1f} MB")
+    upload_rate = upload["bytes"] / upload["seconds"] / 2**20
+    print(f"upload alone (from RAM)  {upload_rate:8.1f} MB/s  (the sink's own ceiling: moto, not S3)")
+    print(f"copy / read throughput   {copy_rate / read_rate:8.2f}x   (goal >= 0.5x)")
+    print(f"copy / upload alone      {copy_rate / upload_rate:8.2f}x   (what the download, hashing and capping cost)")
+    print(f"copy peak RSS            {copy['peak_rss_mb']:8.1f} MB  (goal < 100 MB; whatever the file size)")
+    extra = copy["peak_rss_mb"] - baseline["peak_rss_mb"]
+    print(f"  of which the copy      {extra:8.1f} MB  over {baseline['peak_rss_mb']:.1f} MB of boto3, clients and code")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        _child(sys.argv[2], sys.argv[3])
+    else:
+        main()
