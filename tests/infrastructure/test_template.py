@@ -196,3 +196,15 @@ def test_recording_function_is_fed_by_the_filtered_stream_with_a_dead_letter_que
             assert statement["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/audio/*"}
     alarm = load()["Resources"]["RecordingsDeadLetterAlarm"]["Properties"]
     assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["RecordingsDeadLetterQueue", "QueueName"]}
+
+
+def test_alarms_watch_5xx_rate_and_every_webhook_functions_throttles() -> None:
+    resources = load()["Resources"]
+    rate = resources["Api5xxRateAlarm"]["Properties"]["Metrics"]
+    assert {m["MetricStat"]["Metric"]["MetricName"] for m in rate if "MetricStat" in m} == {"5xx", "Count"}
+    throttles = resources["WebhookThrottlesAlarm"]["Properties"]["Metrics"]
+    watched = {m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"] for m in throttles if "MetricStat" in m}
+    assert watched == {r.function for r in routes() if r.path.startswith("/webhooks/")}
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            assert "AlarmActions" in resource["Properties"], name
