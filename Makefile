@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY := 0
 PORT ?= 3000
 MOTO_PORT ?= 5000
 
-.PHONY: dev openapi install test lint typecheck security unit integration infrastructure build bench events clean
+.PHONY: dev soak openapi install test lint typecheck security unit integration infrastructure build bench events clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -49,6 +49,10 @@ build: install
 # The stack on loopback (moto on MOTO_PORT, the API on PORT) until Ctrl-C.
 dev: install
 	$(RUN) callvault dev --port $(PORT) --moto-port $(MOTO_PORT)
+
+# The load-and-fault harness: 10,000+ webhooks, 16 senders, faults injected; exits non-zero unless the ledger balances.
+soak: install
+	$(RUN) python -m callvault_local.soak --webhooks 10000 --senders 16
 
 # docs/openapi.json from the code (routes from the template, the read API's resolver, webhook reply types).
 openapi: install

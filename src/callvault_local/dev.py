@@ -70,6 +70,10 @@ def configure_environment(moto_port: int, environ: dict[str, str] | os._Environ[
     environ.setdefault("CALLVAULT_SECRET_CURSOR", "dev-cursor-secret")  # signs the read API's cursors
 
 
+# Given a WSGI request to moto, an error response to send instead (status, headers, body), or None.
+FaultInjector = Callable[[dict[str, Any]], tuple[str, list[tuple[str, str]], bytes] | None]
+
+
 class _Serialized:
     """A WSGI app answering one request at a time.
 
@@ -78,17 +82,23 @@ class _Serialized:
     still accepted concurrently.
     """
 
-    def __init__(self, app: Callable[..., Any]) -> None:
+    def __init__(self, app: Callable[..., Any], faults: FaultInjector | None = None) -> None:
         self._app = app
+        self._faults = faults
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        injected = self._faults(environ) if self._faults else None
+        if injected is not None:  # an AWS error instead of moto's answer (the soak harness)
+            status, headers, body = injected
+            start_response(status, headers)
+            return [body]
         with self._lock:
             # The body is produced under the lock too: moto builds some responses lazily.
             return list(self._app(environ, start_response))
 
 
-def start_moto(port: int, host: str = "127.0.0.1") -> tuple[Any, int]:
+def start_moto(port: int, host: str = "127.0.0.1", faults: FaultInjector | None = None) -> tuple[Any, int]:
     """moto's server on `host:port` in a daemon thread; returns the server and its bound port."""
     import logging
 
@@ -99,7 +109,7 @@ def start_moto(port: int, host: str = "127.0.0.1") -> tuple[Any, int]:
 
     moto_patches.apply()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per moto request would drown ours
-    app = _Serialized(DomainDispatcherApplication(create_backend_app))
+    app = _Serialized(DomainDispatcherApplication(create_backend_app), faults)
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
     return server, server.server_address[1]
@@ -315,9 +325,19 @@ class DevStack:
         self.moto_server.server_close()
 
 
-def start(port: int = DEFAULT_PORT, moto_port: int = DEFAULT_MOTO_PORT, log: TextIO = sys.stdout) -> DevStack:
-    """Start moto and the HTTP API (in daemon threads), create the stack's resources, and return."""
-    moto_server, moto_port = start_moto(moto_port)
+def start(
+    port: int = DEFAULT_PORT,
+    moto_port: int = DEFAULT_MOTO_PORT,
+    log: TextIO = sys.stdout,
+    *,
+    faults: FaultInjector | None = None,
+    streams: bool = True,
+) -> DevStack:
+    """Start moto and the HTTP API (in daemon threads), create the stack's resources, and return.
+
+    `faults` may answer some of moto's requests with AWS errors; `streams` False leaves the
+    stream-triggered functions (recordings) off."""
+    moto_server, moto_port = start_moto(moto_port, faults=faults)
     configure_environment(moto_port)
     import boto3
 
@@ -330,7 +350,8 @@ def start(port: int = DEFAULT_PORT, moto_port: int = DEFAULT_MOTO_PORT, log: Tex
     api_server = make_api_server(api, "127.0.0.1", port, log)
     threading.Thread(target=api_server.serve_forever, name="api", daemon=True).start()
     dev = DevStack(api_server, moto_server, api_server.server_address[1], moto_port, api)
-    dev.stream_functions = start_stream_deliveries(dev.stopped, log)
+    if streams:
+        dev.stream_functions = start_stream_deliveries(dev.stopped, log)
     return dev
 
 

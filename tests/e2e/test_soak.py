@@ -1,0 +1,36 @@
+"""The load-and-fault harness, small: it must balance (issue 6; `make soak` runs it at 10k)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.e2e.conftest import ROOT, dev_env
+
+
+def test_small_soak_balances_under_faults() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "callvault_local.soak",
+            "--webhooks",
+            "400",
+            "--senders",
+            "8",
+            "--workers",
+            "2",
+            "--fault-rate",
+            "0.03",
+        ],
+        cwd=ROOT,
+        env=dev_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    summary = [line for line in result.stdout.splitlines() if line.startswith("sent ")]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert summary and summary[0].endswith("lost 0, doubled 0"), result.stdout
+    assert "crash-after-archive" in result.stdout  # the faults really happened
