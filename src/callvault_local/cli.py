@@ -196,6 +196,15 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (listing, getting):
         command.add_argument("--url", help="a deployed stack's ApiUrl (signed with SigV4); default: the local stack")
         command.add_argument("--port", type=int, default=_port("PORT", 3000), help="local stack port (PORT, default 3000)")
+
+    replay = commands.add_parser("replay", help="file archived payloads again (after a parser fix), idempotently")
+    replay.add_argument("--vendor", required=True)
+    replay.add_argument("--since", help="first day, YYYY-MM-DD (UTC)")
+    replay.add_argument("--until", help="last day, YYYY-MM-DD (UTC)")
+    replay.add_argument("--quarantine", action="store_true", help="also the bodies that could not be filed (quarantine/)")
+    replay.add_argument("--bucket", help="a deployed stack's ArchiveBucketName (default: the local stack)")
+    replay.add_argument("--table", help="a deployed stack's SessionsTableName")
+    replay.add_argument("--moto-port", type=int, default=_port("MOTO_PORT", 5000), help="local moto endpoint port")
     return parser
 
 
@@ -212,6 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return send(args.file, args.vendor, args.webhook, args.url, args.port)
     if args.command == "sessions":
         return sessions_command(args)
+    if args.command == "replay":
+        from callvault_local import replay
+
+        return replay.run(args)
     return 2
 
 

@@ -121,30 +121,54 @@ def ingest(adapter: VendorAdapter, webhook: str, event: dict[str, Any]) -> dict[
         logger.warning("request refused", reason=exc.reason)
         return error(401, exc.reason)
 
-    received = datetime.now(UTC)
     try:
-        try:
-            payload = load_json(request.body)
-        except ValueError:
-            return _quarantine(adapter, webhook, request, received, "body is not JSON")
-        try:
-            parsed = adapter.parse(webhook, payload, request.headers)
-        except PayloadError as exc:
-            return _quarantine(adapter, webhook, request, received, str(exc))
-        except Exception:  # an adapter bug must not cost the event: keep it for replay
-            logger.exception("adapter failed")
-            return _quarantine(adapter, webhook, request, received, "payload could not be read")
-        return _archive_and_store(adapter, webhook, request, payload, parsed, received)
+        return _file(adapter, webhook, request, datetime.now(UTC))
     except StorageUnavailable as exc:
         count("StorageErrors")
         logger.error("storage unavailable", reason=str(exc))
         return error(503, "storage unavailable, retry later")
 
 
-def _archive_and_store(
-    adapter: VendorAdapter, webhook: str, request: Request, payload: Any, parsed: ParsedEvent, received: datetime
+def replay(adapter: VendorAdapter, webhook: str, body: bytes, received: datetime, event_id: str | None) -> str:
+    """File archived bytes again, as if they had just arrived (after a parser fix): the outcome,
+    `stored`, `duplicate`, `ignored` or `quarantined`. Idempotent: `event_id` is the id the raw
+    object was archived under (None for a quarantined body, which never had one).
+
+    No authentication: the bytes come from the archive, which holds only authenticated bodies.
+    Raises StorageUnavailable."""
+    reply = _file(adapter, webhook, Request(headers={}, body=body), received, event_id)
+    parsed: dict[str, Any] = json.loads(reply["body"])
+    return str(parsed["status"]) if reply["statusCode"] == 200 else "quarantined"
+
+
+def _file(
+    adapter: VendorAdapter, webhook: str, request: Request, received: datetime, known_event_id: str | None = None
 ) -> dict[str, Any]:
-    event_id = event_id_for(adapter, webhook, parsed, request, payload)
+    """An authenticated request, parsed, archived and stored (or quarantined): its response."""
+    try:
+        payload = load_json(request.body)
+    except ValueError:
+        return _quarantine(adapter, webhook, request, received, "body is not JSON")
+    try:
+        parsed = adapter.parse(webhook, payload, request.headers)
+    except PayloadError as exc:
+        return _quarantine(adapter, webhook, request, received, str(exc))
+    except Exception:  # an adapter bug must not cost the event: keep it for replay
+        logger.exception("adapter failed")
+        return _quarantine(adapter, webhook, request, received, "payload could not be read")
+    return _archive_and_store(adapter, webhook, request, payload, parsed, received, known_event_id)
+
+
+def _archive_and_store(
+    adapter: VendorAdapter,
+    webhook: str,
+    request: Request,
+    payload: Any,
+    parsed: ParsedEvent,
+    received: datetime,
+    known_event_id: str | None = None,
+) -> dict[str, Any]:
+    event_id = known_event_id or event_id_for(adapter, webhook, parsed, request, payload)
     session_id = parsed.session_id or ""
     logger.append_keys(event_id=event_id, session_id=session_id, event_type=parsed.event_type)
     key = archive.raw_key(adapter.vendor, webhook, event_id, received)

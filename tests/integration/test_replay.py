@@ -1,0 +1,52 @@
+"""`callvault replay`: archived payloads filed again, idempotently; quarantined ones after a fix."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from callvault.vendors import base, speaknode
+from callvault_local.replay import replay
+from tests.conftest import Stored, payload, post_webhook
+
+
+def _snapshot(stored: Stored) -> tuple[list[str], int]:
+    return sorted(stored.keys()), len(stored.items())
+
+
+def test_replaying_raw_payloads_writes_nothing_new(stored: Stored) -> None:
+    for name in ("cozmox/status-update-in-progress", "cozmox/end-of-call-report", "cozmox/tool-calls"):
+        assert post_webhook("cozmox", "server-messages", payload(name)).status == 200
+    before = _snapshot(stored)
+    outcomes = replay("cozmox", log=lambda _: None)
+    assert outcomes == {"duplicate": 2, "ignored": 1}
+    assert _snapshot(stored) == before  # not an object version, not an item more
+
+
+def test_quarantined_payload_is_stored_after_a_parser_fix(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = payload("speaknode/conversation-complete")
+
+    def broken(*_: object) -> object:
+        raise base.PayloadError("the parser bug of the day")
+
+    with monkeypatch.context() as bug:
+        bug.setattr(speaknode, "parse_model", broken)
+        assert post_webhook("speaknode", "conversation-complete", body).status == 400
+    assert stored.keys("quarantine/speaknode/") and not stored.items()
+
+    # the fix ships
+    assert replay("speaknode", log=lambda _: None) == {}  # raw/ alone: nothing there yet
+    assert replay("speaknode", quarantine=True, log=lambda _: None) == {"stored": 1}
+    session = stored.session("speaknode", body["data"]["session_id"])
+    assert session["status"] == "ended"
+    again = replay("speaknode", quarantine=True, log=lambda _: None)
+    assert again == {"duplicate": 2}  # its raw copy and its quarantined copy: both the same event
+    assert len(stored.events("speaknode", body["data"]["session_id"])) == 1
+
+
+def test_replay_honours_the_day_range(stored: Stored) -> None:
+    post_webhook("voiceos", "events", payload("voiceos/conversation-started"))
+    today = datetime.now(UTC).date()
+    assert replay("voiceos", until=today - timedelta(days=1), log=lambda _: None) == {}
+    assert replay("voiceos", since=today, until=today, log=lambda _: None) == {"duplicate": 1}
