@@ -208,3 +208,32 @@ def test_alarms_watch_5xx_rate_and_every_webhook_functions_throttles() -> None:
     for name, resource in resources.items():
         if resource["Type"] == "AWS::CloudWatch::Alarm":
             assert "AlarmActions" in resource["Properties"], name
+
+
+@pytest.mark.parametrize("alarm", ["QuarantineGrowthAlarm", "RecordingFailuresAlarm"])
+def test_per_vendor_alarms_cover_every_vendor(alarm: str) -> None:
+    from callvault import vendors
+
+    metrics = load()["Resources"][alarm]["Properties"]["Metrics"]
+    covered = {
+        d["Value"] for m in metrics if "MetricStat" in m for d in m["MetricStat"]["Metric"]["Dimensions"] if d["Name"] == "vendor"
+    }
+    assert covered == set(vendors.known())
+
+
+def test_alarm_dimensions_are_the_ones_the_code_emits(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from callvault.observability import count_rejected, count_with
+
+    count_rejected("cozmox", "malformed")
+    count_with("RecordingsFailed", vendor="cozmox")
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    dimensions = {
+        e["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]: e["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+        for e in emitted
+    }
+    for alarm, metric in (("QuarantineGrowthAlarm", "EventsRejected"), ("RecordingFailuresAlarm", "RecordingsFailed")):
+        stat = next(m["MetricStat"] for m in load()["Resources"][alarm]["Properties"]["Metrics"] if "MetricStat" in m)
+        assert stat["Metric"]["MetricName"] == metric
+        assert sorted(d["Name"] for d in stat["Metric"]["Dimensions"]) == sorted(dimensions[metric])
