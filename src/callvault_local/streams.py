@@ -138,13 +138,14 @@ class StreamDelivery:
                     with self._invoking:  # one invocation at a time: a handler's module state is one container's
                         reply = handler({"Records": batch}, LambdaContext(self.function.name, timeout_ms=300_000)) or {}
                     failed = {f["itemIdentifier"] for f in reply.get("batchItemFailures", [])}
-                except Exception as exc:  # a function error fails the whole batch, as in Lambda
-                    self.log(f"{self.function.name}: batch failed: {type(exc).__name__}")
+                except Exception:  # a function error (Powertools: every record failed) fails the whole batch, as in Lambda
                     failed = {r["dynamodb"]["SequenceNumber"] for r in batch}
                 batch = [r for r in batch if r["dynamodb"]["SequenceNumber"] in failed]
                 if not batch:
                     break
                 if attempt < self.function.max_retries:
+                    retries = self.function.max_retries
+                    self.log(f"{self.function.name}: {len(batch)} record(s) failed; retry {attempt + 1} of {retries}")
                     time.sleep(self.backoff_seconds * 2**attempt)
             if batch:
                 self.dead_letters += batch
