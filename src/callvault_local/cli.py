@@ -44,9 +44,10 @@ def request_body(path: Path) -> bytes:
 
 def vendor_secret(vendor: str) -> str:
     """The secret to sign with: the first of `CALLVAULT_SECRET_<VENDOR>`, else the local default."""
-    configured = os.environ.get(f"CALLVAULT_SECRET_{vendor.upper()}", "")
-    first = next((s.strip() for s in configured.split(",") if s.strip()), "")
-    return first or f"dev-{vendor}-secret"
+    from callvault.secrets import parse_secret_value
+
+    configured = parse_secret_value(os.environ.get(f"CALLVAULT_SECRET_{vendor.upper()}", ""))
+    return configured[0] if configured else f"dev-{vendor}-secret"
 
 
 def webhook_url(vendor: str, webhook: str, url: str | None, port: int) -> str:

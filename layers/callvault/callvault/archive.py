@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import BinaryIO
 
@@ -59,15 +61,23 @@ def put_once(key: str, body: bytes, content_type: str) -> bool:
     raise StorageUnavailable("s3 put kept conflicting")
 
 
+@contextmanager
+def _s3_errors(operation: str) -> Iterator[None]:
+    """S3's errors raised as StorageUnavailable; anything else (a failing upload body) as it is."""
+    try:
+        yield
+    except ClientError as exc:
+        raise StorageUnavailable(f"s3 {operation} failed: {aws.error_code(exc)}") from exc
+    except BotoCoreError as exc:
+        raise StorageUnavailable(f"s3 {operation} failed: {type(exc).__name__}") from exc
+
+
 def read(uri: str) -> bytes:
     """The object at an `s3://` URI of this archive. Raises StorageUnavailable when S3 cannot be read."""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
-    try:
-        return aws.s3().get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        raise StorageUnavailable(f"s3 get failed: {aws.error_code(exc)}") from exc
-    except BotoCoreError as exc:
-        raise StorageUnavailable(f"s3 get failed: {type(exc).__name__}") from exc
+    with _s3_errors("get"):
+        body: bytes = aws.s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
 
 
 def recording_key(vendor: str, session_id: str, source_url: str, extension: str) -> str:
@@ -93,7 +103,5 @@ def upload_stream(key: str, body: BinaryIO, content_type: str) -> None:
     # s3transfer holds parts of a non-seekable stream in memory while they wait (10 by default);
     # boto3's constructor does not take this setting, s3transfer's config reads it.
     config.max_in_memory_upload_chunks = UPLOAD_PARTS_IN_FLIGHT
-    try:
+    with _s3_errors("upload"):
         aws.s3().upload_fileobj(body, settings().bucket_name, key, ExtraArgs={"ContentType": content_type}, Config=config)
-    except (ClientError, BotoCoreError) as exc:
-        raise StorageUnavailable(f"s3 upload failed: {aws.error_code(exc) or type(exc).__name__}") from exc

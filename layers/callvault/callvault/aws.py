@@ -43,7 +43,7 @@ def reset() -> None:
     _config.cache_clear()
 
 
-def error_code(exc: BaseException) -> str | None:
+def error_code(exc: BaseException | None) -> str | None:
     """The AWS error code of a botocore ClientError, else None."""
     response = getattr(exc, "response", None)
     if isinstance(response, dict):

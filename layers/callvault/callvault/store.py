@@ -75,6 +75,10 @@ def session_pk(vendor: str, session_id: str) -> str:
     return f"{vendor}#{session_id}"
 
 
+def _session_key(vendor: str, session_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": session_pk(vendor, session_id)}, "sk": {"S": SESSION_SK}}
+
+
 def _number(value: float | int) -> dict[str, str] | None:
     """A DynamoDB number, or None past its range (magnitudes 1E-130 to 1E+126)."""
     if value != 0 and not 1e-130 <= abs(value) < 1e125:
@@ -172,7 +176,7 @@ def _session_update(
         sets.append("recording_state = if_not_exists(recording_state, :pending)")
     item: dict[str, Any] = {
         "TableName": settings().table_name,
-        "Key": {"pk": {"S": session_pk(record.vendor, record.session_id)}, "sk": {"S": SESSION_SK}},
+        "Key": _session_key(record.vendor, record.session_id),
     }
     if advance_status and update.status is not None:
         names["#status"] = "status"
@@ -240,7 +244,8 @@ def record_event(record: EventRecord, update: SessionUpdate, transcript: str | N
 Item = dict[str, Any]
 
 
-def _read(operation: str, call: Any, **kwargs: Any) -> Any:
+def _call(operation: str, call: Any, **kwargs: Any) -> Any:
+    """`call(**kwargs)`, DynamoDB's errors raised as StorageUnavailable (the error in `__cause__`)."""
     try:
         return call(**kwargs)
     except ClientError as exc:
@@ -267,7 +272,7 @@ def query_listing(
     }
     if start_key:
         kwargs["ExclusiveStartKey"] = start_key
-    page = _read("query", aws.dynamodb().query, **kwargs)
+    page = _call("query", aws.dynamodb().query, **kwargs)
     return page.get("Items", []), page.get("LastEvaluatedKey")
 
 
@@ -278,7 +283,7 @@ def get_sessions(keys: list[Item]) -> list[Item]:
     pending: dict[str, Any] = {settings().table_name: {"Keys": wanted}} if wanted else {}
     attempt = 0
     while pending:
-        reply = _read("batch get", aws.dynamodb().batch_get_item, RequestItems=pending)
+        reply = _call("batch get", aws.dynamodb().batch_get_item, RequestItems=pending)
         for item in reply.get("Responses", {}).get(settings().table_name, []):
             found[(item["pk"]["S"], item["sk"]["S"])] = item
         pending = reply.get("UnprocessedKeys") or {}
@@ -299,7 +304,7 @@ def session_items(vendor: str, session_id: str) -> list[Item]:
         "ExpressionAttributeValues": {":pk": {"S": session_pk(vendor, session_id)}},
     }
     while True:
-        page = _read("query", aws.dynamodb().query, **kwargs)
+        page = _call("query", aws.dynamodb().query, **kwargs)
         items += page.get("Items", [])
         if "LastEvaluatedKey" not in page:
             return items
@@ -309,21 +314,15 @@ def session_items(vendor: str, session_id: str) -> list[Item]:
 # Recordings: a claim on the session's recording, so one copier copies it once.
 
 
-def _session_key(vendor: str, session_id: str) -> Item:
-    return {"pk": {"S": session_pk(vendor, session_id)}, "sk": {"S": SESSION_SK}}
-
-
 def _conditional_update(operation: str, **kwargs: Any) -> bool:
     """An UpdateItem that may find its condition false (False), else True; StorageUnavailable on failure."""
     try:
-        aws.dynamodb().update_item(TableName=settings().table_name, **kwargs)
+        _call(operation, aws.dynamodb().update_item, TableName=settings().table_name, **kwargs)
         return True
-    except ClientError as exc:
-        if aws.error_code(exc) == "ConditionalCheckFailedException":
+    except StorageUnavailable as exc:
+        if aws.error_code(exc.__cause__) == "ConditionalCheckFailedException":
             return False
-        raise StorageUnavailable(f"dynamodb {operation} failed: {aws.error_code(exc)}") from exc
-    except BotoCoreError as exc:
-        raise StorageUnavailable(f"dynamodb {operation} failed: {type(exc).__name__}") from exc
+        raise
 
 
 def claim_recording(vendor: str, session_id: str, source_url: str, claim: str, now: Any, seconds: int) -> bool:
