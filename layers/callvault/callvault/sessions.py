@@ -27,6 +27,7 @@ from callvault.models import (
     Session,
     SessionSummary,
     Status,
+    ToolCall,
     TranscriptEntry,
     format_utc,
 )
@@ -37,7 +38,7 @@ CURSOR_KEY_OWNER = "cursor"
 _CURSOR_VERSION = 1
 _MAC_BYTES = 16
 _TRANSCRIPT_KEYS = tuple(TranscriptEntry.__annotations__)
-_TOOL_KEYS = ("name", "arguments", "output", "is_error")
+_TOOL_KEYS = tuple(ToolCall.__annotations__)
 _SESSION_ID = re.compile(r"[^\x00-\x1f#]{1,512}")
 
 
