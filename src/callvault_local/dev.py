@@ -251,20 +251,21 @@ def make_api_server(api: LocalApi, host: str, port: int, log: TextIO = sys.stdou
             try:
                 body = self._body()
             except ValueError:
-                self._send(Reply(413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}'))
-                return
-            try:
-                reply = api.handle(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
-            except Exception as exc:  # a handler crash: Lambda would answer 500, and so does this
-                reply = Reply(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}', "crash")
-                reply.extra["error"] = f"{type(exc).__name__}: {exc}"
-            self._send(reply)
+                reply = Reply(413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}', "too large")
+            else:
+                try:
+                    reply = api.handle(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
+                except Exception as exc:  # a handler crash: Lambda would answer 500, and so does this
+                    reply = Reply(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}', "crash")
+                    reply.extra["error"] = f"{type(exc).__name__}: {exc}"
             elapsed = (time.perf_counter() - started) * 1000
             line = f"{self.command} {urlsplit(self.path).path} {reply.status} {elapsed:.1f} ms {reply.outcome}".rstrip()
             if reply.extra.get("error"):
                 line += f"  [{reply.extra['error']}]"
+            # Logged before the reply is sent, so a client's next request never logs ahead of this one.
             with log_lock:
                 print(line, file=log, flush=True)
+            self._send(reply)
 
         def _body(self) -> bytes:
             if self.headers.get("transfer-encoding", "").lower() == "chunked":
