@@ -92,8 +92,10 @@ class StreamDelivery:
 
     def _streams(self) -> Any:
         import boto3
+        from botocore.config import Config
 
-        return boto3.client("dynamodbstreams")
+        # botocore >= 1.37 sends a stream ARN's requests to `{account}.streams-ddb...`, a host moto does not route.
+        return boto3.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
 
     def _new_records(self) -> list[dict[str, Any]]:
         import boto3
