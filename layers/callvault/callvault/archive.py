@@ -100,8 +100,9 @@ def upload_stream(key: str, body: BinaryIO, content_type: str) -> None:
         max_concurrency=UPLOAD_PARTS_IN_FLIGHT,
         use_threads=True,
     )
-    # s3transfer holds parts of a non-seekable stream in memory while they wait (10 by default);
-    # boto3's constructor does not take this setting, s3transfer's config reads it.
-    config.max_in_memory_upload_chunks = UPLOAD_PARTS_IN_FLIGHT
+    # s3transfer holds parts of a non-seekable stream in memory while they wait for an upload
+    # thread (10 by default). One waiting part keeps both threads fed (bench.recordings: same
+    # throughput as 2, 8 MB less peak RSS). boto3's constructor does not take this setting.
+    config.max_in_memory_upload_chunks = 1
     with _s3_errors("upload"):
         aws.s3().upload_fileobj(body, settings().bucket_name, key, ExtraArgs={"ContentType": content_type}, Config=config)
