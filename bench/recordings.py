@@ -33,19 +33,21 @@ WAV_HEADER = b"RIFF\xff\xff\xff\xffWAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\
 
 
 def serve_audio() -> tuple[ThreadingHTTPServer, str]:
-    """A loopback media host: /call.wav is SIZE bytes of WAV, generated as it is sent."""
+    """A loopback media host: /call.wav is SIZE bytes of WAV, /small.wav a quarter of it,
+    generated as they are sent."""
     block = bytes(range(256)) * (CHUNK // 256)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            size = SIZE // 4 if self.path == "/small.wav" else SIZE
             self.send_response(200)
             self.send_header("content-type", "audio/wav")
-            self.send_header("content-length", str(SIZE))
+            self.send_header("content-length", str(size))
             self.end_headers()
             sent = len(WAV_HEADER)
             self.wfile.write(WAV_HEADER)
-            while sent < SIZE:
-                part = block[: min(CHUNK, SIZE - sent)]
+            while sent < size:
+                part = block[: min(CHUNK, size - sent)]
                 self.wfile.write(part)
                 sent += len(part)
 
@@ -203,6 +205,7 @@ def main() -> None:
         upload = _run("upload", url, env)
         intake = _run("intake", url, env)
         baseline = _run("baseline", url, env)
+        small = _run("copy", url.replace("/call.wav", "/small.wav"), env)
     finally:
         server.shutdown()
         moto_server.shutdown()
@@ -222,6 +225,10 @@ def main() -> None:
     print(f"copy peak RSS            {copy['peak_rss_mb']:8.1f} MB  (goal < 100 MB; whatever the file size)")
     extra = copy["peak_rss_mb"] - baseline["peak_rss_mb"]
     print(f"  of which the copy      {extra:8.1f} MB  over {baseline['peak_rss_mb']:.1f} MB of boto3, clients and code")
+    small_mb = small["bytes"] / 2**20
+    print(
+        f"copy of {small_mb:.0f} MB, peak RSS {small['peak_rss_mb']:8.1f} MB  (flat: {copy['peak_rss_mb'] - small['peak_rss_mb']:+.1f} MB for 4x the bytes)"
+    )
 
 
 if __name__ == "__main__":
