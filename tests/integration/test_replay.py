@@ -50,3 +50,18 @@ def test_replay_honours_the_day_range(stored: Stored) -> None:
     today = datetime.now(UTC).date()
     assert replay("voiceos", until=today - timedelta(days=1), log=lambda _: None) == {}
     assert replay("voiceos", since=today, until=today, log=lambda _: None) == {"duplicate": 1}
+
+
+def test_replaying_a_body_that_still_fails_counts_no_rejection(
+    stored: Stored, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*_: object) -> object:
+        raise base.PayloadError("still broken")
+
+    monkeypatch.setattr(speaknode, "parse_model", broken)
+    assert post_webhook("speaknode", "conversation-complete", payload("speaknode/conversation-complete")).status == 400
+    assert '"EventsRejected"' in capsys.readouterr().out  # the webhook counted it, once
+    assert replay("speaknode", quarantine=True, log=lambda _: None) == {"quarantined": 1}
+    # A replay is not traffic: the quarantine alarm must not see the same body as a new malformed event.
+    assert '"_aws"' not in capsys.readouterr().out
+    assert len(stored.keys("quarantine/speaknode/")) == 1

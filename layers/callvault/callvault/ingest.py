@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
@@ -28,6 +29,22 @@ from callvault.secrets import secrets_for
 from callvault.vendors.base import ParsedEvent, PayloadError, VendorAdapter
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+Outcome = Literal["stored", "duplicate", "ignored", "quarantined"]
+
+
+@dataclass(frozen=True, slots=True)
+class Filed:
+    """What became of an authenticated body: its outcome, and the ids (or the reason it was quarantined)."""
+
+    outcome: Outcome
+    event_id: str = ""
+    session_id: str = ""
+    reason: str = ""
+
+
+# The metric each outcome counts on the webhook path (a replay counts none: nothing arrived).
+_OUTCOME_METRICS: dict[Outcome, str] = {"stored": "EventsStored", "duplicate": "EventsDuplicate", "ignored": "EventsIgnored"}
 
 # A vendor's own event id is used as is when it is safe in an S3 key and a DynamoDB sort key.
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@=+-]{0,199}")
@@ -69,13 +86,12 @@ def event_id_for(adapter: VendorAdapter, webhook: str, parsed: ParsedEvent, requ
     return hashlib.sha256(f"{adapter.vendor}\0{webhook}\0".encode() + canonical).hexdigest()
 
 
-def _quarantine(adapter: VendorAdapter, webhook: str, request: Request, received: datetime, reason: str) -> dict[str, Any]:
-    """Keep authenticated bytes we cannot file, then answer 400: a parser fix can replay them."""
+def _quarantine(adapter: VendorAdapter, webhook: str, request: Request, received: datetime, reason: str) -> Filed:
+    """Keep authenticated bytes we cannot file (the sender gets 400): a parser fix can replay them."""
     digest = hashlib.sha256(request.body).hexdigest()
     archive.put_once(archive.quarantine_key(adapter.vendor, webhook, digest, received), request.body, "application/octet-stream")
-    count_rejected(adapter.vendor, "malformed")
     logger.warning("event quarantined", reason=reason, body_sha256=digest, bytes=len(request.body))
-    return error(400, reason)
+    return Filed("quarantined", reason=reason)
 
 
 def _authenticate(adapter: VendorAdapter, request: Request) -> None:
@@ -122,29 +138,32 @@ def ingest(adapter: VendorAdapter, webhook: str, event: dict[str, Any]) -> dict[
         return error(401, exc.reason)
 
     try:
-        return _file(adapter, webhook, request, datetime.now(UTC))
+        filed = _file(adapter, webhook, request, datetime.now(UTC))
     except StorageUnavailable as exc:
         count("StorageErrors")
         logger.error("storage unavailable", reason=str(exc))
         return error(503, "storage unavailable, retry later")
+    if filed.outcome == "quarantined":
+        count_rejected(vendor, "malformed")
+        return error(400, filed.reason)
+    count(_OUTCOME_METRICS[filed.outcome])
+    reply = WebhookReply(status=filed.outcome, event_id=filed.event_id, vendor=vendor, session_id=filed.session_id)
+    return json_response(200, reply)
 
 
-def replay(adapter: VendorAdapter, webhook: str, body: bytes, received: datetime, event_id: str | None) -> str:
-    """File archived bytes again, as if they had just arrived (after a parser fix): the outcome,
-    `stored`, `duplicate`, `ignored` or `quarantined`. Idempotent: `event_id` is the id the raw
-    object was archived under (None for a quarantined body, which never had one).
+def replay(adapter: VendorAdapter, webhook: str, body: bytes, received: datetime, event_id: str | None) -> Outcome:
+    """File archived bytes again, as if they had just arrived (after a parser fix): the outcome.
+    Idempotent: `event_id` is the id the raw object was archived under (None for a quarantined
+    body, which never had one). Counts no metric: a replay is not traffic, and a body that still
+    does not parse must not look like new malformed events to the quarantine alarm.
 
     No authentication: the bytes come from the archive, which holds only authenticated bodies.
     Raises StorageUnavailable."""
-    reply = _file(adapter, webhook, Request(headers={}, body=body), received, event_id)
-    parsed: dict[str, Any] = json.loads(reply["body"])
-    return str(parsed["status"]) if reply["statusCode"] == 200 else "quarantined"
+    return _file(adapter, webhook, Request(headers={}, body=body), received, event_id).outcome
 
 
-def _file(
-    adapter: VendorAdapter, webhook: str, request: Request, received: datetime, known_event_id: str | None = None
-) -> dict[str, Any]:
-    """An authenticated request, parsed, archived and stored (or quarantined): its response."""
+def _file(adapter: VendorAdapter, webhook: str, request: Request, received: datetime, known_event_id: str | None = None) -> Filed:
+    """An authenticated request, parsed, archived and stored (or quarantined)."""
     try:
         payload = load_json(request.body)
     except ValueError:
@@ -167,20 +186,16 @@ def _archive_and_store(
     parsed: ParsedEvent,
     received: datetime,
     known_event_id: str | None = None,
-) -> dict[str, Any]:
+) -> Filed:
     event_id = known_event_id or event_id_for(adapter, webhook, parsed, request, payload)
     session_id = parsed.session_id or ""
     logger.append_keys(event_id=event_id, session_id=session_id, event_type=parsed.event_type)
     key = archive.raw_key(adapter.vendor, webhook, event_id, received)
     archive.put_once(key, request.body, "application/json")
 
-    def reply(status: Literal["stored", "duplicate", "ignored"]) -> dict[str, Any]:
-        return json_response(200, WebhookReply(status=status, event_id=event_id, vendor=adapter.vendor, session_id=session_id))
-
     if parsed.update is None:
-        count("EventsIgnored")
         logger.info("event acknowledged")
-        return reply("ignored")
+        return Filed("ignored", event_id, session_id)
 
     record = store.EventRecord(
         vendor=adapter.vendor,
@@ -192,9 +207,8 @@ def _archive_and_store(
         raw_s3_uri=archive.s3_uri(key),
     )
     outcome = store.record_event(record, parsed.update, _stored_transcript(parsed, adapter.vendor, event_id))
-    count("EventsStored" if outcome == "stored" else "EventsDuplicate")
     logger.info("event recorded", outcome=outcome)
-    return reply(outcome)
+    return Filed(outcome, event_id, session_id)
 
 
 def webhook_handler(adapter: VendorAdapter, webhook: str) -> Handler:
