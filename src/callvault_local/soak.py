@@ -14,6 +14,7 @@ DynamoDB hold at the end; the exit status is non-zero when it does not balance.
 from __future__ import annotations
 
 import argparse
+import http.client
 import importlib
 import io
 import json
@@ -22,6 +23,7 @@ import random
 import statistics
 import subprocess  # starts this module's own API workers  # nosec B404
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -30,7 +32,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 DYNAMODB_ERROR = "application/x-amz-json-1.0"
 
@@ -93,6 +95,7 @@ class Ledger:
     event_ids: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # event key -> ids answered
     stored_answers: Counter[str] = field(default_factory=Counter)  # event key -> "stored" answers
     retries: int = 0
+    unanswered: int = 0  # attempts that got no answer (timeout, broken connection)
     given_up: int = 0
     latencies: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -123,13 +126,20 @@ def build_traffic(webhooks: int, rng: random.Random) -> list[Delivery]:
     return traffic
 
 
+NO_ANSWER = 0  # the status recorded when the request timed out or its connection broke
+ANSWER_TIMEOUT_SECONDS = 30  # as a vendor waits (cozmox gives up after 20 s by default)
+
+
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - loopback URL we built
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - a loopback URL built here  # nosec B310
+        with urllib.request.urlopen(request, timeout=ANSWER_TIMEOUT_SECONDS) as response:  # noqa: S310  # nosec B310
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
+    except (OSError, http.client.HTTPException) as exc:  # timed out, refused, reset: a vendor retries these too
+        print(f"no answer from {url}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return NO_ANSWER, {}
 
 
 def send_all(base_urls: Sequence[str], traffic: Sequence[Delivery], senders: int, ledger: Ledger, max_retries: int = 8) -> None:
@@ -152,16 +162,17 @@ def send_all(base_urls: Sequence[str], traffic: Sequence[Delivery], senders: int
                 status, reply = _post(url, delivery.body, headers)
                 with ledger.lock:
                     ledger.latencies.append(time.perf_counter() - started)
-                if status < 500 or attempt == max_retries:  # vendors retry 5xx (and timeouts); 4xx is final
+                if NO_ANSWER < status < 500 or attempt == max_retries:  # vendors retry 5xx and no answer; 4xx is final
                     break
                 with ledger.lock:
                     ledger.retries += 1
+                    ledger.unanswered += status == NO_ANSWER
                 time.sleep(min(1.0, 0.02 * 2**attempt))
             with ledger.lock:
                 ledger.sent += 1
                 outcome = str(reply.get("status", status))
                 ledger.answers[outcome] += 1
-                if status >= 500:
+                if status >= 500 or status == NO_ANSWER:
                     ledger.given_up += 1
                 if "event_id" in reply:
                     ledger.event_ids[delivery.key].add(reply["event_id"])
@@ -210,9 +221,18 @@ def check(traffic: Sequence[Delivery], ledger: Ledger) -> dict[str, int]:
     }
 
 
-def _start_workers(count: int, moto_port: int) -> list[tuple[subprocess.Popen[str], str]]:
-    """`count` API worker processes (each like one Lambda container per function), sharing moto."""
+def _start_workers(count: int, moto_port: int, log: IO[str]) -> list[tuple[subprocess.Popen[str], str]]:
+    """`count` API worker processes (each like one Lambda container per function), sharing moto.
+    Their output (the functions' error logs) is copied to `log` as it comes: a pipe nobody reads
+    fills up, and a worker writing to it would stop answering."""
     workers = []
+    log_lock = threading.Lock()
+
+    def copy_output(stream: Any) -> None:
+        for line in stream:
+            with log_lock:
+                log.write(line)
+
     for _ in range(count):
         process = subprocess.Popen(  # noqa: S603 - this module, as a worker  # nosec B603
             [sys.executable, "-m", "callvault_local.soak", "--worker", "--moto-port", str(moto_port)],
@@ -224,6 +244,7 @@ def _start_workers(count: int, moto_port: int) -> list[tuple[subprocess.Popen[st
         if not line.startswith("ready "):
             process.kill()
             raise RuntimeError(f"API worker did not start: {line!r}")
+        threading.Thread(target=copy_output, args=(process.stdout,), daemon=True).start()
         workers.append((process, f"http://127.0.0.1:{line.split()[1]}"))
     return workers
 
@@ -253,7 +274,8 @@ def run(webhooks: int, senders: int, workers: int, fault_rate: float, seed: int)
     moto_server, moto_port = dev.start_moto(0, faults=faults)
     dev.configure_environment(moto_port)
     stack.create(boto3.Session())
-    running = _start_workers(workers, moto_port)
+    worker_log = tempfile.NamedTemporaryFile("w", prefix="callvault-soak-", suffix=".log", delete=False)  # noqa: SIM115
+    running = _start_workers(workers, moto_port, worker_log)
     traffic = build_traffic(webhooks, rng)
     ledger = Ledger()
     started = time.perf_counter()
@@ -266,12 +288,18 @@ def run(webhooks: int, senders: int, workers: int, fault_rate: float, seed: int)
             process.kill()
             process.wait()
         moto_server.shutdown()
+        worker_log.close()
     latencies = sorted(ledger.latencies)
     p50, p99 = statistics.median(latencies) * 1000, latencies[int(0.99 * (len(latencies) - 1))] * 1000
     rejected = ledger.answers.get("401", 0)
     print(f"webhooks {ledger.sent} in {elapsed:.1f} s = {ledger.sent / elapsed:.0f}/s ({senders} senders, {workers} API workers)")
-    print(f"requests {len(latencies)} (vendor-style retries {ledger.retries}); response p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print(
+        f"requests {len(latencies)} (vendor-style retries {ledger.retries}, of which unanswered {ledger.unanswered}); "
+        f"response p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {latencies[-1] * 1000:.0f} ms"
+    )
     print(f"faults injected: {dict(sorted(faults.injected.items()))}")
+    with open(worker_log.name) as written:
+        print(f"the functions' logs (errors only): {sum(1 for _ in written)} lines in {worker_log.name}")
     print(f"answers: {dict(sorted(ledger.answers.items()))}")
     print(
         f"unique events {result['unique']}; event items in DynamoDB {result['event_items']}; "
