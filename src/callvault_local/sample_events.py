@@ -1,16 +1,23 @@
 """Write `events/<function>.json`: an API Gateway event per webhook function, wrapping a sample
-vendor payload and authenticated with the local secret `dev-<vendor>-secret`.
+vendor payload and authenticated with the local secret `dev-<vendor>-secret`; and
+`env.local.json`, the `sam local invoke --env-vars` file that points every function at the
+resources `make dev` serves on its moto endpoint.
 
-    uv run python -m callvault_local.sample_events
+    make events     (or: uv run python -m callvault_local.sample_events)
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+from typing import Any
 
 from callvault_local.apigw import http_event
-from callvault_local.template import ROOT, routes
+from callvault_local.dev import DEFAULT_MOTO_PORT
+from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE, local_secret_name, vendor_of_secret
+from callvault_local.template import ROOT, resources_of_type, routes
+
+ENV_VARS_FILE = ROOT / "env.local.json"
 
 # The payload each webhook's sample event carries.
 SAMPLES = {
@@ -36,12 +43,26 @@ def build(path: str) -> dict[str, object]:
     return event
 
 
+def sam_local_env_vars(moto_port: int = DEFAULT_MOTO_PORT) -> dict[str, Any]:
+    """SAM's env-vars file: moto's endpoint and the local names for all functions, and for each
+    function that reads a secret, the name `make dev` gives that secret in moto."""
+    everywhere = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}", "TABLE_NAME": LOCAL_TABLE, "BUCKET_NAME": LOCAL_BUCKET}
+    env_vars: dict[str, Any] = {"Parameters": everywhere}
+    for logical_id, function in resources_of_type("AWS::Serverless::Function").items():
+        secret = function["Properties"].get("Environment", {}).get("Variables", {}).get("SECRET_ARN")
+        if isinstance(secret, dict) and "Ref" in secret:
+            env_vars[logical_id] = {"SECRET_ARN": local_secret_name(vendor_of_secret(secret["Ref"]))}
+    return env_vars
+
+
 def main() -> None:
     for route in routes():
         if route.path in SAMPLES:
             target = ROOT / "events" / f"{route.code_uri.name}.json"
             target.write_text(json.dumps(build(route.path), indent=2) + "\n")
             print(target.relative_to(ROOT))
+    ENV_VARS_FILE.write_text(json.dumps(sam_local_env_vars(), indent=2) + "\n")
+    print(ENV_VARS_FILE.relative_to(ROOT))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,11 @@ def vendor_of_secret(logical_id: str) -> str:
     return logical_id.removesuffix("Secret").lower()
 
 
+def local_secret_name(owner: str) -> str:
+    """The name a vendor's (or the cursor's) secret has in the local stack."""
+    return f"callvault/{owner}"
+
+
 def create(
     session: Any, *, table_name: str = LOCAL_TABLE, bucket_name: str = LOCAL_BUCKET, secrets: dict[str, str] | None = None
 ) -> LocalStack:
@@ -50,5 +55,5 @@ def create(
     for logical_id in resources_of_type("AWS::SecretsManager::Secret"):
         vendor = vendor_of_secret(logical_id)
         value = (secrets or {}).get(vendor, f"dev-{vendor}-secret")
-        arns[vendor] = session.client("secretsmanager").create_secret(Name=f"callvault/{vendor}", SecretString=value)["ARN"]
+        arns[vendor] = session.client("secretsmanager").create_secret(Name=local_secret_name(vendor), SecretString=value)["ARN"]
     return LocalStack(table_name=table_name, bucket_name=bucket_name, secret_arns=arns)
