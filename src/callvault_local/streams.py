@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -90,18 +91,24 @@ class StreamDelivery:
     _iterators: dict[str, str] = field(default_factory=dict)
     _invoking: threading.Lock = field(default_factory=threading.Lock)
 
+    @cached_property
     def _streams(self) -> Any:
+        """The stream client, made once: the poller asks every half second."""
         import boto3
         from botocore.config import Config
 
         # botocore >= 1.37 sends a stream ARN's requests to `{account}.streams-ddb...`, a host moto does not route.
         return boto3.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
 
-    def _new_records(self) -> list[dict[str, Any]]:
+    @cached_property
+    def _stream_arn(self) -> str:
         import boto3
 
-        stream_arn = boto3.client("dynamodb").describe_table(TableName=self.table_name)["Table"]["LatestStreamArn"]
-        client = self._streams()
+        arn: str = boto3.client("dynamodb").describe_table(TableName=self.table_name)["Table"]["LatestStreamArn"]
+        return arn
+
+    def _new_records(self) -> list[dict[str, Any]]:
+        stream_arn, client = self._stream_arn, self._streams
         records: list[dict[str, Any]] = []
         for shard in client.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
             shard_id = shard["ShardId"]
