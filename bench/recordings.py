@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -60,11 +61,11 @@ def serve_audio() -> tuple[ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}/call.wav"
 
 
-def _moto_intake() -> float:
-    """Upload SIZE bytes as 5 MiB parts over two raw HTTP connections, as fast as moto takes them
-    (moto checks no signature): the most any client could copy into this sink."""
+def _moto_intake() -> Callable[[], int]:
+    """Prepared: upload SIZE bytes as 5 MiB parts over two raw HTTP connections, as fast as moto
+    takes them (moto checks no signature): the most any client could copy into this sink.
+    Returns the upload to run, which returns the bytes sent."""
     import http.client
-    import time
     from urllib.parse import urlsplit
 
     import boto3
@@ -75,7 +76,8 @@ def _moto_intake() -> float:
     bucket, endpoint = settings().bucket_name, urlsplit(os.environ["AWS_ENDPOINT_URL"])
     upload_id = boto3.client("s3").create_multipart_upload(Bucket=bucket, Key="audio/bench/intake")["UploadId"]
     part = bytes(UPLOAD_PART_BYTES)
-    numbers = list(range(1, SIZE // UPLOAD_PART_BYTES + 1))
+    part_count = SIZE // UPLOAD_PART_BYTES
+    numbers = list(range(1, part_count + 1))
     lock = threading.Lock()
 
     def send_parts() -> None:
@@ -92,13 +94,15 @@ def _moto_intake() -> float:
             response.read()
             assert response.status == 200, response.status
 
-    senders = [threading.Thread(target=send_parts) for _ in range(2)]
-    start = time.perf_counter()
-    for sender in senders:
-        sender.start()
-    for sender in senders:
-        sender.join()
-    return time.perf_counter() - start
+    def upload() -> int:
+        senders = [threading.Thread(target=send_parts) for _ in range(2)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+        return len(part) * part_count
+
+    return upload
 
 
 def _child(mode: str, url: str) -> None:
@@ -113,9 +117,9 @@ def _child(mode: str, url: str) -> None:
 
     start = time.perf_counter()
     if mode == "intake":  # the sink alone, no client at all: raw UploadPart requests, nothing hashed or signed
-        from callvault.archive import UPLOAD_PART_BYTES
-
-        total, seconds = SIZE // UPLOAD_PART_BYTES * UPLOAD_PART_BYTES, _moto_intake()
+        upload = _moto_intake()
+        start = time.perf_counter()
+        total = upload()
     elif mode == "baseline":  # what the copier's process holds before any byte moves
         from callvault import aws, recordings
 
@@ -165,7 +169,7 @@ def _child(mode: str, url: str) -> None:
             TableName="callvault-sessions", Key={"pk": {"S": "speaknode#bench"}, "sk": {"S": "SESSION"}}
         )["Item"]
         total = int(item["recording_bytes"]["N"])
-    elapsed = seconds if mode == "intake" else time.perf_counter() - start
+    elapsed = time.perf_counter() - start
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec.
     status = Path("/proc/self/status").read_text()
     peak_mb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
