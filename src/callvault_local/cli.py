@@ -2,6 +2,8 @@
 
 callvault dev [--port 3000] [--moto-port 5000]
 callvault send FILE --vendor V --webhook W [--url URL]
+callvault reconcile --vendor V [--since ISO8601]
+callvault fake-api --vendor V [--port N]
 """
 
 from __future__ import annotations
@@ -206,6 +208,19 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--bucket", help="a deployed stack's ArchiveBucketName (default: the local stack)")
     replay.add_argument("--table", help="a deployed stack's SessionsTableName")
     replay.add_argument("--moto-port", type=int, default=_port("MOTO_PORT", 5000), help="local moto endpoint port")
+
+    reconcile = commands.add_parser("reconcile", help="pull what the webhooks missed from a vendor's own API (one pass)")
+    reconcile.add_argument("--vendor", required=True)
+    reconcile.add_argument("--since", help="ISO 8601 start (default: the vendor's watermark minus the overlap, or 24 h)")
+    reconcile.add_argument("--bucket", help="a deployed stack's ArchiveBucketName (default: the local stack)")
+    reconcile.add_argument("--table", help="a deployed stack's SessionsTableName")
+    reconcile.add_argument("--moto-port", type=int, default=_port("MOTO_PORT", 5000), help="local moto endpoint port")
+
+    fake_api = commands.add_parser("fake-api", help="a loopback fake of a vendor's API to reconcile from (trying it out)")
+    fake_api.add_argument("--vendor", required=True, choices=["voiceos", "cozmox"])
+    fake_api.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    fake_api.add_argument("--key", default="fake-api-key", help="the API key it accepts")
+    fake_api.add_argument("--conversations", type=int, default=50, help="calls it lists (created over the last hour)")
     return parser
 
 
@@ -226,6 +241,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from callvault_local import replay
 
         return replay.run(args)
+    if args.command == "reconcile":
+        from callvault_local import reconcile
+
+        return reconcile.run(args)
+    if args.command == "fake-api":
+        from callvault_local import fake_vendor_apis
+
+        return fake_vendor_apis.serve(args.vendor, args.port, args.key, args.conversations)
     return 2
 
 

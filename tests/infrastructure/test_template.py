@@ -237,3 +237,63 @@ def test_alarm_dimensions_are_the_ones_the_code_emits(capsys: pytest.CaptureFixt
         stat = next(m["MetricStat"] for m in load()["Resources"][alarm]["Properties"]["Metrics"] if "MetricStat" in m)
         assert stat["Metric"]["MetricName"] == metric
         assert sorted(d["Name"] for d in stat["Metric"]["Dimensions"]) == sorted(dimensions[metric])
+
+
+@pytest.mark.parametrize("vendor", ["voiceos", "cozmox"])
+def test_each_pull_vendor_has_a_scheduled_least_privilege_reconcile_function(vendor: str) -> None:
+    from callvault import reconcile
+
+    reconcile.adapter_with_reconciler(vendor)  # the vendor module has a pull API
+    resources = load()["Resources"]
+    function = resources[f"Reconcile{vendor.capitalize()}Function"]["Properties"]
+    assert function["Environment"]["Variables"]["RECONCILE_VENDOR"] == vendor
+    assert function["ReservedConcurrentExecutions"] == 1  # passes never overlap
+    (schedule,) = function["Events"].values()
+    assert schedule["Type"] == "ScheduleV2" and schedule["Properties"]["ScheduleExpression"] == {"Ref": "ReconcileSchedule"}
+    secret = f"{vendor.capitalize()}ApiKeySecret"
+    assert resources[secret]["Properties"]["SecretString"] == "[]"  # off until the user sets the key
+    statements = function["Policies"][0]["Statement"]
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert actions == {
+        "s3:PutObject",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "secretsmanager:GetSecretValue",
+    }
+    for statement in statements:
+        if statement["Action"] == "s3:PutObject":
+            assert all(f"/{vendor}/" in r["Fn::Sub"] for r in statement["Resource"])
+        elif statement["Action"] == "secretsmanager:GetSecretValue":
+            assert statement["Resource"] == {"Ref": secret}
+        else:
+            keys = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+            assert keys == [f"{vendor}#*", f"reconcile#{vendor}"]
+    alarm = resources["ReconcileFailuresAlarm"]["Properties"]
+    assert vendor in {d["Value"] for m in alarm["Metrics"] if "MetricStat" in m for d in m["MetricStat"]["Metric"]["Dimensions"]}
+    assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == 3  # repeated failures, not one
+
+
+def test_vendors_without_a_pull_api_have_no_reconcile_function() -> None:
+    from callvault import reconcile, vendors
+
+    functions = {
+        r["Properties"]["Environment"]["Variables"].get("RECONCILE_VENDOR")
+        for r in resources_of_type("AWS::Serverless::Function").values()
+        if "Environment" in r["Properties"]
+    }
+    for vendor in vendors.known():
+        try:
+            reconcile.adapter_with_reconciler(vendor)
+        except reconcile.ReconcileUnavailable:
+            assert vendor not in functions
+        else:
+            assert vendor in functions
+
+
+def test_the_stale_count_reads_only_the_by_status_index_and_sessions() -> None:
+    function = load()["Resources"]["SessionsStaleFunction"]["Properties"]
+    statements = function["Policies"][0]["Statement"]
+    assert {s["Action"] for s in statements} == {"dynamodb:Query", "dynamodb:BatchGetItem"}
+    (schedule,) = function["Events"].values()
+    assert schedule["Type"] == "ScheduleV2"

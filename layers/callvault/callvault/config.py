@@ -31,6 +31,20 @@ class Settings(BaseModel):
     recording_timeout_seconds: float = Field(default=240, gt=0, le=840)
     # Only for the local stack and tests: loopback addresses and plain http allowed. Never in AWS.
     recording_allow_loopback: bool = False
+    # Reconcile (one function per vendor): the vendor, its API's base URL (empty: the vendor's
+    # public one) and the secret holding its API key.
+    reconcile_vendor: str | None = None
+    api_url: str | None = None
+    api_key_secret_arn: str | None = None
+    # A pass starts this long before the last one ended: conversations the vendor lists late,
+    # or that changed (started -> ended) since, are seen again.
+    reconcile_overlap_seconds: int = Field(default=3600, ge=0)
+    # The first pass (no watermark yet) looks this far back.
+    reconcile_first_window_seconds: int = Field(default=86_400, gt=0)
+    api_retries: int = Field(default=5, ge=0, le=10)
+    api_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
+    # A session with no event for this long and still not ended is counted in SessionsStale.
+    stale_after_seconds: int = Field(default=7200, gt=0)
 
 
 @cache
@@ -49,5 +63,13 @@ def settings() -> Settings:
         "recording_max_bytes": env.get("RECORDING_MAX_BYTES"),
         "recording_timeout_seconds": env.get("RECORDING_TIMEOUT_SECONDS"),
         "recording_allow_loopback": env.get("RECORDING_ALLOW_LOOPBACK"),
+        "reconcile_vendor": env.get("RECONCILE_VENDOR") or None,
+        "api_url": env.get("API_URL") or None,
+        "api_key_secret_arn": env.get("API_KEY_SECRET_ARN") or None,
+        "reconcile_overlap_seconds": env.get("RECONCILE_OVERLAP_SECONDS"),
+        "reconcile_first_window_seconds": env.get("RECONCILE_FIRST_WINDOW_SECONDS"),
+        "api_retries": env.get("API_RETRIES"),
+        "api_backoff_seconds": env.get("API_BACKOFF_SECONDS"),
+        "stale_after_seconds": env.get("STALE_AFTER_SECONDS"),
     }
     return Settings.model_validate({k: v for k, v in values.items() if v is not None})

@@ -89,14 +89,22 @@ class Opened:
         self.response.release_conn()
 
 
-def _pool(scheme: str, host: str, address: str, port: int, timeout: Any) -> Any:
+def pool(scheme: str, host: str, address: str, port: int, timeout: Any, maxsize: int = 1) -> Any:
+    """A connection pool to the vetted `address`, TLS verified for the name `host`."""
     import urllib3
 
     if scheme == "https":  # connect to the vetted address; verify the certificate for the name
         return urllib3.HTTPSConnectionPool(
-            address, port, server_hostname=host, assert_hostname=host, cert_reqs="CERT_REQUIRED", timeout=timeout, retries=False
+            address,
+            port,
+            server_hostname=host,
+            assert_hostname=host,
+            cert_reqs="CERT_REQUIRED",
+            timeout=timeout,
+            retries=False,
+            maxsize=maxsize,
         )
-    return urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
+    return urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=maxsize)
 
 
 def open_url(url: str, *, deadline: float, allow_loopback: bool = False) -> Opened:
@@ -141,7 +149,7 @@ def open_url(url: str, *, deadline: float, allow_loopback: bool = False) -> Open
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         host_header = parts.netloc.rsplit("@", 1)[-1]
         try:
-            response = _pool(parts.scheme, host, address, port, timeout).urlopen(
+            response = pool(parts.scheme, host, address, port, timeout).urlopen(
                 "GET",
                 target,
                 headers={"Host": host_header, "User-Agent": _USER_AGENT, "Accept": "audio/*, */*;q=0.5"},

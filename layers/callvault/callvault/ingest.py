@@ -162,14 +162,34 @@ def replay(adapter: VendorAdapter, webhook: str, body: bytes, received: datetime
     return _file(adapter, webhook, Request(headers={}, body=body), received, event_id).outcome
 
 
-def _file(adapter: VendorAdapter, webhook: str, request: Request, received: datetime, known_event_id: str | None = None) -> Filed:
-    """An authenticated request, parsed, archived and stored (or quarantined)."""
+def file_pulled(adapter: VendorAdapter, body: bytes, received: datetime, parse: Callable[[Any], ParsedEvent]) -> Filed:
+    """A conversation reconcile pulled from the vendor's API, filed as a webhook event is: the
+    response archived byte for byte under `raw/{vendor}/pull/`, its event marked `source: pull`,
+    the same idempotency key (an unchanged conversation pulled again is a duplicate) and merge
+    rules. `parse` maps the API's conversation to the event (the vendor module's mapping).
+    Raises StorageUnavailable."""
+    return _file(adapter, PULL, Request(headers={}, body=body), received, parse=lambda payload, _headers: parse(payload))
+
+
+# The `webhook` name of what reconcile pulls: its raw prefix and the event's `webhook` attribute.
+PULL = "pull"
+
+
+def _file(
+    adapter: VendorAdapter,
+    webhook: str,
+    request: Request,
+    received: datetime,
+    known_event_id: str | None = None,
+    parse: Callable[[Any, dict[str, str]], ParsedEvent] | None = None,
+) -> Filed:
+    """An authenticated request (or a pulled API response), parsed, archived and stored (or quarantined)."""
     try:
         payload = load_json(request.body)
     except ValueError:
         return _quarantine(adapter, webhook, request, received, "body is not JSON")
     try:
-        parsed = adapter.parse(webhook, payload, request.headers)
+        parsed = parse(payload, request.headers) if parse else adapter.parse(webhook, payload, request.headers)
     except PayloadError as exc:
         return _quarantine(adapter, webhook, request, received, str(exc))
     except Exception:  # an adapter bug must not cost the event: keep it for replay
@@ -205,6 +225,7 @@ def _archive_and_store(
         webhook=webhook,
         received_at=format_utc(received),
         raw_s3_uri=archive.s3_uri(key),
+        source="pull" if webhook == PULL else "webhook",
     )
     outcome = store.record_event(record, parsed.update, _stored_transcript(parsed, adapter.vendor, event_id))
     logger.info("event recorded", outcome=outcome)

@@ -6,10 +6,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Required, cast
+from typing import Any, Literal, Required, cast
 
 from pydantic import BaseModel, ConfigDict, Field, with_config
 from typing_extensions import TypedDict
+
+# How an event reached callvault: a vendor's webhook, or reconcile pulling the vendor's API.
+EventSource = Literal["webhook", "pull"]
 
 
 class Status(StrEnum):
@@ -97,6 +100,7 @@ class EventRef(_Model):
     type: str
     received_at: str
     raw_s3_uri: str
+    source: EventSource = "webhook"  # pull: filed by reconcile from the vendor's API
 
 
 def transcript(entries: list[dict[str, Any]]) -> list[TranscriptEntry]:

@@ -22,13 +22,13 @@ def count(name: str) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
-def count_with(name: str, **dimensions: str) -> None:
-    """One count with dimensions of its own (a reason, say), emitted at once."""
+def count_with(name: str, value: float = 1, **dimensions: str) -> None:
+    """A count (one, unless `value` says) with dimensions of its own (a reason, say), emitted at once."""
     if is_metrics_disabled():  # single_metric prints regardless of POWERTOOLS_METRICS_DISABLED
         return
-    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace="callvault") as metric:
-        for dimension, value in dimensions.items():
-            metric.add_dimension(name=dimension, value=value)
+    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace="callvault") as metric:
+        for dimension, text in dimensions.items():
+            metric.add_dimension(name=dimension, value=text)
 
 
 def count_rejected(vendor: str, reason: str) -> None:

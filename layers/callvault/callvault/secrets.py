@@ -54,3 +54,21 @@ def secrets_for(owner: str, *, refresh: bool = False) -> tuple[str, ...]:
 
     value = parameters.get_secret(config.secret_arn, max_age=config.secret_cache_seconds, force_fetch=force)
     return parse_secret_value(value if isinstance(value, str) else value.decode())
+
+
+def api_key_for(vendor: str) -> str | None:
+    """The key to `vendor`'s own API (reconcile): `CALLVAULT_API_KEY_<VENDOR>`, else the first
+    value of the Secrets Manager secret `API_KEY_SECRET_ARN` names. None while none is set: the
+    stack creates that secret empty (`[]`), and reconcile stays off until the user puts a key in."""
+    from_env = os.environ.get(f"CALLVAULT_API_KEY_{vendor.upper()}")
+    if from_env is not None:
+        keys = parse_secret_value(from_env)
+    else:
+        arn = settings().api_key_secret_arn
+        if not arn:
+            return None
+        from aws_lambda_powertools.utilities import parameters
+
+        value = parameters.get_secret(arn, max_age=settings().secret_cache_seconds)
+        keys = parse_secret_value(value if isinstance(value, str) else value.decode())
+    return keys[0] if keys else None

@@ -238,7 +238,10 @@ def get_session(vendor: str, session_id: str) -> Session | None:
         return None
     events = sorted(
         (
-            EventRef.model_validate({name: i[name]["S"] for name in ("event_id", "type", "received_at", "raw_s3_uri")})
+            EventRef.model_validate(
+                {name: i[name]["S"] for name in ("event_id", "type", "received_at", "raw_s3_uri")}
+                | {"source": i.get("source", {}).get("S", "webhook")}
+            )
             for i in items
             if i["sk"]["S"].startswith(store.EVENT_SK_PREFIX)
         ),

@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from callvault import aws
 from callvault.config import settings
 from callvault.errors import StorageUnavailable
-from callvault.models import RecordingState, SessionUpdate, format_utc
+from callvault.models import EventSource, RecordingState, SessionUpdate, format_utc
 from callvault.observability import logger
 
 SESSION_SK = "SESSION"
@@ -69,6 +69,7 @@ class EventRecord:
     webhook: str
     received_at: str
     raw_s3_uri: str
+    source: EventSource = "webhook"
 
 
 def session_pk(vendor: str, session_id: str) -> str:
@@ -203,6 +204,7 @@ def _event_put(record: EventRecord) -> dict[str, Any]:
             "webhook": {"S": record.webhook},
             "received_at": {"S": record.received_at},
             "raw_s3_uri": {"S": record.raw_s3_uri},
+            "source": {"S": record.source},
         },
         "ConditionExpression": "attribute_not_exists(pk)",
     }
@@ -374,4 +376,52 @@ def finish_recording(vendor: str, session_id: str, claim: str, attributes: dict[
         ConditionExpression="recording_claim = :claim",
         ExpressionAttributeNames=names,
         ExpressionAttributeValues=values,
+    )
+
+
+# Reconcile: what a session already knows, and each vendor's watermark.
+
+WATERMARK_SK = "WATERMARK"
+
+
+def watermark_pk(vendor: str) -> str:
+    return f"reconcile#{vendor}"
+
+
+def status_rank(vendor: str, session_id: str) -> int | None:
+    """How far the session has got (its status rank, 0 before any status); None when there is no session."""
+    reply = _call(
+        "get",
+        aws.dynamodb().get_item,
+        TableName=settings().table_name,
+        Key=_session_key(vendor, session_id),
+        ProjectionExpression="pk, status_rank",
+    )
+    item = reply.get("Item")
+    if not item:
+        return None
+    return int(item.get("status_rank", {}).get("N", "0"))
+
+
+def get_watermark(vendor: str) -> str | None:
+    """The end of `vendor`'s last complete reconcile pass (ISO 8601 UTC), if any."""
+    reply = _call(
+        "get",
+        aws.dynamodb().get_item,
+        TableName=settings().table_name,
+        Key={"pk": {"S": watermark_pk(vendor)}, "sk": {"S": WATERMARK_SK}},
+        ConsistentRead=True,
+    )
+    value = reply.get("Item", {}).get("watermark", {}).get("S")
+    return str(value) if value is not None else None
+
+
+def advance_watermark(vendor: str, moment: str) -> None:
+    """Move `vendor`'s watermark to `moment`, never back (two passes may finish out of order)."""
+    _conditional_update(
+        "watermark",
+        Key={"pk": {"S": watermark_pk(vendor)}, "sk": {"S": WATERMARK_SK}},
+        UpdateExpression="SET watermark = :moment",
+        ConditionExpression="attribute_not_exists(watermark) OR watermark < :moment",
+        ExpressionAttributeValues={":moment": {"S": moment}},
     )

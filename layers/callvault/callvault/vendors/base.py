@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from callvault.auth import Headers, Verifier
 from callvault.config import Settings
-from callvault.models import SessionUpdate
+from callvault.models import SessionUpdate, Status
+
+if TYPE_CHECKING:
+    from callvault.vendor_api import ApiClient
 
 
 class PayloadError(Exception):
@@ -27,6 +30,40 @@ class ParsedEvent:
     vendor_event_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One conversation as the vendor's list API shows it: enough to tell whether to fetch it."""
+
+    session_id: str
+    status: Status | None
+
+
+@dataclass(frozen=True, slots=True)
+class Pulled:
+    """One conversation as the vendor's API answered for it: the bytes to archive, and the
+    mapping of their JSON to the event they make."""
+
+    body: bytes
+    parse: Callable[[Any], ParsedEvent]
+
+
+@dataclass(frozen=True)
+class Reconciler:
+    """A vendor's pull API, as reconcile sees it (DESIGN.md "Reconcile")."""
+
+    # The API's base URL, or None where each account has its own (then it must be configured).
+    public_url: str | None
+    # How to configure the URL where `public_url` is None.
+    url_hint: str
+    # The headers that carry the API key.
+    auth_headers: Callable[[str], dict[str, str]]
+    # Every page of conversations created from `since` to `until` (ISO 8601 UTC), to the end;
+    # raises vendor_api.ApiError for a page that cannot be had.
+    list_pages: Callable[[ApiClient, str, str], Iterator[list[Listed]]]
+    # One conversation, fetched whole; raises vendor_api.ApiError.
+    fetch: Callable[[ApiClient, Listed], Pulled]
+
+
 @dataclass(frozen=True)
 class VendorAdapter:
     """A vendor as the ingest pipeline sees it."""
@@ -37,6 +74,8 @@ class VendorAdapter:
     parse: Callable[[str, Any, Headers], ParsedEvent]
     # The headers this vendor sends to authenticate `body` with `secret` (local CLI and tests).
     sign: Callable[[bytes, str], dict[str, str]]
+    # The vendor's own API for reconcile, where it has one that lists calls.
+    reconciler: Reconciler | None = None
 
 
 class VendorModel(BaseModel):

@@ -8,16 +8,24 @@ on the agent's webhook: `Authorization: Bearer <secret>`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
+from callvault.ingest import load_json
 from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, seconds_between, transcript, utc_iso
+from callvault.vendor_api import ApiClient, ApiError
 from callvault.vendors.base import (
+    Listed,
     ObjectList,
     ParsedEvent,
     PayloadError,
+    Pulled,
+    Reconciler,
     VendorAdapter,
     VendorItem,
     VendorModel,
@@ -149,4 +157,84 @@ def auth_scheme(config: Settings) -> tuple[auth.Verifier, ...]:
     return (auth.bearer(),)
 
 
-ADAPTER = VendorAdapter(vendor=VENDOR, webhooks=WEBHOOKS, auth_scheme=auth_scheme, parse=parse, sign=auth.bearer_headers)
+# -- the API (vendor-docs/voiceos-list-conversations.txt; the `voiceos` SDK's ConversationsApi)
+
+PUBLIC_API_URL = "https://api.voiceos.io"
+PAGE_LIMIT = 100
+
+
+class ListedConversation(VendorItem):
+    id: str | None = None
+    status: str | None = None
+
+
+class ConversationsPage(VendorModel):
+    """`GET /conversations` (the SDK's ConversationsPagination)."""
+
+    items: ObjectList[ListedConversation] | None = None
+    index: int | None = None
+    has_more: bool | None = None
+
+
+def list_pages(client: ApiClient, since: str, until: str) -> Iterator[list[Listed]]:
+    """Pages of `GET /conversations?created_after&created_before&index&limit`, to the last.
+
+    The first page is asked for without `index` and each next one at the answer's `index` + 1,
+    so whether VoiceOS counts pages from 0 or 1 does not matter."""
+    index: int | None = None
+    while True:
+        body = client.request(
+            "GET", "/conversations", {"created_after": since, "created_before": until, "index": index, "limit": PAGE_LIMIT}
+        )
+        page = parse_model(ConversationsPage, load_json(body))
+        items = page.items or []
+        yield [
+            Listed(session_id=require_session_id(item.id), status=_CONVERSATION_STATUS.get(item.status or ""))
+            for item in items
+            if item.id
+        ]
+        current = page.index if page.index is not None else (index if index is not None else 0)
+        if not page.has_more or not items:
+            return
+        if index is not None and current < index:  # the API went back a page: stop rather than loop
+            raise ApiError(f"GET /conversations answered index {current} for index {index}")
+        index = current + 1
+
+
+def fetch(client: ApiClient, listed: Listed) -> Pulled:
+    """`GET /conversations/{id}`, and for an ended one `GET /conversations/{id}/recording`
+    (`{"recording_url": ...}`, 404 when there is none): the URL the recordings copier archives."""
+    path = f"/conversations/{quote(listed.session_id, safe='')}"
+    body = client.request("GET", path)
+    conversation = load_json(body)
+    recording_url = None
+    if isinstance(conversation, dict) and conversation.get("status") == "ended" and not conversation.get("recording_url"):
+        try:
+            recording = load_json(client.request("GET", path + "/recording"))
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+        else:
+            url = recording.get("recording_url") if isinstance(recording, dict) else None
+            recording_url = url if isinstance(url, str) and url else None
+
+    def parse_pulled(payload: Any) -> ParsedEvent:
+        parsed = parse("pull", payload, {})
+        if recording_url is None or parsed.update is None:
+            return parsed
+        return replace(parsed, update=parsed.update.model_copy(update={"recording_url": recording_url}))
+
+    return Pulled(body=body, parse=parse_pulled)
+
+
+RECONCILER = Reconciler(
+    public_url=PUBLIC_API_URL,
+    url_hint=f"CALLVAULT_API_URL_VOICEOS (default {PUBLIC_API_URL})",
+    auth_headers=lambda key: {"Authorization": f"Bearer {key}"},
+    list_pages=list_pages,
+    fetch=fetch,
+)
+
+ADAPTER = VendorAdapter(
+    vendor=VENDOR, webhooks=WEBHOOKS, auth_scheme=auth_scheme, parse=parse, sign=auth.bearer_headers, reconciler=RECONCILER
+)

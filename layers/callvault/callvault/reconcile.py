@@ -1,0 +1,231 @@
+"""Reconcile: pull what the webhooks missed from the vendor's own API (DESIGN.md "Reconcile").
+
+A pass lists the conversations created from the vendor's watermark (minus an overlap) to now,
+page by page to the end. A conversation the table already holds at the listed status or further
+costs one GetItem and nothing else; any other is fetched whole and filed through the webhook
+path (`ingest.file_pulled`): raw response archived byte for byte, `source: pull`, the same
+idempotency key and merge rules. The watermark moves to the pass's end only when nothing failed,
+so a page or a conversation that kept failing is listed again next time.
+
+The vendor module knows its API (`VendorAdapter.reconciler`); nothing here is vendor-specific.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from callvault import ingest, store, vendors
+from callvault.config import settings
+from callvault.errors import StorageUnavailable
+from callvault.models import Status, format_utc
+from callvault.observability import count_with, logger
+from callvault.vendor_api import ApiClient, ApiError
+from callvault.vendors.base import Listed, Reconciler, VendorAdapter
+
+
+class ReconcileUnavailable(Exception):
+    """Reconcile cannot run for this vendor: no pull API, or no base URL to call it at."""
+
+
+@dataclass
+class Report:
+    """What one pass did. `refused`: the API's refusal of the key, when it refused it."""
+
+    listed: int = 0
+    stored: int = 0
+    duplicate: int = 0
+    failed: int = 0
+    recovered: int = 0  # stored sessions callvault had never heard of: the webhooks lost them
+    requests: int = 0
+    refused: str | None = None
+    since: str = ""
+    until: str = ""
+
+    def line(self, vendor: str) -> str:
+        """The summary line (DESIGN.md contract)."""
+        return f"reconcile {vendor}: listed {self.listed}, stored {self.stored}, duplicate {self.duplicate}, failed {self.failed}"
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.refused is None
+
+
+def adapter_with_reconciler(vendor: str) -> tuple[VendorAdapter, Reconciler]:
+    """The vendor's adapter and its pull API; ReconcileUnavailable when it has none."""
+    if vendor not in vendors.known():
+        raise ReconcileUnavailable(f"unknown vendor {vendor!r}")
+    adapter: VendorAdapter = importlib.import_module(f"callvault.vendors.{vendor}").ADAPTER
+    if adapter.reconciler is None:
+        raise ReconcileUnavailable(f"{vendor} has no API that lists calls: nothing to reconcile from")
+    return adapter, adapter.reconciler
+
+
+def client_for(reconciler: Reconciler, key: str, base_url: str | None, *, allow_loopback: bool) -> ApiClient:
+    """A client for the vendor API at `base_url` (default: its public one) with `key`."""
+    url = base_url or reconciler.public_url
+    if not url:
+        raise ReconcileUnavailable(f"no API URL: {reconciler.url_hint}")
+    config = settings()
+    return ApiClient(
+        url,
+        reconciler.auth_headers(key),
+        allow_loopback=allow_loopback,
+        retries=config.api_retries,
+        backoff_seconds=config.api_backoff_seconds,
+    )
+
+
+def window_start(vendor: str, now: datetime) -> str:
+    """Where a pass without `--since` starts: the watermark minus the overlap, or the first window."""
+    config = settings()
+    mark = store.get_watermark(vendor)
+    if mark is None:
+        return format_utc(now - timedelta(seconds=config.reconcile_first_window_seconds))
+    start = datetime.fromisoformat(mark.replace("Z", "+00:00")) - timedelta(seconds=config.reconcile_overlap_seconds)
+    return format_utc(start)
+
+
+def _reconcile_one(adapter: VendorAdapter, reconciler: Reconciler, client: ApiClient, listed: Listed, report: Report) -> None:
+    rank = store.status_rank(adapter.vendor, listed.session_id)
+    if rank is not None and listed.status is not None and rank >= listed.status.rank:
+        report.duplicate += 1  # the webhooks (or an earlier pass) got here already
+        return
+    pulled = reconciler.fetch(client, listed)
+    filed = ingest.file_pulled(adapter, pulled.body, datetime.now(UTC), pulled.parse)
+    if filed.outcome == "stored":
+        report.stored += 1
+        if rank is None:
+            report.recovered += 1
+    elif filed.outcome == "quarantined":  # kept under quarantine/ for a parser fix and replay
+        report.failed += 1
+        logger.warning("pulled conversation quarantined", session_id=listed.session_id, reason=filed.reason)
+    else:
+        report.duplicate += 1
+
+
+def run_pass(
+    adapter: VendorAdapter,
+    reconciler: Reconciler,
+    client: ApiClient,
+    *,
+    since: str | None = None,
+    now: datetime | None = None,
+    progress: Callable[[Report], None] | None = None,
+) -> Report:
+    """One reconcile pass for the vendor: every listed conversation filed or found up to date.
+
+    Never raises for the API or storage: failures are counted in the report (and the watermark
+    stays), a refused key is `report.refused`."""
+    now = now or datetime.now(UTC)
+    report = Report(until=format_utc(now))
+    try:
+        report.since = since or window_start(adapter.vendor, now)
+        for page in reconciler.list_pages(client, report.since, report.until):
+            for listed in page:
+                report.listed += 1
+                try:
+                    _reconcile_one(adapter, reconciler, client, listed, report)
+                except ApiError as exc:
+                    if exc.refused_key:
+                        raise
+                    report.failed += 1
+                    logger.warning("conversation not fetched", session_id=listed.session_id, reason=exc.reason)
+                except StorageUnavailable as exc:
+                    report.failed += 1
+                    logger.error("conversation not stored", session_id=listed.session_id, reason=str(exc))
+            if progress:
+                progress(report)
+    except ApiError as exc:
+        if exc.refused_key:
+            report.refused = f"the {adapter.vendor} API refused the key ({exc.reason})"
+        else:  # the listing itself kept failing: what the rest of it held is listed next time
+            report.failed += 1
+        logger.warning("listing stopped", reason=exc.reason)
+    except StorageUnavailable as exc:
+        report.failed += 1
+        logger.error("storage unavailable", reason=str(exc))
+    report.requests = client.requests
+    if report.ok:
+        try:
+            store.advance_watermark(adapter.vendor, report.until)
+        except StorageUnavailable as exc:  # harmless: the next pass covers this window again
+            logger.warning("watermark not advanced", reason=str(exc))
+    return report
+
+
+# -- in AWS: one function per vendor, run by EventBridge Scheduler
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A scheduled pass for the function's vendor (RECONCILE_VENDOR). Off (nothing called, no
+    failure) until the vendor's API key is put in its secret."""
+    from callvault.secrets import api_key_for
+
+    config = settings()
+    vendor = config.reconcile_vendor or ""
+    logger.append_keys(vendor=vendor)
+    adapter, reconciler = adapter_with_reconciler(vendor)
+    key = api_key_for(vendor)
+    if not key:
+        logger.info("reconcile off: no API key in the vendor's API key secret")
+        return {"vendor": vendor, "status": "off"}
+    try:
+        client = client_for(reconciler, key, config.api_url, allow_loopback=config.recording_allow_loopback)
+    except (ReconcileUnavailable, ApiError) as exc:  # a key but no usable URL: say so every pass
+        logger.error("reconcile misconfigured", reason=str(exc))
+        count_with("ReconcileFailures", 1, vendor=vendor)
+        return {"vendor": vendor, "status": "failed", "error": str(exc)}
+    report = run_pass(adapter, reconciler, client)
+    # Emitted every pass, zeros included: the failure alarm counts consecutive periods.
+    count_with("SessionsRecovered", report.recovered, vendor=vendor)
+    count_with("ReconcileFailures", report.failed + (1 if report.refused else 0), vendor=vendor)
+    logger.info("reconcile pass", **{k: v for k, v in asdict(report).items() if v is not None})
+    return {"vendor": vendor, "status": "ok" if report.ok else "failed", **asdict(report)}
+
+
+# -- sessions that went quiet before they ended (any vendor)
+
+_UNFINISHED = (Status.QUEUED, Status.RINGING, Status.IN_PROGRESS)
+# How far back stale sessions are looked for: older ones are someone's known backlog by then.
+STALE_LOOKBACK = timedelta(days=7)
+_PAGE = 100
+
+
+def count_stale(now: datetime | None = None) -> dict[str, int]:
+    """Sessions not ended whose last event is older than `stale_after_seconds`, per vendor.
+
+    No Scan: one Query per unfinished status on the by-status index, over the sessions created
+    (hence last heard of, at the latest) between the lookback and the stale limit, then one
+    BatchGetItem per page to read their `updated_at`."""
+    now = now or datetime.now(UTC)
+    limit = format_utc(now - timedelta(seconds=settings().stale_after_seconds))
+    lowest = format_utc(now - STALE_LOOKBACK)
+    stale: dict[str, int] = {}
+    for status in _UNFINISHED:
+        start_key = None
+        while True:
+            keys, start_key = store.query_listing(
+                vendor=None, status=status.value, lowest=lowest, highest=limit, limit=_PAGE, start_key=start_key
+            )
+            for item in store.get_sessions(keys):
+                if item.get("updated_at", {}).get("S", "") < limit:
+                    vendor = item.get("vendor", {}).get("S", "unknown")
+                    stale[vendor] = stale.get(vendor, 0) + 1
+            if not start_key:
+                break
+    return stale
+
+
+@logger.inject_lambda_context(clear_state=True)
+def stale_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Counts SessionsStale (all vendors together, the alarm's metric) on a schedule."""
+    stale = count_stale()
+    count_with("SessionsStale", sum(stale.values()))
+    if stale:
+        logger.warning("stale sessions", per_vendor=stale)
+    return {"stale": stale}

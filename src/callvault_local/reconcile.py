@@ -1,0 +1,93 @@
+"""`callvault reconcile --vendor V [--since ISO8601]`: one reconcile pass (DESIGN.md "Reconcile").
+
+Against the local stack (`make dev`'s moto) by default, or a deployed stack's bucket and table.
+The vendor API's base URL comes from `CALLVAULT_API_URL_<VENDOR>` (default: the vendor's public
+API), its key from `CALLVAULT_API_KEY_<VENDOR>`. The last line printed is
+`reconcile V: listed N, stored N, duplicate N, failed N`; the exit status is 1 when anything
+failed or the API refused the key, 2 for a usage mistake.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+
+def _fail(message: str) -> int:
+    print(f"callvault reconcile: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: Any) -> int:
+    # Before the package is imported: its logger and metrics read these once.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    from callvault import reconcile
+    from callvault.sessions import InvalidParameter, parse_time
+    from callvault.vendor_api import ApiError
+
+    vendor: str = args.vendor
+    try:
+        adapter, reconciler = reconcile.adapter_with_reconciler(vendor)
+    except reconcile.ReconcileUnavailable as exc:
+        return _fail(str(exc))
+    since = None
+    if args.since:
+        try:
+            since = parse_time("--since", args.since)
+        except InvalidParameter:
+            return _fail(f"--since {args.since!r} is not an ISO 8601 time, e.g. 2026-11-20T09:15:00Z")
+    key = os.environ.get(f"CALLVAULT_API_KEY_{vendor.upper()}", "").strip()
+    if not key:
+        return _fail(f"no API key: set CALLVAULT_API_KEY_{vendor.upper()} to your {vendor} API key")
+
+    if args.bucket or args.table:
+        if not (args.bucket and args.table):
+            return _fail("--bucket and --table go together (the stack's outputs)")
+        os.environ.update(BUCKET_NAME=args.bucket, TABLE_NAME=args.table)
+        allow_loopback = False
+    else:
+        from callvault_local import dev
+
+        if not _reachable(args.moto_port):
+            return _fail(f"the local stack is not running (nothing on 127.0.0.1:{args.moto_port}); start it with `make dev`")
+        dev.configure_environment(args.moto_port)
+        allow_loopback = True  # a fake vendor API on loopback (`callvault fake-api`)
+    from callvault.config import settings
+
+    settings.cache_clear()
+    try:
+        client = reconcile.client_for(
+            reconciler, key, os.environ.get(f"CALLVAULT_API_URL_{vendor.upper()}") or None, allow_loopback=allow_loopback
+        )
+    except (reconcile.ReconcileUnavailable, ApiError) as exc:
+        return _fail(str(exc))
+
+    def progress(report: reconcile.Report) -> None:
+        if sys.stderr.isatty():
+            print(f"\r  listed {report.listed}, stored {report.stored} ...", end="", file=sys.stderr, flush=True)
+
+    report = reconcile.run_pass(adapter, reconciler, client, since=since, progress=progress)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    if report.refused:
+        print(f"callvault reconcile: {report.refused}", file=sys.stderr)
+    elif report.failed:
+        print(
+            f"callvault reconcile: {report.failed} failed (see the log above); the watermark stays at the last "
+            "complete pass, so the next one lists them again",
+            file=sys.stderr,
+        )
+    print(report.line(vendor))
+    return 0 if report.ok else 1
+
+
+def _reachable(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False

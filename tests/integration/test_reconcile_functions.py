@@ -1,0 +1,119 @@
+"""The scheduled functions: each vendor's reconcile pass (its key from Secrets Manager, off until
+set) and the stale-session count (any vendor, no Scan)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from callvault import config
+from callvault_local.apigw import LambdaContext
+from callvault_local.fake_vendor_apis import FakeVendorApi
+from callvault_local.functions import load_handler
+from tests.conftest import ROOT, Stored, post_webhook
+
+
+def handler(function: str) -> Any:
+    return load_handler(ROOT / "functions" / function, "app.lambda_handler", function)
+
+
+@pytest.fixture
+def api_key_secret(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    arn = boto3.client("secretsmanager").create_secret(Name="voiceos-api-key", SecretString="[]")["ARN"]
+    monkeypatch.delenv("CALLVAULT_API_KEY_VOICEOS", raising=False)
+    for name, value in {
+        "RECONCILE_VENDOR": "voiceos",
+        "API_KEY_SECRET_ARN": arn,
+        "RECORDING_ALLOW_LOOPBACK": "true",
+        "API_BACKOFF_SECONDS": "0.01",
+        "SECRET_CACHE_SECONDS": "0",
+        "POWERTOOLS_METRICS_DISABLED": "false",
+    }.items():
+        monkeypatch.setenv(name, value)
+    config.settings.cache_clear()
+    yield arn
+    config.settings.cache_clear()
+
+
+def metrics_of(output: str) -> dict[str, tuple[float, dict[str, str]]]:
+    found = {}
+    for line in output.splitlines():
+        if line.startswith('{"_aws"'):
+            record = json.loads(line)
+            for metric in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                dims = {d: record[d] for d in record["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]}
+                value = record[metric["Name"]]
+                found[metric["Name"]] = (value[0] if isinstance(value, list) else value, dims)
+    return found
+
+
+def test_reconcile_is_off_until_the_key_is_set_then_recovers_what_webhooks_missed(
+    api_key_secret: str, stored: Stored, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeVendorApi("voiceos", key="vo-key") as api:
+        monkeypatch.setenv("API_URL", api.url)
+        api.populate(4, start=datetime.now(UTC) - timedelta(minutes=20))
+        delivered = api.conversations["conv-000000"].body
+        post_webhook("voiceos", "events", {"event": f"conversation:{delivered['status']}", "data": delivered})
+        reconcile = handler("reconcile")
+
+        assert reconcile({}, LambdaContext())["status"] == "off"
+        assert sum(api.requests.values()) == 0
+
+        boto3.client("secretsmanager").put_secret_value(SecretId=api_key_secret, SecretString="vo-key")
+        capsys.readouterr()
+        result = reconcile({}, LambdaContext())
+        assert result["status"] == "ok" and (result["listed"], result["stored"], result["recovered"]) == (4, 3, 3)
+        emitted = metrics_of(capsys.readouterr().out)
+        assert emitted["SessionsRecovered"] == (3, {"vendor": "voiceos"})
+        assert emitted["ReconcileFailures"] == (0, {"vendor": "voiceos"})
+
+        boto3.client("secretsmanager").put_secret_value(SecretId=api_key_secret, SecretString="revoked")
+        result = reconcile({}, LambdaContext())
+        assert result["status"] == "failed" and "refused the key" in result["refused"]
+        assert metrics_of(capsys.readouterr().out)["ReconcileFailures"] == (1, {"vendor": "voiceos"})
+
+
+def test_stale_sessions_are_counted_without_a_scan(
+    stored: Stored, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from callvault import reconcile
+
+    now = datetime.now(UTC)
+
+    def voiceos_event(session_id: str, status: str, created: datetime) -> None:
+        body = {
+            "event": f"conversation:{status}",
+            "data": {"id": session_id, "status": status, "created_at": created.isoformat()},
+        }
+        assert post_webhook("voiceos", "events", body).status == 200
+
+    voiceos_event("quiet", "started", now - timedelta(hours=5))
+    voiceos_event("ended", "ended", now - timedelta(hours=5))
+    voiceos_event("fresh", "started", now - timedelta(minutes=5))
+    # Session items are written with the time they were heard of: age the quiet one's last event.
+    table = boto3.client("dynamodb")
+    for session_id in ("quiet", "ended"):
+        table.update_item(
+            TableName=stored.table,
+            Key={"pk": {"S": f"voiceos#{session_id}"}, "sk": {"S": "SESSION"}},
+            UpdateExpression="SET updated_at = :old",
+            ExpressionAttributeValues={":old": {"S": (now - timedelta(hours=4)).isoformat()}},
+        )
+    from callvault import aws
+
+    client, queries = aws.dynamodb(), []
+    query = client.query
+    monkeypatch.setattr(client, "scan", lambda **_: pytest.fail("a Scan"))
+    monkeypatch.setattr(client, "query", lambda **kw: queries.append(kw["IndexName"]) or query(**kw))
+    assert reconcile.count_stale(now) == {"voiceos": 1}
+    assert set(queries) == {"by-status"}
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    capsys.readouterr()
+    assert handler("sessions_stale")({}, LambdaContext())["stale"] == {"voiceos": 1}
+    assert metrics_of(capsys.readouterr().out)["SessionsStale"][0] == 1
