@@ -50,9 +50,10 @@ build: install
 dev: install
 	$(RUN) callvault dev --port $(PORT) --moto-port $(MOTO_PORT)
 
-# The load-and-fault harness: 10,000+ webhooks, 16 senders, faults injected; exits non-zero unless the ledger balances.
+# The load-and-fault harness: 10,000+ webhooks, 16 senders, faults injected, 30% of the pull vendors'
+# webhooks dropped and recovered by reconcile; exits non-zero unless the ledger balances.
 soak: install
-	$(RUN) python -m callvault_local.soak --webhooks 10000 --senders 16
+	$(RUN) python -m callvault_local.soak --webhooks 10000 --senders 16 --drop 0.3
 
 # docs/openapi.json from the code (routes from the template, the read API's resolver, webhook reply types).
 openapi: install

@@ -101,11 +101,14 @@ class Ledger:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+SOAK_START = datetime(2026, 11, 1, tzinfo=UTC)  # session n is created n seconds after
+
+
 def build_traffic(webhooks: int, rng: random.Random) -> list[Delivery]:
     from callvault_local.samples import VENDORS, session_webhook
 
     originals: list[Delivery] = []
-    base = datetime(2026, 11, 1, tzinfo=UTC)
+    base = SOAK_START
     n = 0
     target_unique = int(webhooks / 1.3)
     while len(originals) < target_unique:
@@ -186,8 +189,9 @@ def send_all(base_urls: Sequence[str], traffic: Sequence[Delivery], senders: int
         thread.join()
 
 
-def check(traffic: Sequence[Delivery], ledger: Ledger) -> dict[str, int]:
-    """What S3 and DynamoDB hold, against the ledger."""
+def check(traffic: Sequence[Delivery], ledger: Ledger, dropped: set[str] | frozenset[str] = frozenset()) -> dict[str, int]:
+    """What S3 and DynamoDB hold, against the ledger. A `dropped` event never reached callvault:
+    it is not lost when reconcile filed its session at least as far along as the event says."""
     import boto3
 
     from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE
@@ -201,22 +205,29 @@ def check(traffic: Sequence[Delivery], ledger: Ledger) -> dict[str, int]:
         raw_ids |= {obj["Key"].rsplit("/", 1)[1].removesuffix(".json") for obj in listing.get("Contents", [])}
     authentic = {d.key: d for d in traffic if d.authentic}
     lost = doubled = 0
+    pulled = sum(1 for item in items.values() if item.get("webhook", {}).get("S") == "pull")
     for key, delivery in authentic.items():
         ids = ledger.event_ids.get(key, set())
         session_id = key.split("/")[1]
         pk = f"{delivery.vendor}#{session_id}"
+        if key in dropped:
+            session = items.get((pk, "SESSION"), {})
+            status = session.get("status", {}).get("S")
+            if status not in (("ended",) if key.endswith("/end") else ("in_progress", "ended")):
+                lost += 1
+            continue
         found = [i for i in ids if (pk, f"EVENT#{i}") in items and i in raw_ids]
         if len(ids) != 1 or not found:
             lost += 1
         if ledger.stored_answers.get(key, 0) > 1:
             doubled += 1
-    event_items = sum(1 for _, sk in items if sk.startswith("EVENT#"))
+    event_items = sum(1 for _, sk in items if sk.startswith("EVENT#")) - pulled
     forged_in = sum(1 for pk, _ in items if pk.split("#", 1)[1].startswith("forged-"))
     return {
         "unique": len(authentic),
         "event_items": event_items,
         "lost": lost,
-        "doubled": doubled + max(0, event_items - len(authentic)),
+        "doubled": doubled + max(0, event_items - (len(authentic) - len(dropped))),
         "forged_stored": forged_in,
     }
 
@@ -262,7 +273,48 @@ def worker(moto_port: int) -> int:
     return 0
 
 
-def run(webhooks: int, senders: int, workers: int, fault_rate: float, seed: int) -> int:
+# Vendors whose own API reconcile pulls from: their dropped webhooks can be recovered.
+PULL_VENDORS = ("voiceos", "cozmox")
+RECONCILE_PASSES = 5  # a pass that met an injected storage fault is run again, as the schedule would
+
+
+def drop(traffic: Sequence[Delivery], share: float, rng: random.Random) -> tuple[list[Delivery], set[str]]:
+    """The traffic without `share` of the pull vendors' events (every copy of each: the vendor
+    lost it, retries and all), and the keys of the events dropped."""
+    keys = sorted({d.key for d in traffic if d.authentic and d.vendor in PULL_VENDORS})
+    dropped = {key for key in keys if rng.random() < share}
+    return [d for d in traffic if d.key not in dropped], dropped
+
+
+def reconcile_all(traffic: Sequence[Delivery], since: str) -> dict[str, int]:
+    """One fake API per pull vendor holding every call of the run (ended), then reconcile passes
+    until one completes without failure: what they recovered, and the requests they made."""
+    from callvault import reconcile
+    from callvault_local.fake_vendor_apis import FakeVendorApi
+
+    totals: Counter[str] = Counter()
+    for vendor in PULL_VENDORS:
+        sessions = {d.key.split("/")[1] for d in traffic if d.vendor == vendor and d.authentic}
+        with FakeVendorApi(vendor, key="soak-api-key", media=b"") as api:
+            for session_id in sessions:
+                api.add(session_id, datetime.fromisoformat(since) + timedelta(seconds=int(session_id.rsplit("-", 1)[1]) + 60),
+                        "ended", recording=False)  # fmt: skip
+            adapter, reconciler = reconcile.adapter_with_reconciler(vendor)
+            client = reconcile.client_for(reconciler, api.key, api.url, allow_loopback=True)
+            for _ in range(RECONCILE_PASSES):
+                report = reconcile.run_pass(adapter, reconciler, client, since=since)
+                totals["recovered"] += report.recovered
+                totals["passes"] += 1
+                if report.ok:
+                    break
+            totals["failed"] += report.failed
+            totals["listed"] += report.listed
+            totals["requests"] += client.requests
+            totals["conversations"] += len(sessions)
+    return dict(totals)
+
+
+def run(webhooks: int, senders: int, workers: int, fault_rate: float, seed: int, drop_share: float = 0.0) -> int:
     import boto3
 
     from callvault_local import dev, stack
@@ -277,12 +329,16 @@ def run(webhooks: int, senders: int, workers: int, fault_rate: float, seed: int)
     worker_log = tempfile.NamedTemporaryFile("w", prefix="callvault-soak-", suffix=".log", delete=False)  # noqa: SIM115
     running = _start_workers(workers, moto_port, worker_log)
     traffic = build_traffic(webhooks, rng)
+    sent, dropped = drop(traffic, drop_share, random.Random(seed + 2))  # noqa: S311  # nosec B311
     ledger = Ledger()
     started = time.perf_counter()
+    recovery: dict[str, int] = {}
     try:
-        send_all([url for _, url in running], traffic, senders, ledger)
+        send_all([url for _, url in running], sent, senders, ledger)
         elapsed = time.perf_counter() - started
-        result = check(traffic, ledger)
+        if dropped:
+            recovery = reconcile_all(traffic, (SOAK_START - timedelta(minutes=1)).isoformat())
+        result = check(traffic, ledger, dropped)
     finally:
         for process, _ in running:
             process.kill()
@@ -292,6 +348,13 @@ def run(webhooks: int, senders: int, workers: int, fault_rate: float, seed: int)
     latencies = sorted(ledger.latencies)
     p50, p99 = statistics.median(latencies) * 1000, latencies[int(0.99 * (len(latencies) - 1))] * 1000
     rejected = ledger.answers.get("401", 0)
+    if dropped:
+        print(
+            f"dropped on the way in: {len(dropped)} events ({drop_share:.0%} of the pull vendors'); reconcile: "
+            f"{recovery.get('passes', 0)} passes, {recovery.get('recovered', 0)} sessions recovered, "
+            f"{recovery.get('requests', 0)} API requests for {recovery.get('conversations', 0)} calls, "
+            f"failed {recovery.get('failed', 0)}"
+        )
     print(f"webhooks {ledger.sent} in {elapsed:.1f} s = {ledger.sent / elapsed:.0f}/s ({senders} senders, {workers} API workers)")
     print(
         f"requests {len(latencies)} (vendor-style retries {ledger.retries}, of which unanswered {ledger.unanswered}); "
@@ -318,7 +381,7 @@ def run(webhooks: int, senders: int, workers: int, fault_rate: float, seed: int)
         and result["forged_stored"] == 0
         and ledger.given_up == 0
         and rejected == expected_rejected
-        and ledger.sent == len(traffic)
+        and ledger.sent == len(sent)
     )
     if not balanced:
         print("LEDGER DOES NOT BALANCE", file=sys.stderr)
@@ -332,12 +395,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fault-rate", type=float, default=0.02, help="share of calls per fault kind (default 0.02)")
     parser.add_argument("--workers", type=int, default=4, help="API worker processes, as concurrent Lambda containers")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--drop", type=float, default=0.0, help="share of the pull vendors' webhooks lost on the way in; reconcile recovers them"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--moto-port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args.moto_port)
-    return run(args.webhooks, args.senders, args.workers, args.fault_rate, args.seed)
+    return run(args.webhooks, args.senders, args.workers, args.fault_rate, args.seed, args.drop)
 
 
 if __name__ == "__main__":

@@ -278,7 +278,9 @@ def test_the_api_url_gets_the_recordings_address_checks() -> None:
 def test_the_fakes_answer_in_the_vendors_sdk_types() -> None:
     """The fakes are built from the SDKs' models: their answers validate against them."""
     from cozmoxai.types import CallListResponse, CallRetrieveResponse
-    from voiceos.models import ConversationRecording, ConversationResponse, ConversationsPagination
+    from voiceos.models.conversation_recording import ConversationRecording
+    from voiceos.models.conversation_response import ConversationResponse
+    from voiceos.models.conversations_pagination import ConversationsPagination
 
     auth = {"authorization": "Bearer k", "x-api-key": "k"}
     with FakeVendorApi("voiceos", key="k") as voiceos, FakeVendorApi("cozmox", key="k") as cozmox:

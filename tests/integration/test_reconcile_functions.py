@@ -110,7 +110,12 @@ def test_stale_sessions_are_counted_without_a_scan(
     client, queries = aws.dynamodb(), []
     query = client.query
     monkeypatch.setattr(client, "scan", lambda **_: pytest.fail("a Scan"))
-    monkeypatch.setattr(client, "query", lambda **kw: queries.append(kw["IndexName"]) or query(**kw))
+
+    def counted_query(**kwargs: Any) -> Any:
+        queries.append(kwargs["IndexName"])
+        return query(**kwargs)
+
+    monkeypatch.setattr(client, "query", counted_query)
     assert reconcile.count_stale(now) == {"voiceos": 1}
     assert set(queries) == {"by-status"}
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
