@@ -52,7 +52,9 @@ def test_sam_validate_expands_the_loops_as_samconfig_says() -> None:
     """Plain `sam validate` (no flag): samconfig.toml turns on SAM CLI's own Fn::ForEach expansion."""
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
     env.pop("SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS", None)
-    result = subprocess.run([_bin("sam"), "validate", "--region", "us-east-1"], cwd=ROOT, capture_output=True, text=True, env=env, check=False)
+    result = subprocess.run(
+        [_bin("sam"), "validate", "--region", "us-east-1"], cwd=ROOT, capture_output=True, text=True, env=env, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -60,7 +62,12 @@ def test_each_webhook_is_said_once() -> None:
     """One row of Mappings.Webhooks per route; the loops over its keys make everything else."""
     template = source()
     webhooks = template["Mappings"]["Webhooks"]
-    loops = {key: value for section in ("Resources", "Outputs") for key, value in template[section].items() if key.startswith("Fn::ForEach::")}
+    loops = {
+        key: value
+        for section in ("Resources", "Outputs")
+        for key, value in template[section].items()
+        if key.startswith("Fn::ForEach::")
+    }
     assert loops["Fn::ForEach::Webhooks"][1] == loops["Fn::ForEach::WebhookUrls"][1] == list(webhooks)
     secrets = sorted({row["Secret"] for row in webhooks.values()})
     assert sorted(f"{v}Secret" for v in loops["Fn::ForEach::VendorSecrets"][1]) == secrets
@@ -69,7 +76,11 @@ def test_each_webhook_is_said_once() -> None:
         assert row["Path"] == f"/webhooks/{row['Vendor']}/{row['Route']}", name
         assert row["Secret"] == f"{row['Vendor'].capitalize()}Secret", name
         assert (ROOT / row["Code"] / "app.py").is_file(), name
-    assert not any(r["Type"] == "AWS::Serverless::Function" and "Webhook" in r["Properties"].get("Events", {}) for r in template["Resources"].values() if isinstance(r, dict))
+    assert not any(
+        r["Type"] == "AWS::Serverless::Function" and "Webhook" in r["Properties"].get("Events", {})
+        for r in template["Resources"].values()
+        if isinstance(r, dict)
+    )
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # samtranslator's own
@@ -246,7 +257,9 @@ def test_alarms_watch_5xx_rate_and_every_webhook_functions_throttles() -> None:
     rate = resources["Api5xxRateAlarm"]["Properties"]["Metrics"]
     assert {m["MetricStat"]["Metric"]["MetricName"] for m in rate if "MetricStat" in m} == {"5xx", "Count"}
     throttle_alarms = [
-        r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("MetricName") == "Throttles"
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("MetricName") == "Throttles"
     ]
     watched = [alarm["Dimensions"][0]["Value"]["Ref"] for alarm in throttle_alarms]
     assert sorted(watched) == sorted({r.function for r in routes() if r.path.startswith("/webhooks/")})
@@ -270,8 +283,9 @@ def _query(alarm: str) -> str:
 def test_per_vendor_alarms_cover_every_vendor(alarm: str) -> None:
     """No vendor is listed, so none is left out: the query sums the metric over every vendor."""
     query = _query(alarm)
-    assert query.startswith(f"SELECT SUM({_VENDOR_ALARMS[alarm]}) FROM SCHEMA(callvault, ")
-    assert "vendor" not in query.partition(" WHERE ")[2] and "GROUP BY" not in query
+    select, _, rest = query.partition(" FROM SCHEMA(callvault, ")
+    assert select == f"SELECT SUM({_VENDOR_ALARMS[alarm]})"
+    assert "vendor" not in rest.partition(" WHERE ")[2] and "GROUP BY" not in rest
 
 
 def test_alarm_dimensions_are_the_ones_the_code_emits(capsys: pytest.CaptureFixture[str]) -> None:
