@@ -54,6 +54,7 @@ class MediaHost:
                     "/flaky.wav": lambda: (
                         self._send(503, b"busy", "text/plain") if host.hits[path] <= 2 else self._send(200, WAV, "audio/wav")
                     ),
+                    "/unavailable.wav": lambda: self._send(503, b"busy", "text/plain"),
                     "/slow.wav": self._slow,
                     "/endless": self._endless,
                 }
