@@ -11,7 +11,7 @@ import pytest
 T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], T], within: float, what: str, every: float = 0.1) -> T:
+def wait_until(condition: Callable[[], T | None], within: float, what: str, every: float = 0.1) -> T:
     """The first truthy value of `condition()`, asked every `every` seconds; the test fails
     naming `what` if none comes within `within` seconds (a bound against hanging, set far above
     what the condition needs even on a loaded machine)."""

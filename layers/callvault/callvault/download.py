@@ -11,6 +11,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -74,6 +76,16 @@ def resolve(host: str, port: int, *, allow_loopback: bool) -> str:
     return addresses[0]
 
 
+@contextmanager
+def _read_errors() -> Iterator[None]:
+    """urllib3's errors reading a body (the connection broke, or stalled past the read timeout)
+    as a transient DownloadError: the attempt ends, its claim is released, Lambda retries."""
+    try:
+        yield
+    except Exception as exc:
+        raise DownloadError(f"read failed: {type(exc).__name__}", permanent=False) from exc
+
+
 @dataclass
 class Opened:
     """A response whose body is still to be read (`response.stream(...)` / `read(n)`)."""
@@ -83,13 +95,20 @@ class Opened:
     content_type: str
     content_length: int | None
 
+    def read_head(self, size: int) -> bytes:
+        """The first `size` bytes (fewer if the body is shorter)."""
+        with _read_errors():
+            data: bytes = self.response.read(size)
+        return data
+
     def read_some(self, size: int) -> bytes:
         """Up to `size` bytes, returning as soon as any arrive (b"" at the end): a server that
         trickles cannot hold one read open past the caller's deadline checks."""
         read1 = getattr(self.response, "read1", None)  # urllib3 >= 2.1
         if read1 is None:
             read1 = self.response._fp.read1  # urllib3 2.0: the http.client response beneath
-        data: bytes = read1(size)
+        with _read_errors():
+            data: bytes = read1(size)
         return data
 
     def close(self) -> None:

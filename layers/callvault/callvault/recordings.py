@@ -91,10 +91,7 @@ class _Tee(io.RawIOBase):
         if self._head:
             data, self._head = self._head[: len(buffer)], self._head[len(buffer) :]
         else:
-            try:
-                data = self._opened.read_some(len(buffer))
-            except Exception as exc:  # urllib3's read errors: the connection broke mid-body
-                raise DownloadError(f"read failed: {type(exc).__name__}", permanent=False) from exc
+            data = self._opened.read_some(len(buffer))
         self.size += len(data)
         if self.size > self._cap:
             raise TooLarge
@@ -175,7 +172,7 @@ def _download_and_store(job: RecordingJob, claim: str, deadline: float) -> Outco
     try:
         if opened.content_length is not None and opened.content_length > config.recording_max_bytes:
             raise TooLarge
-        head = opened.response.read(64)
+        head = opened.read_head(64)
         content_type = _content_type(opened, head)
         if content_type is None:
             raise DownloadError(f"not audio: {opened.content_type or 'no content type'}", permanent=True)
