@@ -55,3 +55,27 @@ def test_transcript_unreadable_is_503_not_500(stored: Stored) -> None:
     boto3.client("s3").delete_object(Bucket=stored.bucket, Key=uri.split("/", 3)[3])
     status, reply = get(f"/sessions/cozmox/{session_id}")
     assert status == 503 and reply == {"error": "storage unavailable, retry later"}
+
+
+def test_values_past_their_inline_bound_are_read_from_the_raw_body(stored: Stored) -> None:
+    body = payload("cozmox/end-of-call-report")
+    summary = "The caller asked about every plan. " * 200  # ~7 KB: past the inline bound
+    structured = {"plans": [f"plan {n}: details" for n in range(200)]}
+    body["message"]["analysis"]["summary"] = summary
+    body["message"]["analysis"]["structuredData"] = structured
+    response = post_webhook("cozmox", "server-messages", body)
+    session_id = response.json["session_id"]
+    item = stored.session("cozmox", session_id)
+    (event,) = stored.events("cozmox", session_id)
+    reference = {"raw": event["raw_s3_uri"], "webhook": "server-messages"}
+    assert item["summary"] == reference and item["vf:structured_data"] == reference
+    assert json.loads(item["vf:success_evaluation"]) == "true"  # small: inline
+    assert len(json.dumps(item, default=str)) < 2048
+
+    status, session = get(f"/sessions/cozmox/{session_id}")
+    assert status == 200
+    assert session["summary"] == summary and session["vendor_fields"]["structured_data"] == structured
+    status, page = get("/sessions?vendor=cozmox")
+    assert status == 200
+    (listed,) = page["items"]
+    assert listed["summary"] == summary and listed["vendor_fields"]["structured_data"] == structured
