@@ -412,23 +412,29 @@ def play(scenario: Scenario, meter: Meter) -> None:
 
 
 def recording_copier_writes(meter: Meter, vendor: str, session_id: str) -> list[tuple[str, Usage]]:
-    """The copier's claim and finish updates on a session item, as the recordings function makes them."""
+    """The copier's claim and finish updates on a session item, as the recordings function makes
+    them. (Called by parameter name, so that the bench also runs on earlier versions of `store`.)"""
+    import inspect
     from datetime import UTC, datetime
 
-    from callvault import store
+    from callvault import models, store
 
     item = meter.observer.get_item(TableName=meter.table, Key={"pk": {"S": f"{vendor}#{session_id}"}, "sk": {"S": "SESSION"}})
-    url = item["Item"]["recording_source_url"]["S"]
+    claim_args: dict[str, Any] = {"vendor": vendor, "session_id": session_id, "claim": "bench-claim"}
+    claim_args |= {"now": datetime.now(UTC), "seconds": 300}
+    if "source_url" in inspect.signature(store.claim_recording).parameters:
+        claim_args["source_url"] = item["Item"]["recording_source_url"]["S"]
     with measured(meter) as claim:
-        assert store.claim_recording(vendor, session_id, url, "bench-claim", datetime.now(UTC), 300)
-    attributes: dict[str, str | int] = {
-        "recording_state": "archived",
-        "recording_s3_uri": f"s3://callvault-archive/audio/{vendor}/{session_id}/0123456789abcdef.wav",
-        "recording_bytes": 4_800_000,
-        "recording_sha256": "ab" * 32,
-    }
+        assert store.claim_recording(**claim_args)
+    archived: dict[str, Any] = {"state": "archived", "s3_uri": f"s3://callvault-archive/audio/{vendor}/{session_id}/0.wav"}
+    archived |= {"bytes": 4_800_000, "sha256": "ab" * 32}
+    finish_args: dict[str, Any] = {"vendor": vendor, "session_id": session_id, "claim": "bench-claim"}
+    if "outcome" in inspect.signature(store.finish_recording).parameters:
+        finish_args["outcome"] = models.Recording.model_validate(archived)
+    else:
+        finish_args["attributes"] = {f"recording_{name}": value for name, value in archived.items()}
     with measured(meter) as finish:
-        assert store.finish_recording(vendor, session_id, "bench-claim", attributes)
+        assert store.finish_recording(**finish_args)
     return [("recording claim", claim), ("recording finish", finish)]
 
 
