@@ -62,6 +62,9 @@ class Reconciler:
     list_pages: Callable[[ApiClient, str, str], Iterator[list[Listed]]]
     # One conversation, fetched whole; raises vendor_api.ApiError.
     fetch: Callable[[ApiClient, Listed], Pulled]
+    # A fetched conversation's JSON as the event it makes (what `fetch` archives; the read API
+    # parses archived bodies again with it).
+    parse: Callable[[Any], ParsedEvent]
 
 
 @dataclass(frozen=True)

@@ -374,6 +374,7 @@ RECONCILER = Reconciler(
     auth_headers=lambda key: {"X-API-Key": key, "Authorization": f"Bearer {key}"},
     list_pages=list_pages,
     fetch=fetch,
+    parse=parse_api_call,
 )
 
 

@@ -219,12 +219,17 @@ def fetch(client: ApiClient, listed: Listed) -> Pulled:
             recording_url = url if isinstance(url, str) and url else None
 
     def parse_pulled(payload: Any) -> ParsedEvent:
-        parsed = parse("pull", payload, {})
+        parsed = parse_conversation(payload)
         if recording_url is None or parsed.update is None:
             return parsed
         return replace(parsed, update=parsed.update.model_copy(update={"recording_url": recording_url}))
 
     return Pulled(body=body, parse=parse_pulled)
+
+
+def parse_conversation(payload: Any) -> ParsedEvent:
+    """A conversation as the API returns it: the same mapping as a webhook carrying it."""
+    return parse("pull", payload, {})
 
 
 RECONCILER = Reconciler(
@@ -233,6 +238,7 @@ RECONCILER = Reconciler(
     auth_headers=lambda key: {"Authorization": f"Bearer {key}"},
     list_pages=list_pages,
     fetch=fetch,
+    parse=parse_conversation,
 )
 
 ADAPTER = VendorAdapter(
