@@ -337,6 +337,7 @@ def test_each_pull_vendor_has_a_scheduled_least_privilege_reconcile_function(ven
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
+        "dynamodb:Query",
         "secretsmanager:GetSecretValue",
     }
     for statement in statements:

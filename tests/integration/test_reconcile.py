@@ -177,6 +177,22 @@ def test_a_conversation_that_ends_between_passes_is_stored_again(api: FakeVendor
     assert len(stored.events(api.vendor, "call-1")) == 2
 
 
+def test_a_call_longer_than_the_overlap_still_ends(api: FakeVendorApi, stored: Stored) -> None:
+    now = datetime.now(UTC)  # open sessions are found by when callvault first heard of them
+    long_ago = now - timedelta(hours=5)  # before every later pass's window
+    api.add("long-call", long_ago, "started")
+    api.add("old-ended", long_ago, "ended")
+    run(api, now=now)  # the first pass looks back a day
+    assert stored.session(api.vendor, "long-call")["status"] == "in_progress"
+    gets = api.requests["get"]
+    api.add("long-call", long_ago, "ended")  # its end webhook is lost
+    report = run(api, now=now + timedelta(hours=2))
+    assert (report.listed, report.stored, report.failed) == (1, 1, 0)
+    assert stored.session(api.vendor, "long-call")["status"] == "ended"
+    assert api.requests["get"] == gets + 1  # the open one only, fetched by id; not the ended one
+    assert run(api, now=now + timedelta(hours=2, minutes=5)).listed == 0  # ended: no longer rechecked
+
+
 def test_429_with_retry_after_then_success(api: FakeVendorApi, stored: Stored) -> None:
     api.populate(3, start=START)
     api.fail_next(429, times=1, retry_after="0")

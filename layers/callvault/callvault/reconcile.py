@@ -1,7 +1,8 @@
 """Reconcile: pull what the webhooks missed from the vendor's own API (DESIGN.md "Reconcile").
 
 A pass lists the conversations created from the vendor's watermark (minus an overlap) to now,
-page by page to the end. A conversation the table already holds at the listed status or further
+page by page to the end, then fetches by id the vendor's sessions still open from before that
+window (a call longer than the overlap). A conversation the table already holds at the listed status or further
 costs one GetItem and nothing else; any other is fetched whole and filed through the webhook
 path (`ingest.file_pulled`): raw response archived byte for byte, `source: pull`, the same
 idempotency key and merge rules. The watermark moves to the pass's end only when nothing failed,
@@ -13,7 +14,7 @@ The vendor module knows its API (`VendorAdapter.reconciler`); nothing here is ve
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +26,9 @@ from callvault.models import Status, format_utc
 from callvault.observability import count_with, logger
 from callvault.vendor_api import ApiClient, ApiError
 from callvault.vendors.base import Listed, Reconciler, VendorAdapter
+
+_UNFINISHED = (Status.QUEUED, Status.RINGING, Status.IN_PROGRESS)
+_PAGE = 100
 
 
 class ReconcileUnavailable(Exception):
@@ -107,6 +111,29 @@ def _reconcile_one(adapter: VendorAdapter, reconciler: Reconciler, client: ApiCl
         report.duplicate += 1
 
 
+# Sessions still open that the pass's listing did not cover are fetched again by id, so a
+# call longer than the overlap whose end the webhooks lost still ends. For a day: a vendor that
+# never ends a call is left to SessionsStale rather than asked every few minutes for ever.
+OPEN_RECHECK = timedelta(days=1)
+
+
+def _open_sessions(vendor: str, now: datetime) -> Iterator[str]:
+    """Ids of `vendor`'s sessions not ended, created (or, without a creation time, first heard
+    of) in the day before `now`: one Query per unfinished status on the by-vendor-status index."""
+    lowest = format_utc(now - OPEN_RECHECK)
+    highest = format_utc(now) + "#\uffff"
+    for status in _UNFINISHED:
+        start_key = None
+        while True:
+            keys, start_key = store.query_listing(
+                vendor=vendor, status=status.value, lowest=lowest, highest=highest, limit=_PAGE, start_key=start_key
+            )
+            for key in keys:
+                yield key["pk"]["S"].split("#", 1)[1]
+            if not start_key:
+                break
+
+
 def run_pass(
     adapter: VendorAdapter,
     reconciler: Reconciler,
@@ -122,11 +149,13 @@ def run_pass(
     stays), a refused key is `report.refused`."""
     now = now or datetime.now(UTC)
     report = Report(until=format_utc(now))
+    listed_ids: set[str] = set()
     try:
         report.since = since or window_start(adapter.vendor, now)
         for page in reconciler.list_pages(client, report.since, report.until):
             for listed in page:
                 report.listed += 1
+                listed_ids.add(listed.session_id)
                 try:
                     _reconcile_one(adapter, reconciler, client, listed, report)
                 except ApiError as exc:
@@ -139,6 +168,23 @@ def run_pass(
                     logger.error("conversation not stored", session_id=listed.session_id, reason=str(exc))
             if progress:
                 progress(report)
+        for session_id in _open_sessions(adapter.vendor, now):
+            if session_id in listed_ids:
+                continue  # the listing just covered it
+            report.listed += 1
+            try:
+                _reconcile_one(adapter, reconciler, client, Listed(session_id=session_id, status=None), report)
+            except ApiError as exc:
+                if exc.refused_key:
+                    raise
+                if exc.not_found:  # the vendor no longer has it: nothing to learn, nothing lost
+                    report.duplicate += 1
+                    continue
+                report.failed += 1
+                logger.warning("open session not fetched", session_id=session_id, reason=exc.reason)
+            except StorageUnavailable as exc:
+                report.failed += 1
+                logger.error("open session not stored", session_id=session_id, reason=str(exc))
     except ApiError as exc:
         if exc.refused_key:
             report.refused = f"the {adapter.vendor} API refused the key ({exc.reason})"
@@ -190,10 +236,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 # -- sessions that went quiet before they ended (any vendor)
 
-_UNFINISHED = (Status.QUEUED, Status.RINGING, Status.IN_PROGRESS)
 # How far back stale sessions are looked for: older ones are someone's known backlog by then.
 STALE_LOOKBACK = timedelta(days=7)
-_PAGE = 100
 
 
 def count_stale(now: datetime | None = None) -> dict[str, int]:
