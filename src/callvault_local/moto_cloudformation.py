@@ -1,12 +1,14 @@
 """moto's CloudFormation, made to take `sam deploy` as CloudFormation does (for the deploy test).
 
-Stock moto (5.x) falls short of CloudFormation in two ways that matter to a SAM stack:
+Stock moto (5.x) falls short of CloudFormation where a SAM stack needs it; the adapter fills in:
 
-- It applies no transform: every `AWS::Serverless::*` resource is skipped with a warning. Here a
-  change set's template whose `Transform` names `AWS::Serverless-2016-10-31` is translated by
-  samtranslator's `Translator` (the library CloudFormation's SAM transform runs; SAM CLI depends
-  on it) into plain CloudFormation first, with the change set's parameters. That processed
-  template is what the stack is built from, and what `GetTemplate` answers for
+- It applies no transform: `Fn::ForEach` stays a resource named "Fn::ForEach::…" and every
+  `AWS::Serverless::*` resource is skipped with a warning. Here a change set's template is first
+  expanded as `AWS::LanguageExtensions` does (callvault_local.template.expand: SAM CLI's own
+  ForEach processor, the one `sam build` uses), then, when its `Transform` names
+  `AWS::Serverless-2016-10-31`, translated by samtranslator's `Translator` (the library behind
+  CloudFormation's SAM transform; SAM CLI depends on it) with the change set's parameters. That
+  processed template is what the stack is built from, and what `GetTemplate` answers for
   `TemplateStage=Processed`, as CloudFormation does.
 - Executing a change set creates the resources but never evaluates the new template's outputs
   (the stack's output map stays that of the empty template it was created with). Here it is
@@ -16,22 +18,21 @@ Stock moto (5.x) falls short of CloudFormation in two ways that matter to a SAM 
   are dropped (every function would be an x86_64 function without layers). Here they are applied
   as CloudFormation applies them (a `Ref` to the stack's layer version, which moto resolves to its
   model, taken as the version's ARN).
-- (Smaller) a `TemplateURL` on a loopback endpoint (`http://127.0.0.1:PORT/bucket/key`, what
-  `sam deploy` uploads to when `AWS_ENDPOINT_URL` points at moto) is read path-style; moto only
-  does that for `localhost`.
-
 - It creates no HTTP API and no secret (`AWS::ApiGatewayV2::Api`, `AWS::SecretsManager::Secret`
   are skipped, so the outputs built from them are left unresolved). Here each is created
   through moto's own backends: the HTTP API from the OpenAPI body SAM writes (moto's import
   makes one route and integration per path and method; a route the body secures with SAM's
   `AWS_IAM` scheme gets authorization type `AWS_IAM`, which moto's import leaves out), and the
   secret with a value generated as `GenerateSecretString` asks.
+- (Smaller) a `TemplateURL` on a loopback endpoint (`http://127.0.0.1:PORT/bucket/key`, what
+  `sam deploy` uploads to when `AWS_ENDPOINT_URL` points at moto) is read path-style; moto only
+  does that for `localhost`.
 
 So the deploy test reads from moto's own API: the stack and its outputs, the HTTP API's routes,
 their integrations and authorization, the Lambda layer and functions (runtime, architecture,
-layers, environment, reserved concurrency), their roles, the DynamoDB table (indexes, stream),
-the stream's event source mapping (filter, on-failure destination), the bucket, the queue, the
-secrets and the log groups. moto still creates no API stage, bucket policy or alarm
+layers, environment, reserved concurrency), the DynamoDB table (indexes, stream), the stream's
+event source mapping (filter, on-failure destination), the bucket, the queue and the secrets
+(moto also creates the roles, permissions and log groups). moto still creates no API stage, bucket policy or alarm
 (`AWS::ApiGatewayV2::Stage`, `AWS::S3::BucketPolicy`, `AWS::CloudWatch::Alarm`): those the test
 reads from the processed template.
 """
@@ -40,6 +41,8 @@ from __future__ import annotations
 
 import copy
 from typing import Any
+
+from callvault_local.template import expand
 
 SERVERLESS_TRANSFORM = "AWS::Serverless-2016-10-31"
 
@@ -52,7 +55,8 @@ def _transforms(template: dict[str, Any]) -> list[str]:
 
 
 def processed(template: dict[str, Any], parameters: dict[str, Any], region: str) -> dict[str, Any]:
-    """`template` as CloudFormation processes it before creating anything: the SAM transform applied."""
+    """`template` as CloudFormation processes it before creating anything: its transforms applied."""
+    template = expand(template)  # AWS::LanguageExtensions first, as CloudFormation orders them
     if SERVERLESS_TRANSFORM not in _transforms(template):
         return template
     import boto3
@@ -81,7 +85,7 @@ def _models() -> list[type[Any]]:
     from moto.core.common_models import CloudFormationModel
     from moto.secretsmanager.models import secretsmanager_backends
 
-    class HttpApi(CloudFormationModel):  # type: ignore[misc]
+    class HttpApi(CloudFormationModel):
         def __init__(self, api_id: str) -> None:
             self.physical_resource_id = api_id
 
@@ -90,12 +94,12 @@ def _models() -> list[type[Any]]:
             return "AWS::ApiGatewayV2::Api"
 
         @classmethod
-        def create_from_cloudformation_json(  # type: ignore[override]
+        def create_from_cloudformation_json(
             cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
         ) -> HttpApi:
             props = cloudformation_json["Properties"]
             body = props.get("Body", {})
-            backend = apigatewayv2_backends[account_id][region_name]
+            backend: Any = apigatewayv2_backends[account_id][region_name]
             api = backend.create_api(
                 api_key_selection_expression=None,
                 cors_configuration=None,
@@ -117,7 +121,7 @@ def _models() -> list[type[Any]]:
                     route.authorization_type = authorization or "NONE"
             return cls(api.api_id)
 
-    class Secret(CloudFormationModel):  # type: ignore[misc]
+    class Secret(CloudFormationModel):
         def __init__(self, arn: str) -> None:
             self.physical_resource_id = arn
 
@@ -130,11 +134,11 @@ def _models() -> list[type[Any]]:
             return "Name"
 
         @classmethod
-        def create_from_cloudformation_json(  # type: ignore[override]
+        def create_from_cloudformation_json(
             cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
         ) -> Secret:
             props = cloudformation_json["Properties"]
-            backend = secretsmanager_backends[account_id][region_name]
+            backend: Any = secretsmanager_backends[account_id][region_name]
             value = props.get("SecretString")
             if value is None:
                 generate = props.get("GenerateSecretString", {})
@@ -209,21 +213,23 @@ def _read_template_url(template_url: str, account_id: str, partition: str, origi
 
 
 def apply() -> None:
-    """Install the adapter into moto's CloudFormation (idempotent); before moto serves."""
+    """Install the adapter into moto (idempotent): before the moto server that `sam deploy` talks to serves."""
     global _applied
     if _applied:
         return
     import json
 
-    from moto.cloudformation import responses
+    from moto.awslambda.models import LambdaFunction, LayerVersion
+    from moto.cloudformation import parsing, responses
     from moto.cloudformation.models import ChangeSet, CloudFormationBackend
-    from moto.cloudformation.responses import CloudFormationResponse
     from moto.core.responses import ActionResult
 
-    parse, execute, get_template = ChangeSet._parse_template, CloudFormationBackend.execute_change_set, CloudFormationResponse.get_template
-    ChangeSet._parse_template = lambda self: _parse_change_set_template(self, parse)  # type: ignore[method-assign]
-    CloudFormationBackend.execute_change_set = (  # type: ignore[method-assign]
-        lambda self, change_set_name, stack_name=None: _execute_change_set(self, change_set_name, stack_name, execute)
+    patched: Any = (ChangeSet, CloudFormationBackend, responses.CloudFormationResponse, responses)
+    change_set, backend, response, responses_module = patched
+    parse, execute, get_template = change_set._parse_template, backend.execute_change_set, response.get_template
+    change_set._parse_template = lambda self: _parse_change_set_template(self, parse)
+    backend.execute_change_set = lambda self, change_set_name, stack_name=None: _execute_change_set(
+        self, change_set_name, stack_name, execute
     )
 
     def get_processed_template(self: Any) -> Any:
@@ -233,14 +239,24 @@ def apply() -> None:
         body = getattr(stack, "processed_template_dict", None)
         return ActionResult({"TemplateBody": json.dumps(body) if body is not None else stack.template})
 
-    CloudFormationResponse.get_template = get_processed_template  # type: ignore[method-assign]
-    from moto.awslambda.models import LambdaFunction, LayerVersion
-    from moto.cloudformation import parsing
+    response.get_template = get_processed_template
+    read_url = responses_module.get_stack_from_s3_url
+    responses_module.get_stack_from_s3_url = lambda url, account_id, partition: _read_template_url(
+        url, account_id, partition, read_url
+    )
 
-    for model in (LambdaFunction, LayerVersion):
-        create = model.create_from_cloudformation_json.__func__
+    models: Any = (LambdaFunction, LayerVersion)
+    for model in models:
 
-        def create_complete(cls: Any, name: str, cfn_json: dict[str, Any], *args: Any, _create: Any = create, **kwargs: Any) -> Any:
+        def create_complete(
+            cls: Any,
+            /,
+            name: str,
+            cfn_json: dict[str, Any],
+            *args: Any,
+            _create: Any = model.create_from_cloudformation_json.__func__,
+            **kwargs: Any,
+        ) -> Any:
             return _with_dropped_properties(_create(cls, name, cfn_json, *args, **kwargs), cfn_json["Properties"])
 
         model.create_from_cloudformation_json = classmethod(create_complete)
@@ -248,6 +264,4 @@ def apply() -> None:
     _models()
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()  # moto lists CloudFormationModel's subclasses once
-    read_url = responses.get_stack_from_s3_url
-    responses.get_stack_from_s3_url = lambda url, account_id, partition: _read_template_url(url, account_id, partition, read_url)
     _applied = True

@@ -75,17 +75,19 @@ def _sam(args: list[str], env: dict[str, str], cwd: Path) -> None:
     assert result.returncode == 0, f"sam {args[0]} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
 
 
+def _client(endpoint: str, service: Any) -> Any:
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+
+
 @dataclass
 class Deployed:
     endpoint: str
-    stack: dict[str, Any]
+    stack: Any  # DescribeStacks' answer for the stack
     physical: dict[str, str]  # logical id -> physical id, as CloudFormation lists them
-    processed: dict[str, Any]  # the template after the SAM transform (GetTemplate, Processed)
+    processed: dict[str, Any]  # the template after its transforms (GetTemplate, TemplateStage=Processed)
 
-    def client(self, service: str) -> Any:
-        return boto3.client(
-            service, endpoint_url=self.endpoint, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
-        )
+    def client(self, service: Any) -> Any:
+        return _client(self.endpoint, service)
 
     def resolve(self, value: Any) -> Any:
         """A template value (Ref, Fn::Sub) as CloudFormation resolves it in this stack."""
@@ -99,31 +101,33 @@ class Deployed:
         return value
 
 
+def _build_and_deploy(tmp_path: Path, endpoint: str) -> Deployed:
+    """`sam build` into tmp_path, then `sam deploy` as a user does: defaults, CAPABILITY_IAM, samconfig.toml."""
+    env = _environment(tmp_path, endpoint)
+    build = tmp_path / "build"
+    template = str(ROOT / "template.yaml")
+    _sam(["build", "--template-file", template, "--build-dir", str(build), "--cache-dir", str(tmp_path / "cache")], env, ROOT)
+    _client(endpoint, "s3").create_bucket(Bucket=ARTIFACTS)
+    deploy = ["deploy", "--config-file", str(ROOT / "samconfig.toml"), "--template-file", str(build / "template.yaml")]
+    deploy += ["--stack-name", STACK, "--region", REGION, "--s3-bucket", ARTIFACTS, "--capabilities", "CAPABILITY_IAM"]
+    _sam([*deploy, "--no-confirm-changeset", "--no-progressbar"], env, tmp_path)
+    cfn = _client(endpoint, "cloudformation")
+    resources = cfn.describe_stack_resources(StackName=STACK)["StackResources"]
+    return Deployed(
+        endpoint=endpoint,
+        stack=cfn.describe_stacks(StackName=STACK)["Stacks"][0],
+        physical={r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources if r.get("PhysicalResourceId")},
+        processed=cfn.get_template(StackName=STACK, TemplateStage="Processed")["TemplateBody"],
+    )
+
+
 def test_stack_deploys_into_a_fresh_account(tmp_path: Path) -> None:
     if not (WHEELHOUSE / ".ready").is_file():
         pytest.fail(f"no wheelhouse at {WHEELHOUSE}: run `make wheelhouse` (it downloads the layer's wheels once)")
     moto_cloudformation.apply()
     server, port = start_moto(0)
     try:
-        endpoint = f"http://127.0.0.1:{port}"
-        env = _environment(tmp_path, endpoint)
-        build = tmp_path / "build"
-        _sam(["build", "--template-file", str(ROOT / "template.yaml"), "--build-dir", str(build), "--cache-dir", str(tmp_path / "cache")], env, ROOT)
-        boto3.client("s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x").create_bucket(
-            Bucket=ARTIFACTS
-        )
-        # As a user deploys: the template's defaults, no reserved concurrency, an IAM capability for the roles.
-        deploy = ["deploy", "--template-file", str(build / "template.yaml"), "--stack-name", STACK, "--region", REGION]
-        _sam([*deploy, "--s3-bucket", ARTIFACTS, "--capabilities", "CAPABILITY_IAM", "--no-confirm-changeset", "--no-progressbar"], env, tmp_path)
-
-        cfn = boto3.client("cloudformation", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
-        resources = cfn.describe_stack_resources(StackName=STACK)["StackResources"]
-        deployed = Deployed(
-            endpoint=endpoint,
-            stack=cfn.describe_stacks(StackName=STACK)["Stacks"][0],
-            physical={r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources if r.get("PhysicalResourceId")},
-            processed=cfn.get_template(StackName=STACK, TemplateStage="Processed")["TemplateBody"],
-        )
+        deployed = _build_and_deploy(tmp_path, f"http://127.0.0.1:{port}")
         assert deployed.stack["StackStatus"] == "CREATE_COMPLETE"
         _assert_outputs(deployed)
         _assert_routes(deployed)
@@ -198,13 +202,21 @@ def _assert_stream_mapping(deployed: Deployed) -> None:
     (mapping,) = deployed.client("lambda").list_event_source_mappings(FunctionName=function)["EventSourceMappings"]
     table = deployed.client("dynamodb").describe_table(TableName=deployed.physical["SessionsTable"])["Table"]
     queue_url = deployed.physical["RecordingsDeadLetterQueue"]
-    queue_arn = deployed.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = deployed.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     declared = load()["Resources"]["RecordingsArchiveFunction"]["Properties"]["Events"]["PendingRecordings"]["Properties"]
     assert mapping["EventSourceArn"] == table["LatestStreamArn"]
     assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": queue_arn}}
     assert mapping["FilterCriteria"] == declared["FilterCriteria"]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and mapping["BisectBatchOnFunctionError"] is True
-    for setting in ("StartingPosition", "BatchSize", "ParallelizationFactor", "MaximumRetryAttempts", "MaximumRecordAgeInSeconds"):
+    for setting in (
+        "StartingPosition",
+        "BatchSize",
+        "ParallelizationFactor",
+        "MaximumRetryAttempts",
+        "MaximumRecordAgeInSeconds",
+    ):
         assert mapping[setting] == declared[setting], setting
 
 
