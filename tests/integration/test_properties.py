@@ -23,7 +23,7 @@ SETTINGS = settings(
 
 header_names = st.sampled_from(
     ["authorization", "x-vapi-secret", "x-vapi-signature", "x-signature", "x-timestamp", "x-speaknode-signature", "webhook-id",
-     "content-type", "content-encoding", "x-anything"]
+     "webhook-timestamp", "webhook-signature", "content-type", "content-encoding", "x-anything"]
 )  # fmt: skip
 header_values = st.text(st.characters(codec="latin-1", exclude_categories=["Cc"]), max_size=80)
 headers = st.dictionaries(header_names, header_values, max_size=5)

@@ -33,7 +33,7 @@ def test_offloaded_transcript_round_trips(stored: Stored, monkeypatch: pytest.Mo
 
     status, session = get(f"/sessions/cozmox/{session_id}")
     assert status == 200
-    parsed = cozmox.parse("server-messages", body, {}).update
+    parsed = cozmox.ADAPTER.parse("server-messages", body, {}).update
     assert parsed is not None and parsed.transcript is not None
     turns_as_stored: list[dict[str, Any]] = [dict(t) for t in parsed.transcript]
     expected = [
