@@ -244,7 +244,13 @@ def test_recording_function_is_fed_by_the_filtered_stream_with_a_dead_letter_que
     assert float(env["RECORDING_TIMEOUT_SECONDS"]) < function["Properties"]["Timeout"]
     assert "RECORDING_ALLOW_LOOPBACK" not in env  # loopback is for the local stack and tests only
     granted = {a for s in _statements(function) for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
-    assert granted == {"s3:PutObject", "s3:AbortMultipartUpload", "dynamodb:UpdateItem", "sqs:SendMessage", "secretsmanager:GetSecretValue"}
+    assert granted == {
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "dynamodb:UpdateItem",
+        "sqs:SendMessage",
+        "secretsmanager:GetSecretValue",
+    }
     for statement in _statements(function):
         if "s3:PutObject" in statement["Action"]:
             assert statement["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/audio/*"}

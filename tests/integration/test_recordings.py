@@ -249,7 +249,9 @@ def test_vapi_endpoint_refusing_the_key_fails_the_copy(
     assert (session["recording_state"], session["recording_error"]) == ("failed", "HTTP 401")
 
 
-def test_vapi_redirect_to_a_private_address_is_refused(stored: Stored, copier: StreamDelivery, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vapi_redirect_to_a_private_address_is_refused(
+    stored: Stored, copier: StreamDelivery, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The SSRF guard checks every hop, the authenticated endpoint's redirect too."""
     api = VapiApi(VAPI_KEY, lambda call_id, kind: "http://10.1.2.3/recording.wav")
     monkeypatch.setenv("CALLVAULT_API_URL_VAPI", api.url)
