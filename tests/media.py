@@ -44,6 +44,7 @@ class MediaHost(_LoopbackServer):
     def __init__(self) -> None:
         self.hits: Counter[str] = Counter()
         self.authorization: dict[str, str | None] = {}  # path -> the Authorization header it last got
+        self.closing = threading.Event()
         host = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -65,7 +66,9 @@ class MediaHost(_LoopbackServer):
                     "/flaky.wav": lambda: (
                         self._send(503, b"busy", "text/plain") if host.hits[path] <= 2 else self._send(200, WAV, "audio/wav")
                     ),
+                    "/unavailable.wav": lambda: self._send(503, b"busy", "text/plain"),
                     "/slow.wav": self._slow,
+                    "/stall.wav": self._stall,
                     "/endless": self._endless,
                 }
                 routes.get(path, lambda: self._send(404, b"", "text/plain"))()
@@ -96,6 +99,14 @@ class MediaHost(_LoopbackServer):
                 except OSError:
                     pass  # the copier gave up: as it should
 
+            def _stall(self) -> None:  # headers, then nothing until the host closes
+                self.send_response(200)
+                self.send_header("content-type", "audio/wav")
+                self.send_header("content-length", str(len(WAV)))
+                self.end_headers()
+                self.wfile.flush()
+                host.closing.wait()
+
             def _endless(self) -> None:  # no content-length, more than any cap
                 self.send_response(200)
                 self.send_header("content-type", "audio/wav")
@@ -111,6 +122,10 @@ class MediaHost(_LoopbackServer):
                 pass
 
         self.server, self.url = _serve(Handler)
+
+    def close(self) -> None:
+        self.closing.set()
+        super().close()
 
 
 class VapiApi(_LoopbackServer):
