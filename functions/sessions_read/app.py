@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -37,8 +39,8 @@ def _invalid(exc: sessions.InvalidParameter) -> Response[dict[str, str]]:
     return _error(400, str(exc))
 
 
-@app.exception_handler(SessionNotFound)
-def _not_found(exc: SessionNotFound) -> Response[dict[str, str]]:
+@app.exception_handler([SessionNotFound, sessions.UnknownVendor])
+def _not_found(exc: LookupError) -> Response[dict[str, str]]:
     return _error(404, str(exc))
 
 
@@ -53,6 +55,15 @@ def _no_route(_: Exception) -> Response[dict[str, str]]:
     return _error(404, "no such route")
 
 
+def _reject_unknown_query(route: Callable[..., Any]) -> None:
+    """A query parameter `route` does not take is a 400 naming it: a typo (`vendr=`) must not
+    silently widen the listing to everything."""
+    known = list(inspect.signature(route).parameters)
+    unknown = sorted(set(app.current_event.query_string_parameters or {}) - set(known))
+    if unknown:
+        raise sessions.InvalidParameter(unknown[0], f"unknown query parameter; one of {', '.join(known)}")
+
+
 @app.get("/sessions", summary="List sessions, newest first")
 def list_sessions(
     vendor: Annotated[str | None, Query(description="Only this vendor's sessions")] = None,
@@ -62,6 +73,7 @@ def list_sessions(
     limit: Annotated[int, Query(ge=1, le=sessions.MAX_LIMIT, description="Page size")] = sessions.DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> sessions.SessionPage:
+    _reject_unknown_query(list_sessions)
     return sessions.list_sessions(
         vendor=vendor,
         status=status.value if status else None,

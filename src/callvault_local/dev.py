@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from callvault_local.apigw import LambdaContext, http_event
 from callvault_local.functions import load_handler
@@ -33,6 +33,8 @@ LOCAL_REGION = "us-east-1"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 # Standard ports a user may have in use; `0` asks the OS for a free one (tests).
 DEFAULT_PORT, DEFAULT_MOTO_PORT = 3000, 5000
+# What an HTTP API answers a request that matches no route (method and path).
+NOT_FOUND_BODY = b'{"message":"Not Found"}'
 
 
 def local_vendors() -> list[str]:
@@ -162,13 +164,17 @@ class LocalApi:
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes, source_ip: str) -> Reply:
         split = urlsplit(target)
-        matched = self.match(method, split.path)
+        # An HTTP API percent-decodes the path before routing it (`a%2Fb` is two segments), and
+        # hands it on decoded: rawPath, requestContext.http.path and pathParameters alike.
+        path = unquote(split.path)
+        matched = self.match(method, path)
         if matched is None:
-            return Reply(404, {"content-type": "application/json"}, b'{"message":"Not Found"}', "no route")
+            # Also a known path with another method: HTTP APIs answer 404 there, not 405.
+            return Reply(404, {"content-type": "application/json"}, NOT_FOUND_BODY, "no route")
         route, parameters = matched
         event = http_event(
             method,
-            split.path,
+            path,
             body,
             headers,
             route_key=f"{route.method} {route.path}",

@@ -82,9 +82,9 @@ def _read_api(read_routes: list[Route]) -> dict[str, Any]:
             operation["security"] = [{"sigv4": []}]
             # Powertools documents 422 for validation errors; callvault answers 400, naming the parameter.
             operation["responses"].pop("422", None)
-            operation["responses"]["400"] = {"description": "A bad parameter, named in the error", **error}
+            operation["responses"]["400"] = {"description": "A bad or unknown parameter, named in the error", **error}
             if "{" in path:
-                operation["responses"]["404"] = {"description": "No such session", **error}
+                operation["responses"]["404"] = {"description": "No such session, or no such vendor", **error}
             operation["responses"]["503"] = {"description": "Storage unavailable; retry", **error}
     for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         document["components"]["schemas"].pop(unused, None)

@@ -48,6 +48,10 @@ class InvalidParameter(ValueError):
         self.parameter = parameter
 
 
+class UnknownVendor(LookupError):
+    """A path naming a vendor callvault does not know: a 404, as for any path that names nothing."""
+
+
 class SessionPage(BaseModel):
     """One page of `GET /sessions`: newest first; `next_cursor` null on the last page."""
 
@@ -55,9 +59,14 @@ class SessionPage(BaseModel):
     next_cursor: str | None = None
 
 
+def _vendor_list() -> str:
+    return ", ".join(sorted(vendors.known()))
+
+
 def check_vendor(vendor: str) -> str:
+    """`vendor` as a filter: an unknown one is a bad parameter (400)."""
     if vendor not in vendors.known():
-        raise InvalidParameter("vendor", f"unknown vendor; one of {', '.join(sorted(vendors.known()))}")
+        raise InvalidParameter("vendor", f"unknown vendor; one of {_vendor_list()}")
     return vendor
 
 
@@ -214,8 +223,10 @@ def _transcript(item: store.Item) -> list[dict[str, Any]]:
 
 def get_session(vendor: str, session_id: str) -> Session | None:
     """The whole normalized session: transcript (read back from S3 when it was offloaded),
-    every event with its raw payload's S3 URI, the recording. None when there is no such session."""
-    check_vendor(vendor)
+    every event with its raw payload's S3 URI, the recording. None when there is no such session;
+    UnknownVendor when there is no such vendor."""
+    if vendor not in vendors.known():
+        raise UnknownVendor(f"no vendor {vendor!r}; one of {_vendor_list()}")
     if not _SESSION_ID.fullmatch(session_id):
         raise InvalidParameter("session_id", "not a session id")
     items = store.session_items(vendor, session_id)
