@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from callvault_local.apigw import http_event
-from callvault_local.dev import DEFAULT_MOTO_PORT
+from callvault_local.console import DEFAULT_MOTO_PORT
 from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE, local_secret_name, vendor_of_secret
 from callvault_local.template import ROOT, resources_of_type, routes
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -46,6 +47,18 @@ def test_banner_names_every_route_secret_and_resource(dev_stack: RunningStack) -
         assert f"dev-{vendor}-secret" in dev_stack.banner
     assert "rotated-speaknode-secret,dev-speaknode-secret" in dev_stack.banner
     assert LOCAL_TABLE in dev_stack.banner and LOCAL_BUCKET in dev_stack.banner
+
+
+def test_banner_commands_work_on_the_ports_the_stack_took(dev_stack: RunningStack) -> None:
+    """The stack runs on ports of its own here, not 3000/5000: the commands it suggests say so."""
+    suggested = re.findall(r"(?:^ +|\()(callvault [^)\n]+)", dev_stack.banner, re.MULTILINE)
+    assert any(c.startswith("callvault send ") for c in suggested) and any(c.startswith("callvault archive ") for c in suggested)
+    for command in suggested:
+        assert f"--port {dev_stack.url.rsplit(':', 1)[1]}" in command, command
+        env = {k: v for k, v in dev_env().items() if k not in ("PORT", "MOTO_PORT")}
+        argv = [sys.executable, "-m", "callvault_local.cli", *shlex.split(command)[1:]]
+        result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, (command, result.stderr)
 
 
 @pytest.mark.parametrize("event_file", sorted(p.name for p in (ROOT / "events").glob("*.json")))
@@ -147,9 +160,16 @@ def test_sessions_list_and_get_read_back_what_was_sent(dev_stack: RunningStack) 
     assert session["events"][0]["raw_s3_uri"].startswith(f"s3://{LOCAL_BUCKET}/raw/cozmox/")
 
     missing = _cli(dev_stack, "sessions", "get", "cozmox", "no-such-call")
-    assert missing.returncode == 1 and "no-such-call" in json.loads(missing.stdout)["error"]
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert missing.stderr == "callvault sessions: HTTP 404: no session 'no-such-call' for cozmox\n"
     bad = _cli(dev_stack, "sessions", "list", "--limit", "500")
-    assert bad.returncode == 1 and json.loads(bad.stderr)["error"].startswith("limit")
+    assert bad.returncode == 1 and bad.stderr.startswith("callvault sessions: HTTP 400: limit") and bad.stderr.count("\n") == 1
+
+    # a session id that needs percent-encoding in a path, as the vendors' doc examples have
+    doc = _send(dev_stack, "tests/fixtures/doc-examples/agentsessions.json", "agentsessions", "session-completed")
+    assert doc.returncode == 0, doc.stderr
+    placeholder = _cli(dev_stack, "sessions", "get", "agentsessions", "<string>")
+    assert placeholder.returncode == 0 and json.loads(placeholder.stdout)["session_id"] == "<string>", placeholder.stderr
 
 
 def test_recordings_are_archived_by_the_local_stack(dev_stack: RunningStack, tmp_path: Path) -> None:

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from tests.conftest import PAYLOADS, Stored, payload, post_webhook
+from tests.conftest import PAYLOADS, Stored, payload, payload_path, post_webhook
 
 SAMPLES = [
-    ("agentsessions", "session-completed", "agentsessions/doc-example"),
+    ("agentsessions", "session-completed", "doc-examples/agentsessions"),
     ("agentsessions", "session-completed", "agentsessions/session-completed"),
     ("cozmox", "server-messages", "cozmox/status-update-ringing"),
     ("cozmox", "server-messages", "cozmox/status-update-in-progress"),
@@ -21,13 +21,13 @@ SAMPLES = [
     ("voiceos", "events", "voiceos/conversation-ended"),
     ("speaknode", "session-started", "speaknode/session-started"),
     ("speaknode", "conversation-complete", "speaknode/conversation-complete"),
-    ("speaknode", "conversation-complete", "speaknode/doc-example"),
+    ("speaknode", "conversation-complete", "doc-examples/speaknode"),
 ]
 
 
 @pytest.mark.parametrize(("vendor", "webhook", "name"), SAMPLES)
 def test_sample_is_stored_with_its_raw_bytes(stored: Stored, vendor: str, webhook: str, name: str) -> None:
-    raw = (PAYLOADS / f"{name}.json").read_bytes()
+    raw = payload_path(name).read_bytes()
     response = post_webhook(vendor, webhook, raw)
     assert response.status == 200, response.json
     assert response.json["status"] == "stored"
