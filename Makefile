@@ -66,7 +66,7 @@ openapi: install
 	$(RUN) python -m callvault_local.openapi
 
 events: install
-	$(RUN) python -m callvault_local.sample_events
+	$(RUN) python -m callvault_local.sample_events --moto-port $(MOTO_PORT)
 
 bench: install
 	$(RUN) python -m bench.ingest

@@ -22,13 +22,15 @@ def http_event(
     path_parameters: Mapping[str, str] | None = None,
     query: str = "",
     source_ip: str = "127.0.0.1",
+    now: float | None = None,
 ) -> dict[str, Any]:
     """An event as API Gateway hands it to Lambda: lower-cased headers, text bodies as text,
-    anything else base64-encoded. `path` is the decoded path, as an HTTP API passes it on."""
+    anything else base64-encoded. `path` is the decoded path, as an HTTP API passes it on; `now`
+    the request time (epoch seconds; default the present)."""
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     content_type = lowered.get("content-type", "")
     is_text = (content_type.startswith(_TEXT_TYPES) or not content_type) and _is_utf8(body)
-    now = time.time()
+    now = time.time() if now is None else now
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key or f"{method} {path}",

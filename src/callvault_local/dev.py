@@ -323,12 +323,17 @@ class DevStack:
     stream_functions: list[str] = field(default_factory=list)
 
     @property
+    def local(self) -> LocalStack:
+        """Where it listens, as every `callvault` command names it."""
+        return LocalStack(self.port, self.moto_port)
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.local.url
 
     @property
     def moto_url(self) -> str:
-        return f"http://127.0.0.1:{self.moto_port}"
+        return self.local.moto_url
 
     def shutdown(self) -> None:
         self.stopped.set()
@@ -420,7 +425,7 @@ def banner(dev: DevStack) -> str:
     """What `make dev` prints at start: every URL, the local secrets, the moto endpoint, the names."""
     from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE
 
-    here = LocalStack(dev.port, dev.moto_port)
+    here = dev.local
     lines = ["callvault local stack", "", "Routes:"]
     lines += [f"  {c.route.method} {dev.url}{c.route.path}  ({c.route.function})" for c in dev.api.routes]
     lines += ["", "Local secrets (CALLVAULT_SECRET_<VENDOR> to change):"]

@@ -22,3 +22,20 @@ def test_sample_event_is_stored(stored: Stored, monkeypatch: pytest.MonkeyPatch,
     response = handler_for(route.path)(event, LambdaContext())
     assert response["statusCode"] == 200, response
     assert json.loads(response["body"])["status"] == "stored"
+
+
+def test_make_events_is_current_and_deterministic() -> None:
+    """`make events` writes what is committed, the same on every run (no clock in it)."""
+    from callvault_local import sample_events
+
+    rendered = sample_events.render()
+    assert rendered == sample_events.render()
+    stale = [str(path.relative_to(ROOT)) for path, content in rendered.items() if path.read_text() != content]
+    assert stale == [], "run `make events`"
+
+
+def test_make_events_points_env_local_json_at_moto_port() -> None:
+    from callvault_local import sample_events
+
+    env_vars = json.loads(sample_events.render(moto_port=5917)[sample_events.ENV_VARS_FILE])
+    assert env_vars["Parameters"]["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5917"
