@@ -72,6 +72,7 @@ bench: install
 	$(RUN) python -m bench.ingest
 	$(RUN) python -m bench.listing
 	$(RUN) python -m bench.recordings
+	$(RUN) python -m bench.failing_recording
 
 clean:
 	rm -rf .venv $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
