@@ -265,7 +265,7 @@ class ArchivedBodies:
 
 
 def get_session(vendor: str, session_id: str) -> Session | None:
-    """The whole normalized session: transcript (read back from S3 when it was offloaded),
+    """The whole normalized session: transcript (read back from the raw body that carried it),
     every event with its raw payload's S3 URI, the recording. None when there is no such session;
     UnknownVendor when there is no such vendor."""
     if vendor not in vendors.known():
