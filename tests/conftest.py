@@ -28,7 +28,7 @@ import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from callvault import aws as callvault_aws  # noqa: E402
-from callvault import config, secrets  # noqa: E402
+from callvault import config, secrets, vendors  # noqa: E402
 from callvault_local import moto_patches, stack  # noqa: E402
 from callvault_local.apigw import LambdaContext, http_event  # noqa: E402
 from callvault_local.functions import load_handler  # noqa: E402
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAYLOADS = ROOT / "events" / "payloads"
 # The vendors' documentation examples, placeholders (`<string>`) and all: parser tests, not samples to send.
 DOC_EXAMPLES = ROOT / "tests" / "fixtures" / "doc-examples"
-VENDORS = ("agentsessions", "cozmox", "voiceos", "speaknode")
+VENDORS = tuple(sorted(vendors.known()))
 SECRETS = {vendor: f"test-{vendor}-secret" for vendor in VENDORS}
 CURSOR_KEY = "test-cursor-key"
 
