@@ -29,7 +29,7 @@ from callvault_local.template import routes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOADS = ROOT / "events" / "payloads"
-VENDORS = ("agentsessions", "cozmox", "voiceos", "speaknode")
+VENDORS = ("agentsessions", "cozmox", "voiceos", "speaknode", "retell", "elevenlabs")
 SECRETS = {vendor: f"test-{vendor}-secret" for vendor in VENDORS}
 CURSOR_KEY = "test-cursor-key"
 

@@ -206,7 +206,12 @@ def _archive_and_store(
         received_at=format_utc(received),
         raw_s3_uri=archive.s3_uri(key),
     )
-    outcome = store.record_event(record, parsed.update, _stored_transcript(parsed, adapter.vendor, event_id))
+    recording = None
+    if parsed.recording is not None:  # in the body itself: into the archive before the session points at it
+        from callvault import recordings  # only this path pays for the recordings module
+
+        recording = recordings.store_embedded(adapter.vendor, session_id, event_id, parsed.recording)
+    outcome = store.record_event(record, parsed.update, _stored_transcript(parsed, adapter.vendor, event_id), recording)
     logger.info("event recorded", outcome=outcome)
     return Filed(outcome, event_id, session_id)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -139,8 +140,17 @@ def session_attributes(update: SessionUpdate, transcript: str | None) -> tuple[d
     return attrs, oversized
 
 
+def _plain_value(value: str | int) -> dict[str, str]:
+    return {"N": str(value)} if isinstance(value, int) else {"S": str(value)}
+
+
 def _session_update(
-    record: EventRecord, update: SessionUpdate, transcript: str | None, *, advance_status: bool
+    record: EventRecord,
+    update: SessionUpdate,
+    transcript: str | None,
+    *,
+    advance_status: bool,
+    recording: Mapping[str, str | int] | None = None,
 ) -> dict[str, Any]:
     names: dict[str, str] = {}
     values: dict[str, Any] = {
@@ -171,6 +181,9 @@ def _session_update(
     for index, (name, value) in enumerate(attributes.items()):
         names[f"#a{index}"], values[f":a{index}"] = name, value
         sets.append(f"#a{index} = :a{index}" if advance_status else f"#a{index} = if_not_exists(#a{index}, :a{index})")
+    for index, (name, plain) in enumerate((recording or {}).items()):  # stored with the event: no copy to wait for
+        names[f"#r{index}"], values[f":r{index}"] = name, _plain_value(plain)
+        sets.append(f"#r{index} = :r{index}")
     if update.recording_url is not None:
         values[":pending"] = {"S": RecordingState.PENDING.value}
         sets.append("recording_state = if_not_exists(recording_state, :pending)")
@@ -208,8 +221,11 @@ def _event_put(record: EventRecord) -> dict[str, Any]:
     }
 
 
-def record_event(record: EventRecord, update: SessionUpdate, transcript: str | None) -> Outcome:
-    """Store the event and merge it into its session, exactly once.
+def record_event(
+    record: EventRecord, update: SessionUpdate, transcript: str | None, recording: Mapping[str, str | int] | None = None
+) -> Outcome:
+    """Store the event and merge it into its session, exactly once; `recording`, the attributes of
+    a recording the event carried and that is already in the archive (`recordings.archived`).
 
     "duplicate" when the event was stored before (nothing is written). Raises
     StorageUnavailable when DynamoDB cannot be written; then nothing was.
@@ -217,7 +233,8 @@ def record_event(record: EventRecord, update: SessionUpdate, transcript: str | N
     advance = update.status is not None
     conflicts = 0
     while True:
-        items = [{"Put": _event_put(record)}, {"Update": _session_update(record, update, transcript, advance_status=advance)}]
+        session = _session_update(record, update, transcript, advance_status=advance, recording=recording)
+        items = [{"Put": _event_put(record)}, {"Update": session}]
         try:
             aws.dynamodb().transact_write_items(TransactItems=items)  # type: ignore[arg-type,unused-ignore]
             return "stored"
@@ -365,7 +382,7 @@ def finish_recording(vendor: str, session_id: str, claim: str, attributes: dict[
     sets = []
     for index, (name, value) in enumerate(attributes.items()):
         names[f"#r{index}"] = name
-        values[f":r{index}"] = {"N": str(value)} if isinstance(value, int) else {"S": str(value)}
+        values[f":r{index}"] = _plain_value(value)
         sets.append(f"#r{index} = :r{index}")
     return _conditional_update(
         "finish",
