@@ -70,8 +70,7 @@ _TURNS = [
 def retell_call(call_status: str = "ended", *, analyzed: bool = False, ended: bool = True) -> dict[str, Any]:
     """A Retell phone call as its SDK's `PhoneCallResponse` describes it, at some point of its life."""
     with_tools: list[TranscriptWithToolCall] = [
-        TranscriptWithToolCallUtterance(role=r, content=t, words=_words(t, s))
-        for r, t, s in _TURNS[:2]
+        TranscriptWithToolCallUtterance(role=r, content=t, words=_words(t, s)) for r, t, s in _TURNS[:2]
     ]
     with_tools += [
         TranscriptWithToolCallToolCallInvocationUtterance(
@@ -100,10 +99,7 @@ def retell_call(call_status: str = "ended", *, analyzed: bool = False, ended: bo
         recording_url=RETELL_RECORDING if ended else None,
         opt_in_signed_url=True,
         transcript="\n".join(f"{'Agent' if r == 'agent' else 'User'}: {t}" for r, t, _ in _TURNS),
-        transcript_object=[
-            TranscriptObject(role=r, content=t, words=w)
-            for (r, t, _), w in zip(_TURNS, words, strict=True)
-        ],
+        transcript_object=[TranscriptObject(role=r, content=t, words=w) for (r, t, _), w in zip(_TURNS, words, strict=True)],
         transcript_with_tool_calls=with_tools,
         call_cost=CallCost(
             combined_cost=12.5,

@@ -23,7 +23,7 @@ SETTINGS = settings(
 
 header_names = st.sampled_from(
     ["authorization", "x-vapi-secret", "x-vapi-signature", "x-signature", "x-timestamp", "x-speaknode-signature", "webhook-id",
-     "content-type", "content-encoding", "x-anything"]
+     "x-retell-signature", "elevenlabs-signature", "content-type", "content-encoding", "x-anything"]
 )  # fmt: skip
 header_values = st.text(st.characters(codec="latin-1", exclude_categories=["Cc"]), max_size=80)
 headers = st.dictionaries(header_names, header_values, max_size=5)
@@ -72,7 +72,11 @@ def test_authenticated_garbage_gets_2xx_or_4xx_never_5xx(
     local_stack: LocalStack, path: str, body: bytes, extra: dict[str, str]
 ) -> None:
     vendor = path.split("/")[2]
-    signed = {**{k: v for k, v in extra.items() if k not in ("authorization", "x-signature", "x-timestamp")}}
+    signed = {
+        k: v
+        for k, v in extra.items()
+        if k not in ("authorization", "x-signature", "x-timestamp", "x-retell-signature", "elevenlabs-signature")
+    }
     signed.update(adapter_for(vendor).sign(body, SECRETS[vendor]))
     result = _call(path, body, signed)
     assert result["statusCode"] in (200, 400), result  # stored/duplicate/ignored, or quarantined
@@ -88,8 +92,14 @@ def test_real_payloads_with_any_field_replaced_never_5xx(local_stack: LocalStack
         "cozmox": "cozmox/end-of-call-report",
         "voiceos": "voiceos/conversation-ended",
         "speaknode": f"speaknode/{webhook}",
+        "retell": data.draw(st.sampled_from(["retell/call-analyzed", "retell/transcript-updated", "retell/transfer-started"])),
+        "elevenlabs": data.draw(
+            st.sampled_from(
+                ["elevenlabs/post-call-transcription", "elevenlabs/post-call-audio", "elevenlabs/call-initiation-failure"]
+            )
+        ),
     }[vendor]
-    body: Any = payload(sample)
+    body: Any = payload(sample if "/" in sample else f"{vendor}/{sample}")
     # walk to a random place in the payload and put any JSON value there
     target = body
     for _ in range(data.draw(st.integers(0, 4))):

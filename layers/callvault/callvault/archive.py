@@ -65,8 +65,12 @@ def put_once(key: str, body: bytes, content_type: str) -> bool:
 @contextmanager
 def _s3_errors(operation: str) -> Iterator[None]:
     """S3's errors raised as StorageUnavailable; anything else (a failing upload body) as it is."""
+    from boto3.exceptions import S3UploadFailedError
+
     try:
         yield
+    except S3UploadFailedError as exc:  # boto3's upload wraps the ClientError of a part that failed
+        raise StorageUnavailable(f"s3 {operation} failed: {aws.error_code(exc.__cause__)}") from exc
     except ClientError as exc:
         raise StorageUnavailable(f"s3 {operation} failed: {aws.error_code(exc)}") from exc
     except BotoCoreError as exc:
