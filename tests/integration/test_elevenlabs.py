@@ -6,10 +6,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from typing import Any
+from unittest import mock
 
 import boto3
+import pytest
+from botocore.exceptions import ClientError
 
-from callvault import archive, recordings
+from callvault import archive, aws, recordings
+from callvault.errors import StorageUnavailable
 from callvault.vendors.base import EmbeddedRecording
 from tests.conftest import Stored, post_webhook
 from tests.media import make_wav
@@ -120,3 +125,36 @@ def test_wrong_secret_writes_nothing(stored: Stored) -> None:
     response = post_webhook("elevenlabs", "post-call", elevenlabs_event("post_call_audio"), secret="wrong")
     assert response.status == 401
     assert not stored.items() and not stored.keys()
+
+
+@pytest.mark.parametrize("operation", ["put_object", "head_object"])
+def test_audio_upload_failing_is_503_and_the_retry_stores_it_once(stored: Stored, operation: str) -> None:
+    audio = MP3 * 100
+    body = json.dumps(elevenlabs_event("post_call_audio", audio)).encode()
+    client = aws.s3()
+    real = getattr(client, operation)
+
+    def fail_on_audio(**kwargs: Any) -> Any:
+        if kwargs["Key"].startswith("audio/"):
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, operation)
+        return real(**kwargs)
+
+    with mock.patch.object(client, operation, side_effect=fail_on_audio):
+        response = post_webhook("elevenlabs", "post-call", body)
+    assert response.status == 503
+    assert stored.items() == [] and stored.keys("audio/") == []  # the raw body is archived; nothing points at it yet
+    retry = post_webhook("elevenlabs", "post-call", body)
+    assert retry.json["status"] == "stored"
+    session = stored.session("elevenlabs", CONVERSATION)
+    assert session["recording_sha256"] == hashlib.sha256(audio).hexdigest()
+    assert stored.body(session["recording_s3_uri"].split("/", 3)[3]) == audio
+
+
+def test_a_part_failing_leaves_no_upload_behind(stored: Stored) -> None:
+    audio = make_wav(400.0)  # ~6.4 MB: two parts
+    recording = EmbeddedRecording(base64.b64encode(audio).decode(), "audio/mpeg")
+    error = ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, "UploadPart")
+    with mock.patch.object(aws.s3(), "upload_part", side_effect=error), pytest.raises(StorageUnavailable):
+        recordings.store_embedded("elevenlabs", "conv_big", "evt_big", recording)
+    assert stored.keys("audio/") == []
+    assert boto3.client("s3").list_multipart_uploads(Bucket=stored.bucket).get("Uploads", []) == []
