@@ -26,13 +26,21 @@ from callvault.config import LAMBDA_BODY_LIMIT  # noqa: E402
 MINUTES = (5, 15, 30)
 BITRATES_KBPS = (128, 64, 32)
 # In the order a request meets them: API Gateway, then Lambda's invoke, then callvault's handler.
-LIMITS = (("API Gateway (10 MB)", 10 * 1024 * 1024), ("Lambda invoke (6 MB)", 6 * 1024 * 1024), ("callvault 413", LAMBDA_BODY_LIMIT))
+LIMITS = (
+    ("API Gateway (10 MB)", 10 * 1024 * 1024),
+    ("Lambda invoke (6 MB)", 6 * 1024 * 1024),
+    ("callvault 413", LAMBDA_BODY_LIMIT),
+)
 
 
 def body_bytes(minutes: int, kbps: int) -> int:
     audio = os.urandom(kbps * 1000 // 8 * minutes * 60)
     data = {"agent_id": "agent_7f2b9c1d4e", "conversation_id": "conv_01jx9z3k7m2q8r5t4v6w8y0a1b"}
-    body = {"type": "post_call_audio", "event_timestamp": 1795425470, "data": {**data, "full_audio": base64.b64encode(audio).decode()}}
+    body = {
+        "type": "post_call_audio",
+        "event_timestamp": 1795425470,
+        "data": {**data, "full_audio": base64.b64encode(audio).decode()},
+    }
     return len(json.dumps(body).encode())
 
 

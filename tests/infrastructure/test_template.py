@@ -246,3 +246,45 @@ def test_alarm_dimensions_are_the_ones_the_code_emits(capsys: pytest.CaptureFixt
         stat = next(m["MetricStat"] for m in load()["Resources"][alarm]["Properties"]["Metrics"] if "MetricStat" in m)
         assert stat["Metric"]["MetricName"] == metric
         assert sorted(d["Name"] for d in stat["Metric"]["Dimensions"]) == sorted(dimensions[metric])
+
+
+def _resolved(value: Any, parameters: dict[str, str]) -> Any:
+    """`value` with Ref to parameters, Fn::If, Fn::Not and Fn::Equals evaluated as CloudFormation does."""
+    template = load()
+    if isinstance(value, dict) and len(value) == 1:
+        ((name, arg),) = value.items()
+        if name == "Ref" and arg in template["Parameters"]:
+            return parameters.get(arg, str(template["Parameters"][arg].get("Default")))
+        if name == "Fn::Equals":
+            return str(_resolved(arg[0], parameters)) == str(_resolved(arg[1], parameters))
+        if name == "Fn::Not":
+            return not _resolved(arg[0], parameters)
+        if name == "Fn::If":
+            condition, when_true, when_false = arg
+            chosen = when_true if _resolved(template["Conditions"][condition], parameters) else when_false
+            return _resolved(chosen, parameters)
+    return value
+
+
+def _reserved_concurrency(parameters: dict[str, str]) -> dict[str, int]:
+    reserved = {}
+    for name, function in resources_of_type("AWS::Serverless::Function").items():
+        value = _resolved(function["Properties"].get("ReservedConcurrentExecutions", {"Ref": "AWS::NoValue"}), parameters)
+        if value != {"Ref": "AWS::NoValue"}:
+            reserved[name] = int(value)
+    return reserved
+
+
+def test_no_concurrency_is_reserved_by_default() -> None:
+    # AWS keeps 100 executions unreserved and new accounts often have a quota of 10: any
+    # reservation by default would fail `sam deploy` there.
+    assert _reserved_concurrency({}) == {}
+
+
+def test_reserved_concurrency_parameters_reserve_per_function() -> None:
+    webhook_functions = {r.function for r in routes() if r.path.startswith("/webhooks/")}
+    assert _reserved_concurrency({"WebhookReservedConcurrency": "50"}) == dict.fromkeys(webhook_functions, 50)
+    assert _reserved_concurrency({"RecordingsReservedConcurrency": "10"}) == {"RecordingsArchiveFunction": 10}
+    parameters = load()["Parameters"]
+    for name in ("WebhookReservedConcurrency", "RecordingsReservedConcurrency"):
+        assert (parameters[name]["Default"], parameters[name]["MinValue"]) == (0, 0)

@@ -85,14 +85,15 @@ def test_audio_retry_is_a_duplicate_and_uploads_nothing_again(stored: Stored) ->
 def test_audio_larger_than_a_part_streams_in_parts(stored: Stored) -> None:
     audio = make_wav(400.0)  # ~6.4 MB decoded: more than one 5 MB part of the multipart upload
     recording = EmbeddedRecording(base64.b64encode(audio).decode(), "audio/mpeg")
-    attributes = recordings.store_embedded("elevenlabs", "conv_big", "evt_big", recording)
-    assert attributes["recording_bytes"] == len(audio)
-    assert attributes["recording_sha256"] == hashlib.sha256(audio).hexdigest()
-    assert attributes["recording_content_type"] == "audio/wav"  # the bytes say what they are
-    key = str(attributes["recording_s3_uri"]).split("/", 3)[3]
+    stored_recording = recordings.store_embedded("elevenlabs", "conv_big", "evt_big", recording)
+    assert stored_recording.state == "archived"
+    assert stored_recording.bytes == len(audio)
+    assert stored_recording.sha256 == hashlib.sha256(audio).hexdigest()
+    assert stored_recording.content_type == "audio/wav"  # the bytes say what they are
+    key = str(stored_recording.s3_uri).split("/", 3)[3]
     assert stored.body(key) == audio
     head = boto3.client("s3").head_object(Bucket=stored.bucket, Key=key)
-    assert head["Metadata"]["sha256"] == attributes["recording_sha256"]
+    assert head["Metadata"]["sha256"] == stored_recording.sha256
     assert archive.head(key) is not None
 
 

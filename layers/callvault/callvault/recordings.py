@@ -22,7 +22,7 @@ from callvault import archive, store
 from callvault.config import settings
 from callvault.download import DownloadError, Opened, open_url
 from callvault.errors import StorageUnavailable
-from callvault.models import RecordingState, format_utc, utc_iso
+from callvault.models import Recording, RecordingState, format_utc, utc_iso
 from callvault.observability import count_with, logger
 from callvault.vendors.base import EmbeddedRecording
 
@@ -146,7 +146,7 @@ def copy_recording(job: RecordingJob) -> Outcome:
 
 
 def _fail(job: RecordingJob, claim: str, reason: str) -> Outcome:
-    store.finish_recording(job.vendor, job.session_id, claim, {"recording_state": "failed", "recording_error": reason})
+    store.finish_recording(job.vendor, job.session_id, claim, Recording(state=RecordingState.FAILED, error=reason))
     count_with("RecordingsFailed", vendor=job.vendor)  # the reason is on the session and in the log line
     if reason.startswith("expired"):
         count_with("RecordingLinksExpired", vendor=job.vendor)
@@ -175,17 +175,17 @@ def _download_and_store(job: RecordingJob, claim: str, deadline: float) -> Outco
     return "archived"
 
 
-def archived(key: str, size: int, sha256: str, content_type: str) -> dict[str, str | int]:
-    """The session attributes of a recording now in the archive at `key`, however it got there
-    (copied from a link, or carried in the webhook body)."""
-    return {
-        "recording_state": RecordingState.ARCHIVED.value,
-        "recording_s3_uri": archive.s3_uri(key),
-        "recording_bytes": size,
-        "recording_sha256": sha256,
-        "recording_content_type": content_type,
-        "recording_archived_at": format_utc(datetime.now(UTC)),
-    }
+def archived(key: str, size: int, sha256: str, content_type: str) -> Recording:
+    """A recording now in the archive at `key`, however it got there (copied from a link, or
+    carried in the webhook body): the fields the session records of it."""
+    return Recording(
+        state=RecordingState.ARCHIVED,
+        s3_uri=archive.s3_uri(key),
+        bytes=size,
+        sha256=sha256,
+        content_type=content_type,
+        archived_at=format_utc(datetime.now(UTC)),
+    )
 
 
 class _Base64Audio(io.RawIOBase):
@@ -210,9 +210,9 @@ class _Base64Audio(io.RawIOBase):
         return len(data)
 
 
-def store_embedded(vendor: str, session_id: str, event_id: str, recording: EmbeddedRecording) -> dict[str, str | int]:
+def store_embedded(vendor: str, session_id: str, event_id: str, recording: EmbeddedRecording) -> Recording:
     """Store a recording that came in the webhook body at `audio/{vendor}/{session_id}/...` and
-    return its session attributes (as `archived`). Idempotent: a retried event finds the file
+    return it as the session records it (`archived`). Idempotent: a retried event finds the file
     already there and reuses what was recorded of it, uploading nothing again.
 
     One pass hashes and sizes the decoded audio, a second streams it to S3 with those facts in the

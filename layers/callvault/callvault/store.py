@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -25,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from callvault import aws
 from callvault.config import settings
 from callvault.errors import StorageUnavailable
-from callvault.models import RecordingState, SessionUpdate, format_utc
+from callvault.models import Recording, RecordingState, SessionUpdate, format_utc
 from callvault.observability import logger
 
 SESSION_SK = "SESSION"
@@ -59,6 +58,35 @@ INDEXES = {  # (filter by vendor, filter by status) -> (index name, its partitio
 
 def list_sort_key(created_at: str, vendor: str, session_id: str) -> str:
     return f"{created_at}#{vendor}#{session_id}"
+
+
+# A session's recording lives in the session item as one attribute per field of `Recording`,
+# named `recording_<field>`. Every writer (ingest, the copier) and the reader (the read API) go
+# through these functions, so a field the model gains is written and read back with no list to keep.
+RECORDING_ATTR_PREFIX = "recording_"
+
+
+def recording_attr(field: str) -> str:
+    """The session item attribute holding `Recording.<field>`."""
+    if field not in Recording.model_fields:
+        raise KeyError(f"Recording has no field {field!r}")
+    return RECORDING_ATTR_PREFIX + field
+
+
+def recording_values(recording: Recording) -> dict[str, dict[str, str]]:
+    """The fields set on `recording` (those given when it was made), as session item attributes."""
+    values: dict[str, dict[str, str]] = {}
+    for field, value in recording.model_dump(mode="json", exclude_unset=True).items():
+        if value is not None:
+            values[recording_attr(field)] = {"N": str(value)} if type(value) is int else {"S": str(value)}
+    return values
+
+
+def recording_from_item(item: Item) -> Recording:
+    """The recording a session item (DynamoDB form) holds; absent fields null, state `none`."""
+    stored = {field: item.get(recording_attr(field)) for field in Recording.model_fields}
+    # Both S and N come as strings; the model gives each field its type.
+    return Recording.model_validate({field: next(iter(v.values())) for field, v in stored.items() if v})
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +151,10 @@ def session_attributes(update: SessionUpdate, transcript: str | None) -> tuple[d
     if update.cost is not None:
         put("cost", _json(update.cost.model_dump()), MAX_DOCUMENT_BYTES)
     if update.recording_url is not None:
-        put("recording_source_url", {"S": update.recording_url}, MAX_SCALAR_BYTES)
-        if update.recording_expires_at is not None and "recording_source_url" in attrs:
-            attrs["recording_expires_at"] = {"S": update.recording_expires_at}
+        source = recording_values(Recording(source_url=update.recording_url, expires_at=update.recording_expires_at))
+        put(recording_attr("source_url"), source.pop(recording_attr("source_url")), MAX_SCALAR_BYTES)
+        if recording_attr("source_url") in attrs:
+            attrs.update(source)
     if transcript is not None:
         attrs["transcript"] = {"S": transcript}
     budget = MAX_VENDOR_FIELDS_BYTES
@@ -140,17 +169,13 @@ def session_attributes(update: SessionUpdate, transcript: str | None) -> tuple[d
     return attrs, oversized
 
 
-def _plain_value(value: str | int) -> dict[str, str]:
-    return {"N": str(value)} if isinstance(value, int) else {"S": str(value)}
-
-
 def _session_update(
     record: EventRecord,
     update: SessionUpdate,
     transcript: str | None,
     *,
     advance_status: bool,
-    recording: Mapping[str, str | int] | None = None,
+    recording: Recording | None = None,
 ) -> dict[str, Any]:
     names: dict[str, str] = {}
     values: dict[str, Any] = {
@@ -181,12 +206,13 @@ def _session_update(
     for index, (name, value) in enumerate(attributes.items()):
         names[f"#a{index}"], values[f":a{index}"] = name, value
         sets.append(f"#a{index} = :a{index}" if advance_status else f"#a{index} = if_not_exists(#a{index}, :a{index})")
-    for index, (name, plain) in enumerate((recording or {}).items()):  # stored with the event: no copy to wait for
-        names[f"#r{index}"], values[f":r{index}"] = name, _plain_value(plain)
-        sets.append(f"#r{index} = :r{index}")
+    if recording is not None:  # stored with the event: no copy to wait for
+        for index, (name, value) in enumerate(recording_values(recording).items()):
+            names[f"#r{index}"], values[f":r{index}"] = name, value
+            sets.append(f"#r{index} = :r{index}")
     if update.recording_url is not None:
-        values[":pending"] = {"S": RecordingState.PENDING.value}
-        sets.append("recording_state = if_not_exists(recording_state, :pending)")
+        values[":pending"] = recording_values(Recording(state=RecordingState.PENDING))[recording_attr("state")]
+        sets.append(f"{recording_attr('state')} = if_not_exists({recording_attr('state')}, :pending)")
     item: dict[str, Any] = {
         "TableName": settings().table_name,
         "Key": _session_key(record.vendor, record.session_id),
@@ -222,10 +248,10 @@ def _event_put(record: EventRecord) -> dict[str, Any]:
 
 
 def record_event(
-    record: EventRecord, update: SessionUpdate, transcript: str | None, recording: Mapping[str, str | int] | None = None
+    record: EventRecord, update: SessionUpdate, transcript: str | None, recording: Recording | None = None
 ) -> Outcome:
     """Store the event and merge it into its session, exactly once; `recording`, the attributes of
-    a recording the event carried and that is already in the archive (`recordings.archived`).
+    the recording the event carried, already in the archive (`recordings.archived`).
 
     "duplicate" when the event was stored before (nothing is written). Raises
     StorageUnavailable when DynamoDB cannot be written; then nothing was.
@@ -376,13 +402,14 @@ def release_recording(vendor: str, session_id: str, claim: str) -> None:
     )
 
 
-def finish_recording(vendor: str, session_id: str, claim: str, attributes: dict[str, str | int]) -> bool:
-    """Write the copy's outcome, if `claim` still holds the recording; the claim is removed."""
+def finish_recording(vendor: str, session_id: str, claim: str, outcome: Recording) -> bool:
+    """Write the copy's outcome (the fields set on `outcome`), if `claim` still holds the
+    recording; the claim is removed."""
     names, values = {}, {":claim": {"S": claim}}
     sets = []
-    for index, (name, value) in enumerate(attributes.items()):
+    for index, (name, value) in enumerate(recording_values(outcome).items()):
         names[f"#r{index}"] = name
-        values[f":r{index}"] = _plain_value(value)
+        values[f":r{index}"] = value
         sets.append(f"#r{index} = :r{index}")
     return _conditional_update(
         "finish",
