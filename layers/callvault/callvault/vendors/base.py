@@ -12,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from callvault.auth import Headers, Verifier
 from callvault.config import Settings
-from callvault.models import SessionUpdate, format_utc, utc_iso
+from callvault.models import Agent, SessionUpdate, format_utc, utc_iso
 
 
 class PayloadError(Exception):
@@ -129,6 +129,11 @@ def require_session_id(value: Any) -> str:
     if len(text) > 256 or any(ord(ch) < 32 for ch in text):
         raise PayloadError("session id is not a plausible identifier")
     return text
+
+
+def agent(agent_id: str | None, name: str | None) -> Agent | None:
+    """The agent, when the event names it at all."""
+    return Agent(id=agent_id, name=name) if agent_id or name else None
 
 
 def compact(values: Mapping[str, Any]) -> dict[str, Any]:

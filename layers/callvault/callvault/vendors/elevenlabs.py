@@ -25,7 +25,7 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 from callvault import auth
 from callvault.auth import AuthError, Headers
 from callvault.config import Settings
-from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, add_seconds, transcript, utc_iso
+from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, transcript, utc_iso
 from callvault.vendors.base import (
     EmbeddedRecording,
     ObjectList,
@@ -34,6 +34,7 @@ from callvault.vendors.base import (
     VendorAdapter,
     VendorItem,
     VendorModel,
+    agent,
     compact,
     parse_model,
     require_session_id,
@@ -172,7 +173,7 @@ def _transcription(data: Data) -> SessionUpdate:
     return SessionUpdate(
         status=_STATUS.get(data.status or "", Status.ENDED),
         channel=channel,
-        agent=Agent(id=data.agent_id, name=data.agent_name) if data.agent_id or data.agent_name else None,
+        agent=agent(data.agent_id, data.agent_name),
         from_number=from_number,
         to_number=to_number,
         started_at=started,
@@ -209,7 +210,7 @@ def _initiation_failure(data: Data) -> SessionUpdate:
     return SessionUpdate(
         status=Status.ENDED,
         channel=Channel.OUTBOUND_PHONE,
-        agent=Agent(id=data.agent_id, name=data.agent_name) if data.agent_id or data.agent_name else None,
+        agent=agent(data.agent_id, data.agent_name),
         from_number=from_number if isinstance(from_number, str) else None,
         to_number=to_number if isinstance(to_number, str) else None,
         ended_reason=data.failure_reason or "call_initiation_failure",
@@ -222,8 +223,8 @@ def _audio(data: Data) -> tuple[SessionUpdate, EmbeddedRecording | None]:
     audio = data.full_audio or ""
     if audio and (len(audio) % 4 or not _BASE64.fullmatch(audio)):
         raise PayloadError("full_audio is not base64")
-    agent = Agent(id=data.agent_id, name=data.agent_name) if data.agent_id or data.agent_name else None
-    return SessionUpdate(status=Status.ENDED, agent=agent), EmbeddedRecording(audio, "audio/mpeg") if audio else None
+    update = SessionUpdate(status=Status.ENDED, agent=agent(data.agent_id, data.agent_name))
+    return update, EmbeddedRecording(audio, "audio/mpeg") if audio else None
 
 
 def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:

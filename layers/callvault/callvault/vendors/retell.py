@@ -24,13 +24,14 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 from callvault import auth
 from callvault.auth import AuthError, Headers
 from callvault.config import Settings
-from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, add_seconds, transcript, utc_iso
+from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, transcript, utc_iso
 from callvault.vendors.base import (
     ObjectList,
     ParsedEvent,
     VendorAdapter,
     VendorItem,
     VendorModel,
+    agent,
     compact,
     parse_model,
     require_session_id,
@@ -184,7 +185,7 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
     update = SessionUpdate(
         status=_CALL_STATUS.get(call.call_status or "") or _EVENT_STATUS.get(event_type),
         channel=_channel(call),
-        agent=Agent(id=call.agent_id, name=call.agent_name) if call.agent_id or call.agent_name else None,
+        agent=agent(call.agent_id, call.agent_name),
         from_number=call.from_number,
         to_number=call.to_number,
         started_at=started_at,
