@@ -1,4 +1,4 @@
-"""The S3 archive: raw bodies byte for byte, quarantined bodies, offloaded transcripts."""
+"""The S3 archive: raw bodies byte for byte, quarantined bodies, recordings."""
 
 from __future__ import annotations
 
@@ -29,10 +29,6 @@ def raw_key(vendor: str, webhook: str, event_id: str, received: datetime) -> str
 
 def quarantine_key(vendor: str, webhook: str, digest: str, received: datetime) -> str:
     return f"quarantine/{vendor}/{webhook}/{received:%Y/%m/%d}/{digest}.bin"
-
-
-def transcript_key(vendor: str, session_id: str, event_id: str) -> str:
-    return f"sessions/{vendor}/{session_id}/transcript/{event_id}.json"
 
 
 def s3_uri(key: str) -> str:
