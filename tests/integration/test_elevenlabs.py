@@ -40,7 +40,7 @@ def test_transcription_normalized(stored: Stored) -> None:
     assert json.loads(session["vf:call_successful"]) == "success"
     assert json.loads(session["vf:call_sid"]) == "CA1234567890abcdef1234567890abcdef"
     assert "recording_state" not in session  # the audio comes in its own webhook
-    transcript = json.loads(session["transcript"])
+    transcript = stored.transcript(session)
     assert [(t["role"], t["at"]) for t in transcript] == [
         ("assistant", "2026-11-23T09:16:40.000Z"),
         ("user", "2026-11-23T09:16:44.000Z"),
@@ -48,8 +48,8 @@ def test_transcription_normalized(stored: Stored) -> None:
         ("tool", "2026-11-23T09:16:49.000Z"),
         ("assistant", "2026-11-23T09:16:52.000Z"),
     ]
-    assert transcript[2]["tool"] == {"name": "reschedule", "arguments": '{"day":"friday"}'}
-    assert transcript[3]["tool"] == {"name": "reschedule", "output": '{"ok":true}', "is_error": False}
+    assert transcript[2]["tool"] == {"name": "reschedule", "arguments": '{"day":"friday"}', "output": None, "is_error": False}
+    assert transcript[3]["tool"] == {"name": "reschedule", "arguments": None, "output": '{"ok":true}', "is_error": False}
 
 
 def test_audio_in_the_body_becomes_the_sessions_recording(stored: Stored) -> None:
