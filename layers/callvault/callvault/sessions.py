@@ -256,7 +256,7 @@ class ArchivedBodies:
 
 
 def get_session(vendor: str, session_id: str) -> Session | None:
-    """The whole normalized session: transcript (read back from S3 when it was offloaded),
+    """The whole normalized session: transcript (read back from the raw body that carried it),
     every event with its raw payload's S3 URI, the recording. None when there is no such session."""
     check_vendor(vendor)
     if not _SESSION_ID.fullmatch(session_id):
