@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -25,6 +26,10 @@ class Webhook:
     session_id: str
 
 
+# (session id, created at, ended) -> the webhook's route name and its body
+Maker = Callable[[str, str, bool], tuple[str, dict[str, Any]]]
+
+
 @cache
 def _template(name: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads((PAYLOADS / f"{name}.json").read_text())
@@ -39,10 +44,15 @@ def _agentsessions(session_id: str, created_at: str, ended: bool) -> tuple[str, 
     return "session-completed", body
 
 
-def _cozmox(session_id: str, created_at: str, ended: bool) -> tuple[str, dict[str, Any]]:
-    body = copy.deepcopy(_template("cozmox/end-of-call-report" if ended else "cozmox/status-update-in-progress"))
-    body["message"]["call"].update(id=session_id, createdAt=created_at)
-    return "server-messages", body
+def _vapi_format(vendor: str) -> Maker:
+    """Server messages in Vapi's format, from `vendor`'s own samples (cozmox, vapi)."""
+
+    def make(session_id: str, created_at: str, ended: bool) -> tuple[str, dict[str, Any]]:
+        body = copy.deepcopy(_template(f"{vendor}/end-of-call-report" if ended else f"{vendor}/status-update-in-progress"))
+        body["message"]["call"].update(id=session_id, createdAt=created_at)
+        return "server-messages", body
+
+    return make
 
 
 def _voiceos(session_id: str, created_at: str, ended: bool) -> tuple[str, dict[str, Any]]:
@@ -79,16 +89,17 @@ def _elevenlabs(session_id: str, created_at: str, ended: bool) -> tuple[str, dic
     return "post-call", body
 
 
-_MAKERS = {
+_MAKERS: dict[str, Maker] = {
     "agentsessions": _agentsessions,
-    "cozmox": _cozmox,
+    "cozmox": _vapi_format("cozmox"),
     "voiceos": _voiceos,
     "speaknode": _speaknode,
+    "vapi": _vapi_format("vapi"),
     "retell": _retell,
     "elevenlabs": _elevenlabs,
 }
 # Vendors whose start leaves a session in progress, listed by the creation time given here.
-VENDORS = ("agentsessions", "cozmox", "voiceos", "speaknode")
+VENDORS = ("agentsessions", "cozmox", "voiceos", "speaknode", "vapi")
 # Every vendor with a webhook route (the soak's mix): Retell lists by first-seen time, and
 # ElevenLabs' first webhook already ends the session.
 ALL_VENDORS = tuple(_MAKERS)

@@ -272,10 +272,18 @@ def test_recording_function_is_fed_by_the_filtered_stream_with_a_dead_letter_que
     assert int(env["RECORDING_MAX_ATTEMPTS"]) == source["MaximumRetryAttempts"] + 1
     assert "RECORDING_ALLOW_LOOPBACK" not in env  # loopback is for the local stack and tests only
     granted = {a for s in _statements(function) for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
-    assert granted == {"s3:PutObject", "s3:AbortMultipartUpload", "dynamodb:UpdateItem", "sqs:SendMessage"}
+    assert granted == {
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "dynamodb:UpdateItem",
+        "sqs:SendMessage",
+        "secretsmanager:GetSecretValue",
+    }
     for statement in _statements(function):
         if "s3:PutObject" in statement["Action"]:
             assert statement["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/audio/*"}
+        if statement["Action"] == "secretsmanager:GetSecretValue":  # Vapi's API key (its private recordings), nothing else
+            assert statement["Resource"] == {"Ref": "VapiApiKeySecret"} == env["API_KEY_ARN_VAPI"]
     alarm = load()["Resources"]["RecordingsDeadLetterAlarm"]["Properties"]
     assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["RecordingsDeadLetterQueue", "QueueName"]}
 
