@@ -29,8 +29,11 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def test_cfn_lint_passes() -> None:
-    result = subprocess.run([_bin("cfn-lint"), "template.yaml"], cwd=ROOT, capture_output=True, text=True, check=False)
+def test_cfn_lint_passes_with_informational_checks() -> None:
+    # I3011 among them: every stateful resource says what happens to it on delete and replace.
+    result = subprocess.run(
+        [_bin("cfn-lint"), "--include-checks", "I", "--", "template.yaml"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -191,6 +194,21 @@ def test_bucket_is_protected() -> None:
     (policy,) = resources_of_type("AWS::S3::BucketPolicy").values()
     (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize(
+    ("kind", "policy"),
+    [
+        ("AWS::SecretsManager::Secret", "Delete"),  # credentials do not outlive the stack that checks them
+        ("AWS::Logs::LogGroup", "Retain"),  # the record of what ran; their retention expires them
+        ("AWS::SQS::Queue", "Delete"),  # locates stream records only; the sessions stay in the retained table
+    ],
+)
+def test_deletion_policy_of_each_kind(kind: str, policy: str) -> None:
+    resources = resources_of_type(kind)
+    assert resources
+    for name, resource in resources.items():
+        assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == (policy, policy), name
 
 
 def test_outputs_give_every_webhook_url() -> None:
