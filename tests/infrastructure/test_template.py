@@ -29,8 +29,11 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def test_cfn_lint_passes() -> None:
-    result = subprocess.run([_bin("cfn-lint"), "template.yaml"], cwd=ROOT, capture_output=True, text=True, check=False)
+def test_cfn_lint_passes_with_informational_checks() -> None:
+    # I3011 among them: every stateful resource says what happens to it on delete and replace.
+    result = subprocess.run(
+        [_bin("cfn-lint"), "--include-checks", "I", "--", "template.yaml"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -124,6 +127,10 @@ def test_globals() -> None:
     assert layer["Properties"]["ContentUri"] == "layers/callvault/"
 
 
+# Vendors whose webhooks carry the recording itself (ElevenLabs' post_call_audio).
+BODY_RECORDINGS = frozenset({"elevenlabs"})
+
+
 def _statements(function: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for policy in function["Properties"]["Policies"] for s in policy["Statement"]]
 
@@ -146,6 +153,22 @@ def test_webhook_function_least_privilege(route: Any) -> None:
         if "secretsmanager:GetSecretValue" in granted:
             assert statement["Resource"] == {"Ref": f"{vendor.capitalize()}Secret"}
     assert actions == {"s3:PutObject", "dynamodb:PutItem", "dynamodb:UpdateItem", "secretsmanager:GetSecretValue"}
+
+
+def test_only_webhooks_carrying_audio_may_write_audio() -> None:
+    # A policy of its own on that webhook function's role: its vendor's audio prefix, nothing else.
+    functions = {r.function: r.path.split("/")[2] for r in routes() if r.path.startswith("/webhooks/")}
+    policies = resources_of_type("AWS::IAM::Policy").values()
+    granted = {}
+    for policy in policies:
+        (role,) = policy["Properties"]["Roles"]
+        (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+        vendor = functions[role["Ref"].removesuffix("Role")]
+        assert statement["Effect"] == "Allow"
+        assert set(statement["Action"]) == {"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"}
+        assert statement["Resource"] == {"Fn::Sub": f"${{ArchiveBucket.Arn}}/audio/{vendor}/*"}
+        granted[vendor] = statement
+    assert set(granted) == BODY_RECORDINGS
 
 
 def test_table_is_protected() -> None:
@@ -171,6 +194,21 @@ def test_bucket_is_protected() -> None:
     (policy,) = resources_of_type("AWS::S3::BucketPolicy").values()
     (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize(
+    ("kind", "policy"),
+    [
+        ("AWS::SecretsManager::Secret", "Delete"),  # credentials do not outlive the stack that checks them
+        ("AWS::Logs::LogGroup", "Retain"),  # the record of what ran; their retention expires them
+        ("AWS::SQS::Queue", "Delete"),  # locates stream records only; the sessions stay in the retained table
+    ],
+)
+def test_deletion_policy_of_each_kind(kind: str, policy: str) -> None:
+    resources = resources_of_type(kind)
+    assert resources
+    for name, resource in resources.items():
+        assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == (policy, policy), name
 
 
 def test_outputs_give_every_webhook_url() -> None:

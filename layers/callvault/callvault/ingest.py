@@ -204,7 +204,12 @@ def _archive_and_store(
         received_at=format_utc(received),
         raw_s3_uri=archive.s3_uri(key),
     )
-    outcome = store.record_event(record, parsed.update)
+    recording = None
+    if parsed.recording is not None:  # in the body itself: into the archive before the session points at it
+        from callvault import recordings  # only this path pays for the recordings module
+
+        recording = recordings.store_embedded(adapter.vendor, session_id, event_id, parsed.recording)
+    outcome = store.record_event(record, parsed.update, recording)
     logger.info("event recorded", outcome=outcome)
     return Filed(outcome, event_id, session_id)
 
