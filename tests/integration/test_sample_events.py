@@ -26,12 +26,15 @@ def test_sample_event_is_stored(stored: Stored, monkeypatch: pytest.MonkeyPatch,
 
 
 def test_make_events_is_current_and_deterministic() -> None:
-    """`make events` writes what is committed, the same on every run (no clock in it)."""
+    """`make events` writes what is committed, the same on every run (no clock in it, but for the
+    signing time of the vendors that sign one, which it does not rewrite a file for)."""
     from callvault_local import sample_events
 
-    rendered = sample_events.render()
-    assert rendered == sample_events.render()
-    stale = [str(path.relative_to(ROOT)) for path, content in rendered.items() if path.read_text() != content]
+    rendered = {path: sample_events.comparable(content) for path, content in sample_events.render().items()}
+    assert rendered == {path: sample_events.comparable(content) for path, content in sample_events.render().items()}
+    stale = [
+        str(path.relative_to(ROOT)) for path, content in rendered.items() if sample_events.comparable(path.read_text()) != content
+    ]
     assert stale == [], "run `make events`"
 
 
