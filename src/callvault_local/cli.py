@@ -2,6 +2,7 @@
 
 callvault dev [--port 3000] [--moto-port 5000]
 callvault send FILE --vendor V --webhook W [--url URL]
+callvault forget --vendor V --session S [--bucket B --table T]
 """
 
 from __future__ import annotations
@@ -206,6 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--bucket", help="a deployed stack's ArchiveBucketName (default: the local stack)")
     replay.add_argument("--table", help="a deployed stack's SessionsTableName")
     replay.add_argument("--moto-port", type=int, default=_port("MOTO_PORT", 5000), help="local moto endpoint port")
+
+    forget = commands.add_parser("forget", help="erase one session everywhere; a tombstone keeps it forgotten")
+    forget.add_argument("--vendor", required=True)
+    forget.add_argument("--session", required=True, help="the vendor's session id")
+    forget.add_argument("--bucket", help="a deployed stack's ArchiveBucketName (default: the local stack)")
+    forget.add_argument("--table", help="a deployed stack's SessionsTableName")
+    forget.add_argument("--moto-port", type=int, default=_port("MOTO_PORT", 5000), help="local moto endpoint port")
     return parser
 
 
@@ -226,6 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from callvault_local import replay
 
         return replay.run(args)
+    if args.command == "forget":
+        from callvault_local import forget
+
+        return forget.run(args)
     return 2
 
 

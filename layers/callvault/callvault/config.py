@@ -29,6 +29,9 @@ class Settings(BaseModel):
     recording_max_bytes: int = Field(default=2 * 1024**3, gt=0)
     # The whole copy must end well inside the function's own timeout (template: 300 s).
     recording_timeout_seconds: float = Field(default=240, gt=0, le=840)
+    # Retention (template: TranscriptRetentionDays): session and event items expire by DynamoDB TTL
+    # this many days after their last write; 0 keeps them.
+    transcript_retention_days: int = Field(default=0, ge=0)
     # Only for the local stack and tests: loopback addresses and plain http allowed. Never in AWS.
     recording_allow_loopback: bool = False
 
@@ -49,5 +52,6 @@ def settings() -> Settings:
         "recording_max_bytes": env.get("RECORDING_MAX_BYTES"),
         "recording_timeout_seconds": env.get("RECORDING_TIMEOUT_SECONDS"),
         "recording_allow_loopback": env.get("RECORDING_ALLOW_LOOPBACK"),
+        "transcript_retention_days": env.get("TRANSCRIPT_RETENTION_DAYS"),
     }
     return Settings.model_validate({k: v for k, v in values.items() if v is not None})

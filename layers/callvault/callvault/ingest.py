@@ -30,7 +30,7 @@ from callvault.vendors.base import ParsedEvent, PayloadError, VendorAdapter
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
-Outcome = Literal["stored", "duplicate", "ignored", "quarantined"]
+Outcome = Literal["stored", "duplicate", "ignored", "forgotten", "quarantined"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,12 @@ class Filed:
 
 
 # The metric each outcome counts on the webhook path (a replay counts none: nothing arrived).
-_OUTCOME_METRICS: dict[Outcome, str] = {"stored": "EventsStored", "duplicate": "EventsDuplicate", "ignored": "EventsIgnored"}
+_OUTCOME_METRICS: dict[Outcome, str] = {
+    "stored": "EventsStored",
+    "duplicate": "EventsDuplicate",
+    "ignored": "EventsIgnored",
+    "forgotten": "EventsForgotten",
+}
 
 # A vendor's own event id is used as is when it is safe in an S3 key and a DynamoDB sort key.
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@=+-]{0,199}")
@@ -107,15 +112,16 @@ def _authenticate(adapter: VendorAdapter, request: Request) -> None:
         authenticate(scheme, request.headers, request.body, refreshed)
 
 
-def _stored_transcript(parsed: ParsedEvent, vendor: str, event_id: str) -> str | None:
+def _stored_transcript(parsed: ParsedEvent, vendor: str, event_id: str) -> tuple[str | None, archive.Version | None]:
+    """The transcript as the session item keeps it, and the S3 version written for it, if any."""
     if parsed.update is None or parsed.update.transcript is None:
-        return None
+        return None, None
     text = to_json(parsed.update.transcript)
     if len(text) <= settings().transcript_inline_max_bytes:
-        return text.decode()
+        return text.decode(), None
     key = archive.transcript_key(vendor, parsed.session_id or "", event_id)
-    archive.put_once(key, text, "application/json")
-    return archive.s3_uri(key)
+    created = archive.put_once(key, text, "application/json")
+    return archive.s3_uri(key), archive.Version(key, created, is_marker=False) if created else None
 
 
 def ingest(adapter: VendorAdapter, webhook: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -191,11 +197,15 @@ def _archive_and_store(
     session_id = parsed.session_id or ""
     logger.append_keys(event_id=event_id, session_id=session_id, event_type=parsed.event_type)
     key = archive.raw_key(adapter.vendor, webhook, event_id, received)
-    archive.put_once(key, request.body, "application/json")
-
     if parsed.update is None:
+        # No transaction will look at the tombstone: look before archiving (one GetItem).
+        if session_id and store.tombstone(adapter.vendor, session_id) is not None:
+            logger.info("event for a forgotten session dropped")
+            return Filed("forgotten", event_id, session_id)
+        archive.put_once(key, request.body, "application/json")
         logger.info("event acknowledged")
         return Filed("ignored", event_id, session_id)
+    created = archive.put_once(key, request.body, "application/json")
 
     record = store.EventRecord(
         vendor=adapter.vendor,
@@ -206,8 +216,14 @@ def _archive_and_store(
         received_at=format_utc(received),
         raw_s3_uri=archive.s3_uri(key),
     )
-    outcome = store.record_event(record, parsed.update, _stored_transcript(parsed, adapter.vendor, event_id))
-    logger.info("event recorded", outcome=outcome)
+    transcript, transcript_version = _stored_transcript(parsed, adapter.vendor, event_id)
+    outcome = store.record_event(record, parsed.update, transcript)
+    if outcome == "forgotten":  # erased meanwhile: take back what this delivery archived
+        written = [archive.Version(key, created, is_marker=False)] if created else []
+        archive.delete_versions(written + ([transcript_version] if transcript_version else []))
+        logger.info("event for a forgotten session dropped")
+    else:
+        logger.info("event recorded", outcome=outcome)
     return Filed(outcome, event_id, session_id)
 
 

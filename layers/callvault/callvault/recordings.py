@@ -166,7 +166,7 @@ def _download_and_store(job: RecordingJob, claim: str, deadline: float) -> Outco
         archive.upload_stream(key, io.BufferedReader(body, buffer_size=1024 * 1024), content_type)
     finally:
         opened.close()
-    store.finish_recording(
+    finished = store.finish_recording(
         job.vendor,
         job.session_id,
         claim,
@@ -179,6 +179,11 @@ def _download_and_store(job: RecordingJob, claim: str, deadline: float) -> Outco
             "recording_archived_at": format_utc(datetime.now(UTC)),
         },
     )
+    if not finished and store.tombstone(job.vendor, job.session_id) is not None:
+        # Erased while this copy ran: the erasure could not see an upload not yet complete.
+        archive.delete_versions([v for v in archive.versions(key) if v.key == key])
+        logger.info("recording of a forgotten session removed")
+        return "skipped"
     count_with("RecordingsArchived", vendor=job.vendor)
     logger.info("recording archived", bytes=body.size, key=key)
     return "archived"

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -152,7 +153,8 @@ def list_sessions(
     keys, last_key = store.query_listing(
         vendor=vendor, status=status, lowest=lowest or " ", highest=highest, limit=limit, start_key=start_key
     )
-    items = [summary_from_item(item) for item in store.get_sessions(keys)]
+    now = time.time()  # an expired session TTL has not deleted yet is not listed
+    items = [summary_from_item(item) for item in store.get_sessions(keys) if not store.expired(item, now)]
     return SessionPage(items=items, next_cursor=encode_cursor(last_key, digest) if last_key else None)
 
 
@@ -226,15 +228,21 @@ def _transcript(item: store.Item) -> list[dict[str, Any]]:
     return [_full_entry(entry) for entry in json.loads(text)]
 
 
-def get_session(vendor: str, session_id: str) -> Session | None:
-    """The whole normalized session: transcript (read back from S3 when it was offloaded),
-    every event with its raw payload's S3 URI, the recording. None when there is no such session."""
+def check_session(vendor: str, session_id: str) -> None:
+    """InvalidParameter unless `vendor` is known and `session_id` could be one of its sessions."""
     check_vendor(vendor)
     if not _SESSION_ID.fullmatch(session_id):
         raise InvalidParameter("session_id", "not a session id")
+
+
+def get_session(vendor: str, session_id: str) -> Session | None:
+    """The whole normalized session: transcript (read back from S3 when it was offloaded),
+    every event with its raw payload's S3 URI, the recording. None when there is no such
+    session, or when it has outlived its retention (DynamoDB TTL deletes lazily)."""
+    check_session(vendor, session_id)
     items = store.session_items(vendor, session_id)
     session_item = next((i for i in items if i["sk"]["S"] == store.SESSION_SK), None)
-    if session_item is None:
+    if session_item is None or store.expired(session_item, time.time()):
         return None
     events = sorted(
         (
