@@ -303,8 +303,9 @@ def test_erase_function_has_only_what_erasure_needs() -> None:
 
 def _resolve(value: Any, parameters: dict[str, str]) -> Any:
     """A template fragment with Ref, Fn::If, Fn::Equals, Fn::And, Fn::Not and Condition evaluated
-    for `parameters` (what CloudFormation does at deploy), AWS::NoValue dropped."""
+    for `parameters` (defaults for the others) as CloudFormation does at deploy, AWS::NoValue dropped."""
     conditions = load()["Conditions"]
+    parameters = {name: str(p.get("Default")) for name, p in load()["Parameters"].items()} | parameters
     drop = object()
 
     def walk(node: Any) -> Any:
@@ -338,9 +339,8 @@ def _deployed_lifecycle(parameters: dict[str, str]) -> dict[str, dict[str, Any]]
     import boto3
     from moto import mock_aws
 
-    defaults = {name: str(p.get("Default")) for name, p in load()["Parameters"].items()}
     (bucket,) = resources_of_type("AWS::S3::Bucket").values()
-    rules = _resolve(bucket["Properties"]["LifecycleConfiguration"]["Rules"], {**defaults, **parameters})
+    rules = _resolve(bucket["Properties"]["LifecycleConfiguration"]["Rules"], parameters)
     s3_rules = []
     for rule in rules:  # CloudFormation's rule shape, as CloudFormation sends it to S3
         s3_rule: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
@@ -393,3 +393,27 @@ def test_items_expire_by_ttl_with_the_transcript_retention_unless_held() -> None
     variable = load()["Globals"]["Function"]["Environment"]["Variables"]["TRANSCRIPT_RETENTION_DAYS"]
     assert _resolve(variable, {"LegalHold": "false", "TranscriptRetentionDays": "365"}) == "365"
     assert _resolve(variable, {"LegalHold": "true", "TranscriptRetentionDays": "365"}) == "0"
+
+
+def _reserved_concurrency(parameters: dict[str, str]) -> dict[str, int]:
+    reserved = {}
+    for name, function in resources_of_type("AWS::Serverless::Function").items():
+        value = _resolve(function["Properties"], parameters).get("ReservedConcurrentExecutions")
+        if value is not None:
+            reserved[name] = int(value)
+    return reserved
+
+
+def test_no_concurrency_is_reserved_by_default() -> None:
+    # AWS keeps 100 executions unreserved and new accounts often have a quota of 10: any
+    # reservation by default would fail `sam deploy` there.
+    assert _reserved_concurrency({}) == {}
+
+
+def test_reserved_concurrency_parameters_reserve_per_function() -> None:
+    webhook_functions = {r.function for r in routes() if r.path.startswith("/webhooks/")}
+    assert _reserved_concurrency({"WebhookReservedConcurrency": "50"}) == dict.fromkeys(webhook_functions, 50)
+    assert _reserved_concurrency({"RecordingsReservedConcurrency": "10"}) == {"RecordingsArchiveFunction": 10}
+    parameters = load()["Parameters"]
+    for name in ("WebhookReservedConcurrency", "RecordingsReservedConcurrency"):
+        assert (parameters[name]["Default"], parameters[name]["MinValue"]) == (0, 0)

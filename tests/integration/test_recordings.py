@@ -14,6 +14,8 @@ import boto3
 import pytest
 
 from callvault import config
+from callvault.models import Recording
+from callvault_local.dev import LocalApi
 from callvault_local.streams import StreamDelivery, deliveries
 from tests.conftest import Stored, payload, post_webhook
 from tests.media import BIG_WAV, WAV, MediaHost
@@ -170,3 +172,29 @@ def test_loopback_is_refused_unless_allowed(
     copier.poll()
     recording = _recording(stored, session_id)
     assert recording["state"] == "failed" and recording["error"].startswith("refused scheme http")
+
+
+def _read_api_recording(session_id: str) -> dict[str, Any]:
+    reply = LocalApi().handle("GET", f"/sessions/speaknode/{session_id}", {}, b"", "127.0.0.1")
+    assert reply.status == 200, reply
+    recording: dict[str, Any] = json.loads(reply.body)["recording"]
+    return recording
+
+
+def test_read_api_answers_every_recording_field_the_copier_wrote(
+    stored: Stored, copier: StreamDelivery, media: MediaHost
+) -> None:
+    """Every field of `Recording`, written by the webhook path and the copier (archived and
+    failed), comes back through the read API as DynamoDB holds it."""
+    archived = _call_with_recording(f"{media.url}/call.wav", "rec-read-archived")
+    failed = _call_with_recording(f"{media.url}/missing.wav", "rec-read-failed")
+    copier.poll()
+    seen: set[str] = set()
+    for session_id in (archived, failed):
+        in_table = _recording(stored, session_id)
+        answered = _read_api_recording(session_id)
+        assert set(answered) == set(Recording.model_fields)
+        assert {name: answered[name] for name in in_table} == in_table, session_id
+        assert all(answered[name] is None for name in set(answered) - set(in_table))
+        seen |= {name for name, value in answered.items() if value is not None}
+    assert seen == set(Recording.model_fields)  # every field was written somewhere, and read back

@@ -21,7 +21,7 @@ from callvault import archive, store
 from callvault.config import settings
 from callvault.download import DownloadError, Opened, open_url
 from callvault.errors import StorageUnavailable
-from callvault.models import format_utc, utc_iso
+from callvault.models import Recording, RecordingState, format_utc, utc_iso
 from callvault.observability import count_with, logger
 
 CLAIM_SECONDS = 360  # longer than the function's timeout (300 s): a crashed copier's claim lapses
@@ -143,7 +143,7 @@ def copy_recording(job: RecordingJob) -> Outcome:
 
 
 def _fail(job: RecordingJob, claim: str, reason: str) -> Outcome:
-    store.finish_recording(job.vendor, job.session_id, claim, {"recording_state": "failed", "recording_error": reason})
+    store.finish_recording(job.vendor, job.session_id, claim, Recording(state=RecordingState.FAILED, error=reason))
     count_with("RecordingsFailed", vendor=job.vendor)  # the reason is on the session and in the log line
     if reason.startswith("expired"):
         count_with("RecordingLinksExpired", vendor=job.vendor)
@@ -170,14 +170,14 @@ def _download_and_store(job: RecordingJob, claim: str, deadline: float) -> Outco
         job.vendor,
         job.session_id,
         claim,
-        {
-            "recording_state": "archived",
-            "recording_s3_uri": archive.s3_uri(key),
-            "recording_bytes": body.size,
-            "recording_sha256": body.sha256.hexdigest(),
-            "recording_content_type": content_type,
-            "recording_archived_at": format_utc(datetime.now(UTC)),
-        },
+        Recording(
+            state=RecordingState.ARCHIVED,
+            s3_uri=archive.s3_uri(key),
+            bytes=body.size,
+            sha256=body.sha256.hexdigest(),
+            content_type=content_type,
+            archived_at=format_utc(datetime.now(UTC)),
+        ),
     )
     if not finished and store.tombstone(job.vendor, job.session_id) is not None:
         # Erased while this copy ran: the erasure could not see an upload not yet complete.

@@ -23,8 +23,6 @@ from callvault.models import (
     Channel,
     Cost,
     EventRef,
-    Recording,
-    RecordingState,
     Session,
     SessionSummary,
     Status,
@@ -171,18 +169,6 @@ def _string(item: store.Item, name: str) -> str | None:
     return str(value) if value is not None else None
 
 
-def _recording(item: store.Item) -> Recording:
-    size = item.get("recording_bytes", {}).get("N")
-    return Recording(
-        source_url=_string(item, "recording_source_url"),
-        expires_at=_string(item, "recording_expires_at"),
-        state=RecordingState(_string(item, "recording_state") or RecordingState.NONE.value),
-        s3_uri=_string(item, "recording_s3_uri"),
-        bytes=int(size) if size is not None else None,
-        sha256=_string(item, "recording_sha256"),
-    )
-
-
 def summary_from_item(item: store.Item) -> SessionSummary:
     """A session item (DynamoDB form) in the normalized shape, without transcript and events."""
     duration = item.get("duration_seconds", {}).get("N")
@@ -201,7 +187,7 @@ def summary_from_item(item: store.Item) -> SessionSummary:
         duration_seconds=float(duration) if duration is not None else None,
         ended_reason=_string(item, "ended_reason"),
         cost=Cost.model_validate(cost) if cost is not None else None,
-        recording=_recording(item),
+        recording=store.recording_from_item(item),
         summary=_string(item, "summary"),
         vendor_fields={
             name.removeprefix(store.VENDOR_FIELD_PREFIX): json.loads(value["S"])

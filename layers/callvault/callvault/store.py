@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from callvault import aws
 from callvault.config import settings
 from callvault.errors import StorageUnavailable
-from callvault.models import RecordingState, SessionUpdate, format_utc
+from callvault.models import Recording, RecordingState, SessionUpdate, format_utc
 from callvault.observability import logger
 
 SESSION_SK = "SESSION"
@@ -64,6 +64,35 @@ INDEXES = {  # (filter by vendor, filter by status) -> (index name, its partitio
 
 def list_sort_key(created_at: str, vendor: str, session_id: str) -> str:
     return f"{created_at}#{vendor}#{session_id}"
+
+
+# A session's recording lives in the session item as one attribute per field of `Recording`,
+# named `recording_<field>`. Every writer (ingest, the copier) and the reader (the read API) go
+# through these functions, so a field the model gains is written and read back with no list to keep.
+RECORDING_ATTR_PREFIX = "recording_"
+
+
+def recording_attr(field: str) -> str:
+    """The session item attribute holding `Recording.<field>`."""
+    if field not in Recording.model_fields:
+        raise KeyError(f"Recording has no field {field!r}")
+    return RECORDING_ATTR_PREFIX + field
+
+
+def recording_values(recording: Recording) -> dict[str, dict[str, str]]:
+    """The fields set on `recording` (those given when it was made), as session item attributes."""
+    values: dict[str, dict[str, str]] = {}
+    for field, value in recording.model_dump(mode="json", exclude_unset=True).items():
+        if value is not None:
+            values[recording_attr(field)] = {"N": str(value)} if type(value) is int else {"S": str(value)}
+    return values
+
+
+def recording_from_item(item: Item) -> Recording:
+    """The recording a session item (DynamoDB form) holds; absent fields null, state `none`."""
+    stored = {field: item.get(recording_attr(field)) for field in Recording.model_fields}
+    # Both S and N come as strings; the model gives each field its type.
+    return Recording.model_validate({field: next(iter(v.values())) for field, v in stored.items() if v})
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +177,10 @@ def session_attributes(update: SessionUpdate, transcript: str | None) -> tuple[d
     if update.cost is not None:
         put("cost", _json(update.cost.model_dump()), MAX_DOCUMENT_BYTES)
     if update.recording_url is not None:
-        put("recording_source_url", {"S": update.recording_url}, MAX_SCALAR_BYTES)
-        if update.recording_expires_at is not None and "recording_source_url" in attrs:
-            attrs["recording_expires_at"] = {"S": update.recording_expires_at}
+        source = recording_values(Recording(source_url=update.recording_url, expires_at=update.recording_expires_at))
+        put(recording_attr("source_url"), source.pop(recording_attr("source_url")), MAX_SCALAR_BYTES)
+        if recording_attr("source_url") in attrs:
+            attrs.update(source)
     if transcript is not None:
         attrs["transcript"] = {"S": transcript}
     budget = MAX_VENDOR_FIELDS_BYTES
@@ -198,8 +228,8 @@ def _session_update(
         names[f"#a{index}"], values[f":a{index}"] = name, value
         sets.append(f"#a{index} = :a{index}" if advance_status else f"#a{index} = if_not_exists(#a{index}, :a{index})")
     if update.recording_url is not None:
-        values[":pending"] = {"S": RecordingState.PENDING.value}
-        sets.append("recording_state = if_not_exists(recording_state, :pending)")
+        values[":pending"] = recording_values(Recording(state=RecordingState.PENDING))[recording_attr("state")]
+        sets.append(f"{recording_attr('state')} = if_not_exists({recording_attr('state')}, :pending)")
     expiry = _retention_expiry(record.received_at)
     if expiry is not None:  # the session lives as long after its last event as an event does
         values[":expires"] = expiry
@@ -446,13 +476,14 @@ def release_recording(vendor: str, session_id: str, claim: str) -> None:
     )
 
 
-def finish_recording(vendor: str, session_id: str, claim: str, attributes: dict[str, str | int]) -> bool:
-    """Write the copy's outcome, if `claim` still holds the recording; the claim is removed."""
+def finish_recording(vendor: str, session_id: str, claim: str, outcome: Recording) -> bool:
+    """Write the copy's outcome (the fields set on `outcome`), if `claim` still holds the
+    recording; the claim is removed."""
     names, values = {}, {":claim": {"S": claim}}
     sets = []
-    for index, (name, value) in enumerate(attributes.items()):
+    for index, (name, value) in enumerate(recording_values(outcome).items()):
         names[f"#r{index}"] = name
-        values[f":r{index}"] = {"N": str(value)} if isinstance(value, int) else {"S": str(value)}
+        values[f":r{index}"] = value
         sets.append(f"#r{index} = :r{index}")
     return _conditional_update(
         "finish",
