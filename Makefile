@@ -65,6 +65,7 @@ bench: install
 	$(RUN) python -m bench.ingest
 	$(RUN) python -m bench.listing
 	$(RUN) python -m bench.recordings
+	$(RUN) python -m bench.erasure
 
 clean:
 	rm -rf .venv $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -16,14 +16,6 @@ from datetime import date
 from typing import Any
 
 
-def _day(key: str) -> date | None:
-    parts = key.split("/")  # kind/vendor/webhook/yyyy/mm/dd/name
-    try:
-        return date(int(parts[3]), int(parts[4]), int(parts[5]))
-    except (IndexError, ValueError):
-        return None
-
-
 def replay(
     vendor: str,
     *,
@@ -34,7 +26,7 @@ def replay(
 ) -> Counter[str]:
     """Replay `vendor`'s archived bodies received from `since` to `until` (days, inclusive):
     outcomes counted (stored, duplicate, ignored, quarantined)."""
-    from callvault import aws, ingest
+    from callvault import archive, aws, ingest
     from callvault.config import settings
 
     adapter = importlib.import_module(f"callvault.vendors.{vendor}").ADAPTER
@@ -45,7 +37,7 @@ def replay(
         for page in aws.s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for listed in page.get("Contents", []):
                 key: str = listed["Key"]
-                day = _day(key)
+                day = archive.day_of_key(key)
                 if day is None or (since and day < since) or (until and day > until):
                     continue
                 kind, _, webhook, *_, name = key.split("/")

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -29,6 +29,15 @@ def raw_key(vendor: str, webhook: str, event_id: str, received: datetime) -> str
 
 def quarantine_key(vendor: str, webhook: str, digest: str, received: datetime) -> str:
     return f"quarantine/{vendor}/{webhook}/{received:%Y/%m/%d}/{digest}.bin"
+
+
+def day_of_key(key: str) -> date | None:
+    """The receive day a raw or quarantine key carries (`kind/vendor/webhook/yyyy/mm/dd/name`)."""
+    parts = key.split("/")
+    try:
+        return date(int(parts[3]), int(parts[4]), int(parts[5]))
+    except (IndexError, ValueError):
+        return None
 
 
 def transcript_key(vendor: str, session_id: str, event_id: str) -> str:

@@ -75,14 +75,6 @@ def _day(text: str | None) -> date | None:
         return None
 
 
-def _key_day(key: str) -> date | None:
-    parts = key.split("/")  # kind/vendor/webhook/yyyy/mm/dd/name
-    try:
-        return date(int(parts[3]), int(parts[4]), int(parts[5]))
-    except (IndexError, ValueError):
-        return None
-
-
 class _Sweep:
     """One session's erasure in progress: what was looked at, what was removed."""
 
@@ -104,7 +96,7 @@ class _Sweep:
                         self.days.add(found)
                 elif isinstance(text, str) and (key := archive.key_of(text)) is not None:
                     owned.add(key)
-                    if found := _key_day(key):
+                    if found := archive.day_of_key(key):
                         self.days.add(found)
         self.days.add(today)
         doomed = list(self._day_versions(owned))
