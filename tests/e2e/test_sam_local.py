@@ -42,7 +42,8 @@ def _functions() -> Any:
     from samcli.lib.providers.sam_function_provider import SamFunctionProvider
     from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 
-    stacks, _ = SamLocalStackProvider.get_stacks(str(ROOT / "template.yaml"))
+    # As samconfig.toml has it: SAM CLI expands the template's Fn::ForEach loops itself.
+    stacks, _ = SamLocalStackProvider.get_stacks(str(ROOT / "template.yaml"), language_extensions_enabled=True)
     return SamFunctionProvider(stacks)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from callvault_local.template import load, resources_of_type, routes
+from callvault_local.template import load, resources_of_type, routes, source
 from tests.conftest import ROOT, handler_for
 
 CONTRACT_ROUTES = {
@@ -48,6 +48,60 @@ def test_sam_validate_lint_passes() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+def test_sam_validate_expands_the_loops_as_samconfig_says() -> None:
+    """Plain `sam validate` (no flag): samconfig.toml turns on SAM CLI's own Fn::ForEach expansion."""
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
+    env.pop("SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS", None)
+    result = subprocess.run(
+        [_bin("sam"), "validate", "--region", "us-east-1"], cwd=ROOT, capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_each_webhook_is_said_once() -> None:
+    """One row of Mappings.Webhooks per route; the loops over its keys make everything else."""
+    template = source()
+    webhooks = template["Mappings"]["Webhooks"]
+    loops = {
+        key: value
+        for section in ("Resources", "Outputs")
+        for key, value in template[section].items()
+        if key.startswith("Fn::ForEach::")
+    }
+    assert loops["Fn::ForEach::Webhooks"][1] == loops["Fn::ForEach::WebhookUrls"][1] == list(webhooks)
+    secrets = sorted({row["Secret"] for row in webhooks.values()})
+    assert sorted(f"{v}Secret" for v in loops["Fn::ForEach::VendorSecrets"][1]) == secrets
+    assert loops["Fn::ForEach::VendorSecrets"][1] == loops["Fn::ForEach::VendorSecretArns"][1]
+    for name, row in webhooks.items():
+        assert row["Path"] == f"/webhooks/{row['Vendor']}/{row['Route']}", name
+        assert row["Secret"] == f"{row['Vendor'].capitalize()}Secret", name
+        assert (ROOT / row["Code"] / "app.py").is_file(), name
+    assert not any(
+        r["Type"] == "AWS::Serverless::Function" and "Webhook" in r["Properties"].get("Events", {})
+        for r in template["Resources"].values()
+        if isinstance(r, dict)
+    )
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # samtranslator's own
+def test_the_local_reader_expands_the_template_as_sam_cli_does() -> None:
+    """`make dev`, the tests and checkov read `load()`; `sam build` and `sam local` read SAM CLI's expansion."""
+    from samcli.lib.providers.sam_function_provider import SamFunctionProvider
+    from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
+
+    stacks, _ = SamLocalStackProvider.get_stacks(str(ROOT / "template.yaml"), language_extensions_enabled=True)
+    by_sam = {f.name: f for f in SamFunctionProvider(stacks).get_all()}
+    assert set(by_sam) == set(resources_of_type("AWS::Serverless::Function"))
+    for route in routes():
+        function = by_sam[route.function]
+        assert (ROOT / function.codeuri).resolve() == route.code_uri.resolve()
+        assert function.handler == route.handler
+        paths = {e["Properties"]["Path"] for e in function.events.values() if e["Type"] == "HttpApi"}
+        assert route.path in paths
+        secret = route.environment.get("SECRET_ARN")
+        assert function.environment["Variables"].get("SECRET_ARN") == (secret["Ref"] if secret else None)
 
 
 def test_every_contract_route_is_served() -> None:
@@ -229,27 +283,41 @@ def test_alarms_watch_5xx_rate_and_every_webhook_functions_throttles() -> None:
     resources = load()["Resources"]
     rate = resources["Api5xxRateAlarm"]["Properties"]["Metrics"]
     assert {m["MetricStat"]["Metric"]["MetricName"] for m in rate if "MetricStat" in m} == {"5xx", "Count"}
-    throttles = resources["WebhookThrottlesAlarm"]["Properties"]["Metrics"]
-    watched = {m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"] for m in throttles if "MetricStat" in m}
-    assert watched == {r.function for r in routes() if r.path.startswith("/webhooks/")}
+    throttle_alarms = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("MetricName") == "Throttles"
+    ]
+    watched = [alarm["Dimensions"][0]["Value"]["Ref"] for alarm in throttle_alarms]
+    assert sorted(watched) == sorted({r.function for r in routes() if r.path.startswith("/webhooks/")})
     for name, resource in resources.items():
         if resource["Type"] == "AWS::CloudWatch::Alarm":
             assert "AlarmActions" in resource["Properties"], name
 
 
-@pytest.mark.parametrize("alarm", ["QuarantineGrowthAlarm", "RecordingFailuresAlarm"])
-def test_per_vendor_alarms_cover_every_vendor(alarm: str) -> None:
-    from callvault import vendors
+# The per-vendor alarms are Metrics Insights queries: (metric, the dimensions the code emits it with).
+_VENDOR_ALARMS = {"QuarantineGrowthAlarm": "EventsRejected", "RecordingFailuresAlarm": "RecordingsFailed"}
 
-    metrics = load()["Resources"][alarm]["Properties"]["Metrics"]
-    covered = {
-        d["Value"] for m in metrics if "MetricStat" in m for d in m["MetricStat"]["Metric"]["Dimensions"] if d["Name"] == "vendor"
-    }
-    assert covered == set(vendors.known())
+
+def _query(alarm: str) -> str:
+    (metric,) = load()["Resources"][alarm]["Properties"]["Metrics"]
+    assert metric["ReturnData"] is True and metric["Period"] > 0
+    query: str = metric["Expression"]
+    return query
+
+
+@pytest.mark.parametrize("alarm", sorted(_VENDOR_ALARMS))
+def test_per_vendor_alarms_cover_every_vendor(alarm: str) -> None:
+    """No vendor is listed, so none is left out: the query sums the metric over every vendor."""
+    query = _query(alarm)
+    select, _, rest = query.partition(" FROM SCHEMA(callvault, ")
+    assert select == f"SELECT SUM({_VENDOR_ALARMS[alarm]})"
+    assert "vendor" not in rest.partition(" WHERE ")[2] and "GROUP BY" not in rest
 
 
 def test_alarm_dimensions_are_the_ones_the_code_emits(capsys: pytest.CaptureFixture[str]) -> None:
     import json
+    import re
 
     from callvault.observability import count_rejected, count_with
 
@@ -260,10 +328,12 @@ def test_alarm_dimensions_are_the_ones_the_code_emits(capsys: pytest.CaptureFixt
         e["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]: e["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
         for e in emitted
     }
-    for alarm, metric in (("QuarantineGrowthAlarm", "EventsRejected"), ("RecordingFailuresAlarm", "RecordingsFailed")):
-        stat = next(m["MetricStat"] for m in load()["Resources"][alarm]["Properties"]["Metrics"] if "MetricStat" in m)
-        assert stat["Metric"]["MetricName"] == metric
-        assert sorted(d["Name"] for d in stat["Metric"]["Dimensions"]) == sorted(dimensions[metric])
+    for alarm, metric in _VENDOR_ALARMS.items():
+        schema = re.search(r"FROM SCHEMA\(callvault, ([^)]*)\)", _query(alarm))
+        assert schema, alarm
+        # SCHEMA() matches only metrics with exactly these dimensions
+        assert sorted(schema[1].split(", ")) == sorted(dimensions[metric]), alarm
+    assert "WHERE reason = 'malformed'" in _query("QuarantineGrowthAlarm")
 
 
 def test_erase_function_has_only_what_erasure_needs() -> None:
