@@ -253,3 +253,35 @@ def test_an_expired_session_reads_as_unknown(stored: Stored, monkeypatch: pytest
     )
     assert read(f"/sessions/cozmox/{VICTIM}") == (404, {"error": f"no session {VICTIM!r} for cozmox"})
     assert read("/sessions?vendor=cozmox")[1]["items"] == []
+
+
+def test_a_recording_copy_that_outlives_the_erasure_deletes_what_it_wrote(
+    stored: Stored, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copier downloads while the session is erased: the upload lands after the erasure's
+    sweeps, so the copier itself must take it back."""
+    from callvault import archive, erasure
+    from callvault_local.streams import deliveries
+    from tests.media import MediaHost
+
+    monkeypatch.setenv("RECORDING_ALLOW_LOOPBACK", "true")
+    config.settings.cache_clear()
+    media = MediaHost()
+    try:
+        body = payload("speaknode/conversation-complete")
+        body["data"].update(
+            session_id="rec-erased", audio_url=f"{media.url}/call.wav", audio_url_expires_at="2099-01-01T00:00:00Z"
+        )
+        assert post_webhook("speaknode", "conversation-complete", body).status == 200
+        upload = archive.upload_stream
+
+        def erased_meanwhile(*args: Any, **kwargs: Any) -> None:
+            assert erasure.erase("speaknode", "rec-erased", who="test") is not None
+            upload(*args, **kwargs)
+
+        monkeypatch.setattr(archive, "upload_stream", erased_meanwhile)
+        (copier,) = deliveries(stored.table, backoff_seconds=0, log=lambda _: None)
+        copier.poll()
+    finally:
+        media.close()
+    assert traces(stored, "rec-erased") == []
