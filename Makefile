@@ -72,6 +72,7 @@ bench: install
 	$(RUN) python -m bench.ingest
 	$(RUN) python -m bench.listing
 	$(RUN) python -m bench.recordings
+	$(RUN) python -m bench.failing_recording
 	$(RUN) python -m bench.erasure
 
 clean:

@@ -17,6 +17,13 @@ from callvault_local.offline import isolate
 
 isolate()
 
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+# No per-example deadline (hypothesis' default is 200 ms): on a loaded machine one slow example
+# failed a property that holds. Speed belongs in bench/, not in timed tests.
+hypothesis_settings.register_profile("callvault", deadline=None)
+hypothesis_settings.load_profile("callvault")
+
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 

@@ -34,6 +34,7 @@ class MediaHost:
 
     def __init__(self) -> None:
         self.hits: Counter[str] = Counter()
+        self.closing = threading.Event()
         host = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,7 +55,9 @@ class MediaHost:
                     "/flaky.wav": lambda: (
                         self._send(503, b"busy", "text/plain") if host.hits[path] <= 2 else self._send(200, WAV, "audio/wav")
                     ),
+                    "/unavailable.wav": lambda: self._send(503, b"busy", "text/plain"),
                     "/slow.wav": self._slow,
+                    "/stall.wav": self._stall,
                     "/endless": self._endless,
                 }
                 routes.get(path, lambda: self._send(404, b"", "text/plain"))()
@@ -85,6 +88,14 @@ class MediaHost:
                 except OSError:
                     pass  # the copier gave up: as it should
 
+            def _stall(self) -> None:  # headers, then nothing until the host closes
+                self.send_response(200)
+                self.send_header("content-type", "audio/wav")
+                self.send_header("content-length", str(len(WAV)))
+                self.end_headers()
+                self.wfile.flush()
+                host.closing.wait()
+
             def _endless(self) -> None:  # no content-length, more than any cap
                 self.send_response(200)
                 self.send_header("content-type", "audio/wav")
@@ -105,5 +116,6 @@ class MediaHost:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
+        self.closing.set()
         self.server.shutdown()
         self.server.server_close()

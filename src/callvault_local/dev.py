@@ -11,6 +11,7 @@ Nothing here is hand-listed: a route added to the template is served on the next
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -21,11 +22,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 from urllib.parse import urlsplit
 
 from callvault_local.apigw import LambdaContext, http_event
 from callvault_local.functions import load_handler
+from callvault_local.streams import StreamDelivery
 from callvault_local.template import Route, routes
 
 LOCAL_REGION = "us-east-1"
@@ -308,7 +310,11 @@ class DevStack:
     moto_port: int
     api: LocalApi
     stopped: threading.Event = field(default_factory=threading.Event)
-    stream_functions: list[str] = field(default_factory=list)
+    streams: list[StreamDelivery] = field(default_factory=list)
+
+    @property
+    def stream_functions(self) -> list[str]:
+        return [delivery.function.name for delivery in self.streams]
 
     @property
     def url(self) -> str:
@@ -319,7 +325,11 @@ class DevStack:
         return f"http://127.0.0.1:{self.moto_port}"
 
     def shutdown(self) -> None:
+        """Stop serving: no new request or stream record is taken (one in a handler finishes or is
+        abandoned with the process; see `serve`)."""
         self.stopped.set()
+        for delivery in self.streams:
+            delivery.stop()
         self.api_server.shutdown()
         self.api_server.server_close()
         self.moto_server.shutdown()
@@ -352,13 +362,13 @@ def start(
     threading.Thread(target=api_server.serve_forever, name="api", daemon=True).start()
     dev = DevStack(api_server, moto_server, api_server.server_address[1], moto_port, api)
     if streams:
-        dev.stream_functions = start_stream_deliveries(dev.stopped, log)
+        dev.streams = start_stream_deliveries(dev.stopped, log)
     return dev
 
 
-def start_stream_deliveries(stopped: threading.Event, log: TextIO, interval: float = 0.5) -> list[str]:
-    """Run the template's stream-triggered functions (the recording copier) as Lambda would:
-    one thread polls the table's stream and delivers new records. Returns the functions' names."""
+def start_stream_deliveries(stopped: threading.Event, log: TextIO, interval: float = 0.5) -> list[StreamDelivery]:
+    """Run the template's stream-triggered functions (the recording copier) as Lambda would: a
+    daemon thread per function polls the table's stream, its workers deliver (streams.py)."""
     from callvault_local.stack import LOCAL_TABLE
     from callvault_local.streams import deliveries
 
@@ -366,21 +376,10 @@ def start_stream_deliveries(stopped: threading.Event, log: TextIO, interval: flo
         print(line, file=log, flush=True)
 
     # Short retry waits: a sample event's unreachable vendor URL must not hold up the next ones for a minute.
-    running = deliveries(LOCAL_TABLE, log=say, backoff_seconds=0.1)
-
-    def loop() -> None:
-        while not stopped.wait(interval):
-            for delivery in running:
-                try:
-                    delivered = delivery.poll()
-                except Exception as exc:  # keep polling: one bad poll must not stop recordings for the session
-                    say(f"{delivery.function.name}: stream poll failed: {type(exc).__name__}: {exc}")
-                    continue
-                if delivered:
-                    say(f"{delivery.function.name}: {delivered} stream record(s) delivered")
-
-    threading.Thread(target=loop, name="streams", daemon=True).start()
-    return [d.function.name for d in running]
+    running = deliveries(LOCAL_TABLE, log=say, backoff_seconds=0.1, stopped=stopped)
+    for delivery in running:
+        threading.Thread(target=delivery.run, args=(interval,), name=f"{delivery.function.name}-poll", daemon=True).start()
+    return running
 
 
 def banner(dev: DevStack) -> str:
@@ -405,12 +404,24 @@ def banner(dev: DevStack) -> str:
 
 
 def serve(port: int = DEFAULT_PORT, moto_port: int = DEFAULT_MOTO_PORT) -> int:
-    """Run until interrupted (Ctrl-C or SIGTERM); the exit status."""
+    """Run until interrupted (Ctrl-C or SIGTERM); the exit status.
+
+    A second Ctrl-C or SIGTERM exits at once. Either way the process ends within moments: after
+    the servers stop it leaves with `os._exit`, not waiting for work still in a thread (a handler
+    in a download's backoff, an S3 upload's transfer threads, which Python would otherwise join
+    at exit): the local stack keeps nothing that outlives the process.
+    """
     import signal
 
     stopped = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stopped.is_set():
+            _exit_now(1, f"{signal.Signals(signum).name} again: stopping now")
+        stopped.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):  # set before anything starts: no window for a traceback
-        signal.signal(signum, lambda *_: stopped.set())
+        signal.signal(signum, on_signal)
     try:
         dev = start(port, moto_port)
     except OSError as exc:  # a port in use, typically
@@ -422,4 +433,14 @@ def serve(port: int = DEFAULT_PORT, moto_port: int = DEFAULT_MOTO_PORT) -> int:
         pass
     print("stopping", flush=True)
     dev.shutdown()
-    return 0
+    return _exit_now(0)
+
+
+def _exit_now(status: int, message: str | None = None) -> NoReturn:
+    """Flush what was printed and end the process now, daemon or not, whatever threads hold."""
+    if message:
+        print(message, file=sys.stderr, flush=True)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing left to say
+            stream.flush()
+    os._exit(status)

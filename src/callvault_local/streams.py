@@ -1,17 +1,23 @@
 """Lambda's DynamoDB stream event source, locally: what `make dev` and the tests use to run the
 stream-triggered functions of `template.yaml` against moto.
 
-Reads the table's stream through boto3 (so it works against moto in-process or moto's endpoint),
-applies the event source's filter pattern, invokes the handler in batches of its BatchSize,
-retries the records it reports as failed (ReportBatchItemFailures) up to MaximumRetryAttempts,
-and then sets them aside as dead letters, as the on-failure destination would.
+Reads the table's stream through boto3 (so it works against moto in-process or moto's endpoint)
+and behaves as the event source mapping does:
+- filtering: the FilterCriteria patterns of the template (ORed), with the operators it uses
+  (`exists`, `anything-but`) on NewImage/OldImage, as Lambda event filtering matches them;
+- ordering and concurrency: one item's records in order, up to ParallelizationFactor items at
+  once, each worker with its own instance of the handler's module (a container of its own);
+- retries: a batch item failure (ReportBatchItemFailures) retries the batch from the first
+  failed record, a function error retries it split in two (BisectBatchOnFunctionError), up to
+  MaximumRetryAttempts, then the records go to the dead letters, as to the on-failure destination.
+Every wait watches `stopped`, and every thread is a daemon: stopping never waits on a retry.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from callvault_local.apigw import LambdaContext
-from callvault_local.functions import load_handler
+from callvault_local.functions import Handler, load_handler
 from callvault_local.template import TEMPLATE, load
+
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,12 @@ class StreamFunction:
     batch_size: int
     max_retries: int
     parallelization: int
+    bisect: bool
     patterns: tuple[dict[str, Any], ...]
+
+    def accepts(self, record: dict[str, Any]) -> bool:
+        """Whether the event source passes `record` to the function (no filters: every record)."""
+        return not self.patterns or any(matches(pattern, record) for pattern in self.patterns)
 
 
 def stream_functions(path: Path = TEMPLATE) -> list[StreamFunction]:
@@ -55,41 +68,88 @@ def stream_functions(path: Path = TEMPLATE) -> list[StreamFunction]:
                     batch_size=int(source.get("BatchSize", 100)),
                     max_retries=int(source.get("MaximumRetryAttempts", 2)),
                     parallelization=int(source.get("ParallelizationFactor", 1)),
-                    patterns=tuple(json.loads(f["Pattern"]) for f in filters),
+                    bisect=bool(source.get("BisectBatchOnFunctionError", False)),
+                    patterns=tuple(_checked(json.loads(f["Pattern"])) for f in filters),
                 )
             )
     return found
 
 
-def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
-    """Lambda event filtering for the forms the template uses: nested objects and lists of
-    allowed values. Anything else is refused loudly rather than matched wrongly."""
-    for key, wanted in pattern.items():
-        value = event.get(key) if isinstance(event, dict) else None
+def _checked(pattern: dict[str, Any]) -> dict[str, Any]:
+    """`pattern` if every matcher in it is one `matches` implements; else NotImplementedError at
+    load, rather than a record matched wrongly later."""
+    for wanted in pattern.values():
         if isinstance(wanted, dict):
-            if not isinstance(value, dict) or not matches(wanted, value):
-                return False
+            _checked(wanted)
         elif isinstance(wanted, list):
-            if any(isinstance(option, dict) for option in wanted):
-                raise NotImplementedError(f"filter operator in {wanted!r} is not supported locally")
-            if value not in wanted:
-                return False
+            for option in wanted:
+                if isinstance(option, dict) and not (
+                    (set(option) == {"exists"} and isinstance(option["exists"], bool))
+                    or (set(option) == {"anything-but"} and all(_is_scalar(v) for v in _options(option["anything-but"])))
+                ):
+                    raise NotImplementedError(f"filter operator {option!r} is not supported locally")
+                if not isinstance(option, dict) and not _is_scalar(option):
+                    raise NotImplementedError(f"filter value {option!r} is not supported locally")
         else:
             raise NotImplementedError(f"filter value {wanted!r} is not a list or object")
+    return pattern
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _options(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def matches(pattern: dict[str, Any], event: Any) -> bool:
+    """Lambda event filtering (EventBridge pattern rules) for the forms `_checked` allows.
+
+    Every key of the pattern must match (AND); a list holds alternatives (OR). A list matches
+    only a leaf, a scalar value: an object where a leaf is expected counts as missing, which is
+    why the DynamoDB forms name the type (`{"recording_state": {"S": [...]}}`). A missing field
+    matches nothing but `{"exists": false}`; `anything-but` needs the field present.
+    """
+    for key, wanted in pattern.items():
+        value = event.get(key, _MISSING) if isinstance(event, dict) else _MISSING
+        if isinstance(wanted, dict):
+            if not matches(wanted, value if isinstance(value, dict) else {}):
+                return False
+        elif not any(_leaf_matches(option, value) for option in wanted):
+            return False
     return True
+
+
+def _leaf_matches(option: Any, value: Any) -> bool:
+    present = value is not _MISSING and _is_scalar(value)
+    if isinstance(option, dict):
+        if "exists" in option:
+            return present is option["exists"]
+        return present and value not in _options(option["anything-but"])
+    return present and value == option and type(value) is type(option)
 
 
 @dataclass
 class StreamDelivery:
-    """Delivers one table's stream to one function, like Lambda's event source mapping."""
+    """Delivers one table's stream to one function, like Lambda's event source mapping.
+
+    `poll()` delivers what the stream holds now and returns when it is all handled (the tests);
+    `run()` keeps polling until `stopped` (`make dev`), records handled meanwhile by the workers.
+    """
 
     function: StreamFunction
     table_name: str
     backoff_seconds: float = 1.0
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     log: Callable[[str], None] = print
+    stopped: threading.Event = field(default_factory=threading.Event)
     _iterators: dict[str, str] = field(default_factory=dict)
-    _invoking: threading.Lock = field(default_factory=threading.Lock)
+    # Records waiting, by item, in stream order; the items a worker holds; both under _changed.
+    _lanes: dict[str, deque[dict[str, Any]]] = field(default_factory=dict)
+    _busy: set[str] = field(default_factory=set)
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+    _workers: list[threading.Thread] = field(default_factory=list)
 
     @cached_property
     def _streams(self) -> Any:
@@ -121,45 +181,100 @@ class StreamDelivery:
             records += [{**r, "eventSourceARN": stream_arn} for r in page["Records"]]
         return records
 
-    def poll(self) -> int:
-        """Deliver every record written since the last poll; the number delivered.
-
-        Records of one item (one session) go in order; different items go side by side, up to
-        the event source's ParallelizationFactor, so one item's retry waits do not hold up the rest.
-        """
-        from concurrent.futures import ThreadPoolExecutor
-
-        patterns = self.function.patterns
-        records = [r for r in self._new_records() if not patterns or any(matches(p, r) for p in patterns)]
-        by_item: dict[str, list[dict[str, Any]]] = {}
-        for record in records:
-            by_item.setdefault(json.dumps(record["dynamodb"]["Keys"], sort_keys=True), []).append(record)
-        with ThreadPoolExecutor(max_workers=self.function.parallelization) as pool:
-            list(pool.map(self._deliver_in_order, by_item.values()))
+    def enqueue(self) -> int:
+        """Read the records written since the last read and queue those the filters pass for the
+        workers (started on first use); the number queued."""
+        records = [r for r in self._new_records() if self.function.accepts(r)]
+        with self._changed:
+            for record in records:
+                self._lanes.setdefault(json.dumps(record["dynamodb"]["Keys"], sort_keys=True), deque()).append(record)
+            while len(self._workers) < self.function.parallelization:
+                worker = threading.Thread(
+                    target=self._work, args=(len(self._workers),), name=f"{self.function.name}-{len(self._workers)}", daemon=True
+                )
+                self._workers.append(worker)
+                worker.start()
+            self._changed.notify_all()
         return len(records)
 
-    def _deliver_in_order(self, records: list[dict[str, Any]]) -> None:
-        handler = load_handler(self.function.code_uri, self.function.handler, self.function.name)
-        for start in range(0, len(records), self.function.batch_size):
-            batch = records[start : start + self.function.batch_size]
-            for attempt in range(self.function.max_retries + 1):
-                try:
-                    with self._invoking:  # one invocation at a time: a handler's module state is one container's
-                        reply = handler({"Records": batch}, LambdaContext(self.function.name, timeout_ms=300_000)) or {}
-                    failed = {f["itemIdentifier"] for f in reply.get("batchItemFailures", [])}
-                except Exception:  # a function error (Powertools: every record failed) fails the whole batch, as in Lambda
-                    failed = {r["dynamodb"]["SequenceNumber"] for r in batch}
-                batch = [r for r in batch if r["dynamodb"]["SequenceNumber"] in failed]
-                if not batch:
-                    break
-                if attempt < self.function.max_retries:
-                    retries = self.function.max_retries
-                    self.log(f"{self.function.name}: {len(batch)} record(s) failed; retry {attempt + 1} of {retries}")
-                    time.sleep(self.backoff_seconds * 2**attempt)
-            if batch:
+    def poll(self) -> int:
+        """Deliver every record written since the last poll, retries included; the number delivered."""
+        delivered = self.enqueue()
+        with self._changed:
+            self._changed.wait_for(lambda: self.stopped.is_set() or not (self._lanes or self._busy))
+        return delivered
+
+    def run(self, interval: float = 0.5) -> None:
+        """Poll every `interval` seconds until `stopped` (in a thread of its own)."""
+        while not self.stopped.wait(interval):
+            try:
+                delivered = self.enqueue()
+            except Exception as exc:  # keep polling: one bad poll must not stop recordings for the session
+                self.log(f"{self.function.name}: stream poll failed: {type(exc).__name__}: {exc}")
+                continue
+            if delivered:
+                self.log(f"{self.function.name}: {delivered} stream record(s) to deliver")
+
+    def stop(self) -> None:
+        self.stopped.set()
+        with self._changed:
+            self._changed.notify_all()
+
+    def _next_batch(self) -> tuple[str, list[dict[str, Any]]] | None:
+        """The oldest waiting item no other worker holds, and up to BatchSize of its records (under _changed)."""
+        for key, lane in self._lanes.items():
+            if key not in self._busy:
+                self._busy.add(key)
+                return key, [lane.popleft() for _ in range(min(self.function.batch_size, len(lane)))]
+        return None
+
+    def _work(self, container: int) -> None:
+        handler = load_handler(self.function.code_uri, self.function.handler, self.function.name, container)
+        while not self.stopped.is_set():
+            with self._changed:
+                taken = self._next_batch()
+                if taken is None:
+                    self._changed.wait()
+                    continue
+            key, batch = taken
+            try:
+                self._deliver(handler, batch, self.function.max_retries)
+            finally:
+                with self._changed:
+                    self._busy.discard(key)
+                    if not self._lanes.get(key):
+                        self._lanes.pop(key, None)
+                    self._changed.notify_all()
+
+    def _deliver(self, handler: Handler, batch: list[dict[str, Any]], retries_left: int) -> None:
+        """Invoke `handler` with `batch` until it succeeds or the retries are spent."""
+        while batch and not self.stopped.is_set():
+            try:
+                reply = handler({"Records": batch}, LambdaContext(self.function.name, timeout_ms=300_000)) or {}
+            except Exception:  # a function error: the whole batch failed
+                if self.function.bisect and len(batch) > 1 and retries_left > 0:
+                    half = len(batch) // 2
+                    self.log(f"{self.function.name}: function error on {len(batch)} record(s); retrying in halves")
+                    self._deliver(handler, batch[:half], retries_left - 1)
+                    self._deliver(handler, batch[half:], retries_left - 1)
+                    return
+                failed = [r["dynamodb"]["SequenceNumber"] for r in batch]
+            else:
+                failed = [f["itemIdentifier"] for f in reply.get("batchItemFailures", [])]
+            if not failed:
+                return
+            # As Lambda does: the lowest failed sequence number is the checkpoint; it and every later record go again.
+            checkpoint = min(failed, key=int)
+            batch = [r for r in batch if int(r["dynamodb"]["SequenceNumber"]) >= int(checkpoint)]
+            if retries_left == 0:
                 self.dead_letters += batch
                 retries = self.function.max_retries
                 self.log(f"{self.function.name}: {len(batch)} record(s) to the dead-letter queue after {retries} retries")
+                return
+            attempt = self.function.max_retries - retries_left
+            self.log(f"{self.function.name}: {len(batch)} record(s) failed; retry {attempt + 1} of {self.function.max_retries}")
+            retries_left -= 1
+            self.stopped.wait(self.backoff_seconds * 2**attempt)
 
 
 def deliveries(table_name: str, path: Path = TEMPLATE, **options: Any) -> list[StreamDelivery]:

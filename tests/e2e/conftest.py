@@ -6,6 +6,7 @@ import contextlib
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -31,6 +32,15 @@ class RunningStack:
     moto_url: str
     banner: str
     lines: queue.Queue[str] = field(default_factory=queue.Queue)
+    reader: threading.Thread | None = None  # moves the process's output into `lines`
+
+    def output_after_exit(self, within: float = 30) -> list[str]:
+        """The lines not read yet, once the process has exited and its output is all read."""
+        self.process.wait(timeout=within)
+        if self.reader is not None:
+            self.reader.join(timeout=within)  # ends at the end of the output
+            assert not self.reader.is_alive(), "the output did not end"
+        return [self.lines.get_nowait() for _ in range(self.lines.qsize())]
 
     def client(self, service: Any) -> Any:
         return boto3.client(
@@ -66,14 +76,17 @@ def dev_env() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def started_stack() -> Iterator[RunningStack]:
+def started_stack(command: list[str] | None = None, *, new_session: bool = False) -> Iterator[RunningStack]:
+    """`callvault dev` on free ports (or `command`, e.g. `make dev PORT=0 MOTO_PORT=0`), until its
+    banner is out; `new_session`: in a process group of its own, to signal as a terminal does."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "callvault_local.cli", "dev", "--port", "0", "--moto-port", "0"],
+        command or [sys.executable, "-m", "callvault_local.cli", "dev", "--port", "0", "--moto-port", "0"],
         cwd=ROOT,
         env=dev_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=new_session,
     )
     lines: queue.Queue[str] = queue.Queue()
 
@@ -82,7 +95,8 @@ def started_stack() -> Iterator[RunningStack]:
         for line in process.stdout:
             lines.put(line.rstrip("\n"))
 
-    threading.Thread(target=pump, daemon=True).start()
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
     banner: list[str] = []
     deadline = time.monotonic() + STARTUP_SECONDS
     while not banner or banner[-1] != "Ctrl-C stops.":
@@ -96,10 +110,13 @@ def started_stack() -> Iterator[RunningStack]:
     moto = re.search(r"moto endpoint: (http://127\.0\.0\.1:\d+)", text)
     assert url and moto, text
     try:
-        yield RunningStack(process, url.group(1), moto.group(1), text, lines)
+        yield RunningStack(process, url.group(1), moto.group(1), text, lines, reader)
     finally:
         if process.poll() is None:
-            process.kill()
+            if new_session:
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
             process.wait()
 
 

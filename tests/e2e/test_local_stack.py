@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,6 +20,7 @@ from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE
 from callvault_local.template import routes
 from tests.e2e.conftest import ROOT, RunningStack, dev_env, started_stack
 from tests.media import WAV, MediaHost
+from tests.waiting import wait_until
 
 
 def _send(
@@ -120,8 +120,7 @@ def test_interrupt_stops_cleanly() -> None:
     with started_stack() as own:  # its own stack: stopping the shared one would race other tests
         own.process.send_signal(signal.SIGINT)
         assert own.process.wait(timeout=20) == 0
-        time.sleep(0.2)  # let the reader thread take the last lines
-        rest = [own.lines.get_nowait() for _ in range(own.lines.qsize())]
+        rest = own.output_after_exit()
         assert "stopping" in rest, rest
 
 
@@ -160,14 +159,13 @@ def test_recordings_are_archived_by_the_local_stack(dev_stack: RunningStack, tmp
         payload_file = tmp_path / "with-recording.json"
         payload_file.write_text(json.dumps(body))
         assert _send(dev_stack, str(payload_file), "speaknode", "conversation-complete").returncode == 0
-        recording: dict[str, Any] = {}
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        def copied() -> dict[str, Any] | None:
             got = _cli(dev_stack, "sessions", "get", "speaknode", "e2e-recording")
-            recording = json.loads(got.stdout)["recording"]
-            if recording["state"] != "pending":
-                break
-            time.sleep(0.3)
+            recording: dict[str, Any] = json.loads(got.stdout)["recording"]
+            return recording if recording["state"] != "pending" else None
+
+        recording = wait_until(copied, 120, "the recording copied or failed")
         assert recording["state"] == "archived", recording
         assert recording["bytes"] == len(WAV) and recording["sha256"] == hashlib.sha256(WAV).hexdigest()
         key = recording["s3_uri"].split("/", 3)[3]

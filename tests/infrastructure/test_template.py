@@ -254,11 +254,15 @@ def test_recording_function_is_fed_by_the_filtered_stream_with_a_dead_letter_que
     assert event["Type"] == "DynamoDB" and source["Stream"] == {"Fn::GetAtt": ["SessionsTable", "StreamArn"]}
     assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and source["BisectBatchOnFunctionError"] is True
     assert source["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["RecordingsDeadLetterQueue", "Arn"]}
-    (pattern,) = [json.loads(f["Pattern"]) for f in source["FilterCriteria"]["Filters"]]
-    assert pattern["dynamodb"]["NewImage"] == {"sk": {"S": ["SESSION"]}, "recording_state": {"S": ["pending"]}}
+    patterns = [json.loads(f["Pattern"]) for f in source["FilterCriteria"]["Filters"]]
+    for pattern in patterns:  # each a transition into pending (tests/unit/test_stream_filters.py matches them)
+        assert pattern["dynamodb"]["NewImage"] == {"sk": {"S": ["SESSION"]}, "recording_state": {"S": ["pending"]}}
+    assert sorted(p["eventName"] for p in patterns) == [["INSERT"], ["MODIFY"], ["MODIFY"]]
     # the copy must end before the function does
     env = function["Properties"]["Environment"]["Variables"]
     assert float(env["RECORDING_TIMEOUT_SECONDS"]) < function["Properties"]["Timeout"]
+    # the attempt that would need one more retry than the stream gives marks the recording failed
+    assert int(env["RECORDING_MAX_ATTEMPTS"]) == source["MaximumRetryAttempts"] + 1
     assert "RECORDING_ALLOW_LOOPBACK" not in env  # loopback is for the local stack and tests only
     granted = {a for s in _statements(function) for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
     assert granted == {

@@ -20,6 +20,7 @@ from callvault_local.functions import load_handler
 from callvault_local.replay import replay
 from callvault_local.template import routes
 from tests.conftest import Stored, payload, post_webhook
+from tests.waiting import wait_until
 
 SAMPLE_ID = "call_7d1e5f0a-93b1-4c5e-8f0e-2a6b1c9d4e33"
 SAMPLE_TURN = "Can I book a table for two tonight?"
@@ -210,10 +211,10 @@ def test_erasing_during_a_burst_of_webhooks_leaves_the_session_gone(stored: Stor
     for thread in senders:
         thread.start()
     try:
-        wait_until(lambda: answers.count("stored") >= 8)
+        wait_until(lambda: answers.count("stored") >= 8, 120, "8 deliveries stored before the erasure")
         status, _ = erase("cozmox", VICTIM)
         assert status == 200
-        wait_until(lambda: answers.count("forgotten") >= 8)  # deliveries go on after the erasure
+        wait_until(lambda: answers.count("forgotten") >= 8, 120, "8 deliveries answered forgotten after it")
     finally:
         stop.set()
         for thread in senders:
@@ -221,15 +222,6 @@ def test_erasing_during_a_burst_of_webhooks_leaves_the_session_gone(stored: Stor
     assert set(answers) <= {"stored", "forgotten"}
     assert traces(stored, VICTIM) == []
     assert read(f"/sessions/cozmox/{VICTIM}")[0] == 404
-
-
-def wait_until(condition: Any, timeout: float = 60) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def test_an_expired_session_reads_as_unknown(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> None:

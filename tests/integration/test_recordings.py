@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,12 +14,13 @@ from typing import Any
 import boto3
 import pytest
 
-from callvault import config
+from callvault import config, download, recordings
 from callvault.models import Recording
 from callvault_local.dev import LocalApi
 from callvault_local.streams import StreamDelivery, deliveries
 from tests.conftest import Stored, payload, post_webhook
 from tests.media import BIG_WAV, WAV, MediaHost
+from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -141,15 +143,17 @@ def test_oversize_fails_cleanly_and_leaves_nothing(
 def test_slow_server_times_out_then_is_retried_then_dead_lettered(
     stored: Stored, copier: StreamDelivery, media: MediaHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RECORDING_TIMEOUT_SECONDS", "1.5")
+    monkeypatch.setenv("RECORDING_TIMEOUT_SECONDS", "4")  # the host needs 16 s; its headers come at once
     config.settings.cache_clear()
     copier.function = dataclasses.replace(copier.function, max_retries=1)  # the template says 6: two tries will do here
     session_id = _call_with_recording(f"{media.url}/slow.wav", "rec-slow")
-    started = time.monotonic()
+    before = media.hits["/slow.wav"]
     copier.poll()
-    assert time.monotonic() - started < 2 * (1.5 + 1.0) + 2  # each try stops at its deadline
     recording = _recording(stored, session_id)
     assert recording["state"] == "pending" and "claim" not in recording  # released for a later attempt
+    # Each try stopped at its deadline (the host takes 16 s to send the file): two tries, each cut short.
+    assert media.hits["/slow.wav"] - before == 2 and recording["attempts"] == 2
+    assert recording["error"] == "timed out while copying"
     assert [json.loads(json.dumps(r["dynamodb"]["Keys"])) for r in copier.dead_letters] == [
         {"pk": {"S": f"speaknode#{session_id}"}, "sk": {"S": "SESSION"}}
     ]
@@ -172,6 +176,86 @@ def test_loopback_is_refused_unless_allowed(
     copier.poll()
     recording = _recording(stored, session_id)
     assert recording["state"] == "failed" and recording["error"].startswith("refused scheme http")
+
+
+def test_failing_recording_is_fetched_a_bounded_number_of_times_while_others_are_copied(
+    stored: Stored, media: MediaHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A minute of the stream delivered as `make dev` delivers it (in the background, the
+    template's filters and retries) while a host answers 503 to every fetch: the copier's own
+    writes trigger nothing, the attempts stop at the bound, and a good recording sent meanwhile
+    is copied at once."""
+    monkeypatch.setenv("RECORDING_ALLOW_LOOPBACK", "true")
+    monkeypatch.setenv("RECORDING_TIMEOUT_SECONDS", "10")
+    config.settings.cache_clear()
+    (delivery,) = deliveries(stored.table, backoff_seconds=0.1, log=lambda _: None)  # make dev's waits
+    attempts = config.settings().recording_max_attempts
+    assert attempts == delivery.function.max_retries + 1  # the template's retries, then the bound
+    fetches_per_attempt = download.IN_ATTEMPT_RETRIES + 1
+    window_ends = time.monotonic() + 60
+    poller = threading.Thread(target=delivery.run, args=(0.2,), daemon=True)
+    poller.start()
+    try:
+        _call_with_recording(f"{media.url}/unavailable.wav", "rec-unavailable")
+        wait_until(lambda: media.hits["/unavailable.wav"], 30, "the first fetch of the failing recording")
+        _call_with_recording(f"{media.url}/call.wav?meanwhile", "rec-meanwhile")
+        wait_until(lambda: _recording(stored, "rec-meanwhile")["state"] == "archived", 15, "the good recording archived")
+
+        failed = wait_until(lambda: _recording(stored, "rec-unavailable")["state"] == "failed", 120, "giving up")
+        assert failed
+        delivery.stopped.wait(max(0.0, window_ends - time.monotonic()))  # the rest of the minute: nothing more may come
+    finally:
+        delivery.stop()
+    recording = _recording(stored, "rec-unavailable")
+    assert recording["error"] == f"gave up after {attempts} attempts: HTTP 503", recording
+    assert recording["attempts"] == attempts and "claim" not in recording
+    assert media.hits["/unavailable.wav"] == attempts * fetches_per_attempt  # 7 x 4 = 28, then never again
+    assert delivery.dead_letters == []  # the outcome is on the session, not left for the queue
+
+
+def test_a_record_delivered_again_after_the_last_attempt_fetches_nothing(
+    stored: Stored, copier: StreamDelivery, media: MediaHost
+) -> None:
+    session_id = _call_with_recording(f"{media.url}/unavailable.wav?again", "rec-spent")
+    spent = config.settings().recording_max_attempts
+    boto3.client("dynamodb").update_item(  # as if every attempt had been made, the last one cut short (a timeout)
+        TableName=stored.table,
+        Key={"pk": {"S": f"speaknode#{session_id}"}, "sk": {"S": "SESSION"}},
+        UpdateExpression="SET recording_attempts = :spent, recording_error = :last",
+        ExpressionAttributeValues={":spent": {"N": str(spent)}, ":last": {"S": "HTTP 503"}},
+    )
+    before = media.hits["/unavailable.wav"]
+    job = recordings.RecordingJob("speaknode", session_id, f"{media.url}/unavailable.wav?again", None)
+    assert recordings.copy_recording(job) == "failed"
+    assert media.hits["/unavailable.wav"] == before
+    recording = _recording(stored, session_id)
+    assert recording["state"] == "failed" and recording["error"] == f"gave up after {spent} attempts: HTTP 503"
+    assert recording["attempts"] == spent
+
+
+def test_a_host_that_stalls_mid_body_is_a_transient_failure(stored: Stored, copier: StreamDelivery, media: MediaHost) -> None:
+    """Headers, then silence: the read times out, the claim is released for the next attempt
+    (not held by an error the copier did not expect)."""
+    session_id = _call_with_recording(f"{media.url}/stall.wav", "rec-stalled")
+    job = recordings.RecordingJob("speaknode", session_id, f"{media.url}/stall.wav", None)
+    assert recordings.copy_recording(job) == "retry"
+    recording = _recording(stored, session_id)
+    assert recording["state"] == "pending" and "claim" not in recording
+    assert recording["error"] == "read failed: ReadTimeoutError"
+
+
+def test_a_later_link_is_the_one_copied(stored: Stored, copier: StreamDelivery, media: MediaHost) -> None:
+    """A session's recording is copied from the URL the session holds when the copy starts (a
+    retry after a vendor sent a fresh link fetches the fresh one)."""
+    session_id = _call_with_recording(f"{media.url}/unavailable.wav?stale", "rec-relinked")
+    job = recordings.RecordingJob("speaknode", session_id, f"{media.url}/unavailable.wav?stale", None)
+    assert recordings.copy_recording(job) == "retry"
+    assert _recording(stored, session_id)["error"] == "HTTP 503"  # why the last attempt failed, while pending
+    _call_with_recording(f"{media.url}/call.wav?fresh", session_id)
+    assert recordings.copy_recording(job) == "archived"
+    recording = _recording(stored, session_id)
+    assert recording["state"] == "archived" and recording["source_url"].endswith("?fresh")
+    assert "error" not in recording and recording["attempts"] == 2
 
 
 def _read_api_recording(session_id: str) -> dict[str, Any]:

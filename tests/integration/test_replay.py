@@ -47,7 +47,9 @@ def test_quarantined_payload_is_stored_after_a_parser_fix(stored: Stored, monkey
 
 def test_replay_honours_the_day_range(stored: Stored) -> None:
     post_webhook("voiceos", "events", payload("voiceos/conversation-started"))
-    today = datetime.now(UTC).date()
+    # The day the event was received, as stored (not the clock now: a test crossing midnight UTC would look a day off).
+    (event,) = [item for item in stored.items() if item["sk"].startswith("EVENT#")]
+    today = datetime.fromisoformat(event["received_at"].replace("Z", "+00:00")).astimezone(UTC).date()
     assert replay("voiceos", until=today - timedelta(days=1), log=lambda _: None) == {}
     assert replay("voiceos", since=today, until=today, log=lambda _: None) == {"duplicate": 1}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from callvault import download
 from callvault.download import DownloadError, check_address, resolve
 from callvault.recordings import sniff_audio
 
@@ -67,3 +68,15 @@ def test_a_name_is_checked_after_resolution() -> None:
 )
 def test_audio_is_recognised_by_its_first_bytes(head: bytes, kind: str | None) -> None:
     assert sniff_audio(head) == kind
+
+
+def test_a_servers_retry_after_is_honoured_only_up_to_the_cap() -> None:
+    """A `Retry-After: 3600` must not hold one copy attempt past its deadline."""
+    from urllib3 import HTTPResponse
+
+    retry = download._bounded_retry()(total=3, status=3, status_forcelist=(503,), backoff_max=download.MAX_WAIT_SECONDS)
+    later = HTTPResponse(headers={"Retry-After": "3600"}, status=503)
+    assert retry.get_retry_after(later) == download.MAX_WAIT_SECONDS
+    soon = HTTPResponse(headers={"Retry-After": "2"}, status=503)
+    after_one = retry.increment("GET", "/r.wav", response=soon)  # urllib3 makes the next Retry from this one
+    assert after_one.get_retry_after(later) == download.MAX_WAIT_SECONDS and after_one.get_retry_after(soon) == 2

@@ -79,5 +79,6 @@ def test_session_contract_keys() -> None:
         "content_type": None,
         "archived_at": None,
         "error": None,
+        "attempts": None,
     }
     assert session["channel"] == "unknown" and session["agent"] == {"id": None, "name": None}

@@ -20,6 +20,7 @@ SAMPLE: dict[str, Any] = {
     "content_type": "audio/wav",
     "archived_at": "2026-11-21T09:00:00.000Z",
     "error": "HTTP 404",
+    "attempts": 2,
 }
 
 

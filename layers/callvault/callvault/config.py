@@ -29,6 +29,9 @@ class Settings(BaseModel):
     recording_max_bytes: int = Field(default=2 * 1024**3, gt=0)
     # The whole copy must end well inside the function's own timeout (template: 300 s).
     recording_timeout_seconds: float = Field(default=240, gt=0, le=840)
+    # Copy attempts per recording before it is marked failed: the stream event's retries + 1
+    # (template: MaximumRetryAttempts 6), so a record redelivered past them fetches nothing.
+    recording_max_attempts: int = Field(default=7, ge=1, le=100)
     # Retention (template: TranscriptRetentionDays): session and event items expire by DynamoDB TTL
     # this many days after their last write; 0 keeps them.
     transcript_retention_days: int = Field(default=0, ge=0)
@@ -51,6 +54,7 @@ def settings() -> Settings:
         "secret_cache_seconds": env.get("SECRET_CACHE_SECONDS"),
         "recording_max_bytes": env.get("RECORDING_MAX_BYTES"),
         "recording_timeout_seconds": env.get("RECORDING_TIMEOUT_SECONDS"),
+        "recording_max_attempts": env.get("RECORDING_MAX_ATTEMPTS"),
         "recording_allow_loopback": env.get("RECORDING_ALLOW_LOOPBACK"),
         "transcript_retention_days": env.get("TRANSCRIPT_RETENTION_DAYS"),
     }

@@ -11,11 +11,20 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 MAX_REDIRECTS = 5
+# Within one attempt: a 429/5xx or a failed connect is tried again up to 3 times (4 requests),
+# waiting 0, 1 and 2 s (or the server's Retry-After, capped). Worst case per attempt: 4 x (5 s
+# connect + 10 s first byte) + 3 x 5 s = 75 s, inside the copier's 240 s deadline. Retries past
+# that are the stream's (MaximumRetryAttempts) and bounded by RECORDING_MAX_ATTEMPTS.
+IN_ATTEMPT_RETRIES = 3
+MAX_WAIT_SECONDS = 5.0
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Beyond what `ipaddress` flags as private/reserved: cloud metadata endpoints reachable by name.
 _METADATA = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
@@ -67,6 +76,16 @@ def resolve(host: str, port: int, *, allow_loopback: bool) -> str:
     return addresses[0]
 
 
+@contextmanager
+def _read_errors() -> Iterator[None]:
+    """urllib3's errors reading a body (the connection broke, or stalled past the read timeout)
+    as a transient DownloadError: the attempt ends, its claim is released, Lambda retries."""
+    try:
+        yield
+    except Exception as exc:
+        raise DownloadError(f"read failed: {type(exc).__name__}", permanent=False) from exc
+
+
 @dataclass
 class Opened:
     """A response whose body is still to be read (`response.stream(...)` / `read(n)`)."""
@@ -76,13 +95,20 @@ class Opened:
     content_type: str
     content_length: int | None
 
+    def read_head(self, size: int) -> bytes:
+        """The first `size` bytes (fewer if the body is shorter)."""
+        with _read_errors():
+            data: bytes = self.response.read(size)
+        return data
+
     def read_some(self, size: int) -> bytes:
         """Up to `size` bytes, returning as soon as any arrive (b"" at the end): a server that
         trickles cannot hold one read open past the caller's deadline checks."""
         read1 = getattr(self.response, "read1", None)  # urllib3 >= 2.1
         if read1 is None:
             read1 = self.response._fp.read1  # urllib3 2.0: the http.client response beneath
-        data: bytes = read1(size)
+        with _read_errors():
+            data: bytes = read1(size)
         return data
 
     def close(self) -> None:
@@ -99,6 +125,21 @@ def _pool(scheme: str, host: str, address: str, port: int, timeout: Any) -> Any:
     return urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
 
 
+@cache
+def _bounded_retry() -> Any:
+    """urllib3's Retry with a server's Retry-After honoured up to MAX_WAIT_SECONDS: a `Retry-After:
+    3600` must not hold one attempt past the copier's deadline (a longer outage is left to the
+    stream's retries)."""
+    from urllib3.util import Retry
+
+    class BoundedRetry(Retry):
+        def get_retry_after(self, response: Any) -> float | None:
+            wait = super().get_retry_after(response)
+            return None if wait is None else min(wait, MAX_WAIT_SECONDS)
+
+    return BoundedRetry
+
+
 def open_url(url: str, *, deadline: float, allow_loopback: bool = False) -> Opened:
     """GET `url` (following up to five redirects, each checked) and return the open response.
 
@@ -106,15 +147,16 @@ def open_url(url: str, *, deadline: float, allow_loopback: bool = False) -> Open
     non-permanent DownloadError; 4xx, refused addresses and bad schemes a permanent one.
     """
     import urllib3
-    from urllib3.util import Retry, Timeout
+    from urllib3.util import Timeout
 
-    retries = Retry(
-        total=3,
-        connect=3,
+    retries = _bounded_retry()(
+        total=IN_ATTEMPT_RETRIES,
+        connect=IN_ATTEMPT_RETRIES,
         read=1,
-        status=3,
+        status=IN_ATTEMPT_RETRIES,
         redirect=0,
         backoff_factor=0.5,
+        backoff_max=MAX_WAIT_SECONDS,
         status_forcelist=(429, 500, 502, 503, 504),
         allowed_methods=frozenset({"GET"}),
         raise_on_status=False,

@@ -66,7 +66,10 @@ class Recording(_Model):
     sha256: str | None = None
     content_type: str | None = None
     archived_at: str | None = None
-    error: str | None = None  # why the copy failed (state failed), e.g. "expired: HTTP 403"
+    error: str | None = (
+        None  # why the copy failed (state failed), e.g. "expired: HTTP 403"; while pending, why the last attempt did
+    )
+    attempts: int | None = None  # copy attempts made; the copier stops at RECORDING_MAX_ATTEMPTS
 
 
 # Transcript turns are typed dicts, not models: a long call has thousands, and validating them

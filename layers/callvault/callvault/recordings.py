@@ -13,7 +13,7 @@ import hashlib
 import io
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -91,10 +91,7 @@ class _Tee(io.RawIOBase):
         if self._head:
             data, self._head = self._head[: len(buffer)], self._head[len(buffer) :]
         else:
-            try:
-                data = self._opened.read_some(len(buffer))
-            except Exception as exc:  # urllib3's read errors: the connection broke mid-body
-                raise DownloadError(f"read failed: {type(exc).__name__}", permanent=False) from exc
+            data = self._opened.read_some(len(buffer))
         self.size += len(data)
         if self.size > self._cap:
             raise TooLarge
@@ -118,32 +115,50 @@ def _expired(job: RecordingJob, now: datetime) -> bool:
 
 def copy_recording(job: RecordingJob) -> Outcome:
     """Copy `job`'s recording once. "retry" when a transient failure left it pending for another
-    attempt (the caller reports the record as failed so Lambda retries it, then dead-letters it)."""
+    attempt (the caller reports the record as failed so Lambda retries it, then dead-letters it).
+
+    Attempts are counted on the session: the one that reaches `recording_max_attempts` and still
+    fails transiently marks the recording failed ("gave up after N attempts: HTTP 503"), so an
+    unreachable host is fetched a bounded number of times and the session says so."""
     config = settings()
     now = datetime.now(UTC)
     claim = uuid.uuid4().hex
-    if not store.claim_recording(job.vendor, job.session_id, job.source_url, claim, now, CLAIM_SECONDS):
-        return "skipped"  # archived, failed, another URL, or another copier at work
+    claimed = store.claim_recording(job.vendor, job.session_id, claim, now, CLAIM_SECONDS)
+    if claimed is None:
+        return "skipped"  # archived, failed, or another copier at work
+    job = replace(job, source_url=claimed.source_url, expires_at=claimed.expires_at)
+    if claimed.attempt > config.recording_max_attempts:
+        # Delivered again after the last attempt ended without an outcome (a timeout, a crash).
+        attempts = claimed.attempt - 1
+        return _fail(job, claim, _gave_up(attempts, claimed.last_error or "no outcome recorded"), attempts)
     deadline = time.monotonic() + config.recording_timeout_seconds
     try:
         result = _download_and_store(job, claim, deadline)
     except DownloadError as exc:
         if not exc.permanent:
-            logger.warning("recording copy will be retried", reason=exc.reason)
-            store.release_recording(job.vendor, job.session_id, claim)
+            if claimed.attempt >= config.recording_max_attempts:
+                return _fail(job, claim, _gave_up(claimed.attempt, exc.reason))
+            logger.warning("recording copy will be retried", reason=exc.reason, attempt=claimed.attempt)
+            store.release_recording(job.vendor, job.session_id, claim, exc.reason)
             return "retry"
         reason = f"expired: {exc.reason}" if _expired(job, now) and exc.status in (401, 403, 404, 410) else exc.reason
         return _fail(job, claim, reason)
     except TooLarge:
         return _fail(job, claim, f"too large: over {config.recording_max_bytes} bytes")
-    except StorageUnavailable:
-        store.release_recording(job.vendor, job.session_id, claim)
+    except StorageUnavailable as exc:
+        store.release_recording(job.vendor, job.session_id, claim, str(exc))
         raise
     return result
 
 
-def _fail(job: RecordingJob, claim: str, reason: str) -> Outcome:
-    store.finish_recording(job.vendor, job.session_id, claim, Recording(state=RecordingState.FAILED, error=reason))
+def _gave_up(attempts: int, reason: str) -> str:
+    return f"gave up after {attempts} attempts: {reason}"
+
+
+def _fail(job: RecordingJob, claim: str, reason: str, attempts: int | None = None) -> Outcome:
+    # `attempts` only when the attempt that found the bound spent fetched nothing (not counted)
+    outcome = Recording(state=RecordingState.FAILED, error=reason, attempts=attempts)
+    store.finish_recording(job.vendor, job.session_id, claim, outcome)
     count_with("RecordingsFailed", vendor=job.vendor)  # the reason is on the session and in the log line
     if reason.startswith("expired"):
         count_with("RecordingLinksExpired", vendor=job.vendor)
@@ -157,7 +172,7 @@ def _download_and_store(job: RecordingJob, claim: str, deadline: float) -> Outco
     try:
         if opened.content_length is not None and opened.content_length > config.recording_max_bytes:
             raise TooLarge
-        head = opened.response.read(64)
+        head = opened.read_head(64)
         content_type = _content_type(opened, head)
         if content_type is None:
             raise DownloadError(f"not audio: {opened.content_type or 'no content type'}", permanent=True)

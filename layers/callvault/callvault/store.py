@@ -431,28 +431,42 @@ def delete_items(keys: list[Item]) -> None:
 # Recordings: a claim on the session's recording, so one copier copies it once.
 
 
-def _conditional_update(operation: str, **kwargs: Any) -> bool:
-    """An UpdateItem that may find its condition false (False), else True; StorageUnavailable on failure."""
+def _conditional_update(operation: str, **kwargs: Any) -> dict[str, Any] | None:
+    """An UpdateItem that may find its condition false (None), else DynamoDB's reply; StorageUnavailable on failure."""
     try:
-        _call(operation, aws.dynamodb().update_item, TableName=settings().table_name, **kwargs)
-        return True
+        reply: dict[str, Any] = _call(operation, aws.dynamodb().update_item, TableName=settings().table_name, **kwargs)
+        return reply
     except StorageUnavailable as exc:
         if aws.error_code(exc.__cause__) == "ConditionalCheckFailedException":
-            return False
+            return None
         raise
 
 
-def claim_recording(vendor: str, session_id: str, source_url: str, claim: str, now: Any, seconds: int) -> bool:
-    """Take the session's recording for copying: only while it is pending, for this URL, and not
-    claimed by a copier still within its time. True when this claim won."""
+@dataclass(frozen=True, slots=True)
+class RecordingClaim:
+    """A won claim: the recording as the session holds it now, and which attempt this is."""
+
+    source_url: str
+    expires_at: str | None
+    attempt: int  # 1 for the first copy attempt of this session's recording
+    last_error: str | None  # why the previous attempt failed, if one did
+
+
+def claim_recording(vendor: str, session_id: str, claim: str, now: Any, seconds: int) -> RecordingClaim | None:
+    """Take the session's recording for copying: only while it is pending and not claimed by a
+    copier still within its time. Each claim counts an attempt on the item, so the number of
+    fetches stays bounded however often a stream record is delivered. None when the claim lost.
+
+    The URL to copy is the session's current one (a later event may have brought a fresh link
+    while an earlier attempt failed), returned with the claim."""
     from datetime import timedelta
 
-    return _conditional_update(
+    reply = _conditional_update(
         "claim",
         Key=_session_key(vendor, session_id),
-        UpdateExpression="SET recording_claim = :claim, recording_claim_until = :until",
+        UpdateExpression="SET recording_claim = :claim, recording_claim_until = :until ADD recording_attempts :one",
         ConditionExpression=(
-            "recording_state = :pending AND recording_source_url = :url"
+            "recording_state = :pending AND attribute_exists(recording_source_url)"
             " AND (attribute_not_exists(recording_claim_until) OR recording_claim_until < :now)"
         ),
         ExpressionAttributeValues={
@@ -460,36 +474,44 @@ def claim_recording(vendor: str, session_id: str, source_url: str, claim: str, n
             ":until": {"S": format_utc(now + timedelta(seconds=seconds))},
             ":now": {"S": format_utc(now)},
             ":pending": {"S": RecordingState.PENDING.value},
-            ":url": {"S": source_url},
+            ":one": {"N": "1"},
         },
+        ReturnValues="ALL_NEW",
     )
+    if reply is None:
+        return None
+    recording = recording_from_item(reply["Attributes"])
+    # The condition guarantees the URL, the ADD the count: the fallbacks never apply.
+    return RecordingClaim(recording.source_url or "", recording.expires_at, recording.attempts or 1, recording.error)
 
 
-def release_recording(vendor: str, session_id: str, claim: str) -> None:
-    """Give the claim back (a transient failure): the next attempt may claim at once."""
+def release_recording(vendor: str, session_id: str, claim: str, reason: str) -> None:
+    """Give the claim back after a transient failure, noting why: the next attempt may claim at once."""
     _conditional_update(
         "release",
         Key=_session_key(vendor, session_id),
-        UpdateExpression="REMOVE recording_claim, recording_claim_until",
+        UpdateExpression="SET recording_error = :reason REMOVE recording_claim, recording_claim_until",
         ConditionExpression="recording_claim = :claim",
-        ExpressionAttributeValues={":claim": {"S": claim}},
+        ExpressionAttributeValues={":claim": {"S": claim}, ":reason": {"S": reason}},
     )
 
 
 def finish_recording(vendor: str, session_id: str, claim: str, outcome: Recording) -> bool:
     """Write the copy's outcome (the fields set on `outcome`), if `claim` still holds the
-    recording; the claim is removed."""
+    recording; the claim is removed, and so is an earlier attempt's error unless `outcome` has one."""
     names, values = {}, {":claim": {"S": claim}}
     sets = []
     for index, (name, value) in enumerate(recording_values(outcome).items()):
         names[f"#r{index}"] = name
         values[f":r{index}"] = value
         sets.append(f"#r{index} = :r{index}")
-    return _conditional_update(
+    removed = ["recording_claim", "recording_claim_until"] + ([] if outcome.error else [recording_attr("error")])
+    reply = _conditional_update(
         "finish",
         Key=_session_key(vendor, session_id),
-        UpdateExpression="SET " + ", ".join(sets) + " REMOVE recording_claim, recording_claim_until",
+        UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(removed),
         ConditionExpression="recording_claim = :claim",
         ExpressionAttributeNames=names,
         ExpressionAttributeValues=values,
     )
+    return reply is not None
