@@ -24,7 +24,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers/callvault"), str(ROOT / "src")]
 
 from callvault_local.offline import isolate  # noqa: E402
 
-isolate("bench", POWERTOOLS_LOG_LEVEL="WARNING", CALLVAULT_SECRET_COZMOX="bench-secret", TRANSCRIPT_INLINE_MAX_BYTES="2000")
+isolate("bench", POWERTOOLS_LOG_LEVEL="WARNING", CALLVAULT_SECRET_COZMOX="bench-secret")
 
 EVENTS = 200
 OTHER_SESSIONS = 50  # 5 events each, the same day

@@ -150,6 +150,15 @@ class Stored:
         (item,) = [i for i in self.items() if i["pk"] == f"{vendor}#{session_id}" and i["sk"] == "SESSION"]
         return item
 
+    def transcript(self, session: dict[str, Any]) -> list[dict[str, Any]]:
+        """A session item's transcript, read back as the read API reads it (from the raw body it points at)."""
+        from callvault import sessions
+
+        vendor, _, session_id = session["pk"].partition("#")
+        found = sessions.get_session(vendor, session_id)
+        assert found is not None
+        return [dict(turn) for turn in found.transcript]
+
     def events(self, vendor: str, session_id: str) -> list[dict[str, Any]]:
         return [i for i in self.items() if i["pk"] == f"{vendor}#{session_id}" and i["sk"].startswith("EVENT#")]
 

@@ -85,13 +85,6 @@ def traces(stored: Stored, session_id: str) -> list[str]:
     return found
 
 
-@pytest.fixture
-def small_inline_transcripts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Transcripts past 300 bytes are offloaded to sessions/ (so that erasure must find them there)."""
-    monkeypatch.setenv("TRANSCRIPT_INLINE_MAX_BYTES", "300")
-    config.settings.cache_clear()
-
-
 def _leave_orphans(stored: Stored, monkeypatch: pytest.MonkeyPatch, session_id: str) -> None:
     """Bytes naming the session that no item points at: a body archived whose DynamoDB write
     failed, a quarantined body, and recording versions with a delete marker."""
@@ -106,19 +99,21 @@ def _leave_orphans(stored: Stored, monkeypatch: pytest.MonkeyPatch, session_id: 
     broken = b'{"message": {"type": "end-of-call-report", "call": {"id": "' + session_id.encode() + b'"}'  # cut short
     assert post_webhook("cozmox", "server-messages", broken).status == 400
     s3 = boto3.client("s3")
+    legacy = f"sessions/cozmox/{session_id}/transcript/0123.json"  # as items written before issue 12 offloaded it
+    s3.put_object(
+        Bucket=stored.bucket, Key=legacy, Body=json.dumps([{"role": "user", "text": private_turn(session_id)}]).encode()
+    )
     for data in (b"RIFF first copy", b"RIFF second copy"):
         s3.put_object(Bucket=stored.bucket, Key=f"audio/cozmox/{session_id}/0123456789abcdef.wav", Body=data)
     s3.delete_object(Bucket=stored.bucket, Key=f"audio/cozmox/{session_id}/0123456789abcdef.wav")
 
 
-def test_forget_removes_every_byte_of_the_session_and_nothing_else(
-    stored: Stored, monkeypatch: pytest.MonkeyPatch, small_inline_transcripts: None
-) -> None:
+def test_forget_removes_every_byte_of_the_session_and_nothing_else(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> None:
     for session_id in (VICTIM, BYSTANDER):
         assert deliver_call(session_id) == [200] * len(CALL)
         _leave_orphans(stored, monkeypatch, session_id)
     offloaded = stored.keys(f"sessions/cozmox/{VICTIM}/")
-    assert offloaded, "the transcript was offloaded"
+    assert offloaded, "a transcript offloaded before transcripts were read from the raw body"
     before_objects, before_items = everything(stored)
     untouched = {k: v for k, v in before_objects.items() if VICTIM.encode() not in v and VICTIM not in k[0]}
 

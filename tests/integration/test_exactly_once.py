@@ -63,7 +63,7 @@ def test_late_start_fills_gaps_but_never_reopens(stored: Stored) -> None:
     session = stored.session("speaknode", ended["data"]["session_id"])
     assert session["status"] == "ended" and session["status_rank"] == 4
     assert json.loads(session["agent"])["name"] == "Front desk (renamed)"  # a gap, filled
-    assert len(json.loads(session["transcript"])) == 6  # not replaced by the start's empty history
+    assert len(stored.transcript(session)) == 6  # not replaced by the start's empty history
     assert session["event_count"] == 2
 
 
@@ -79,7 +79,7 @@ def test_cozmox_events_in_reverse_order(stored: Stored) -> None:
         post_webhook("cozmox", "server-messages", payload(f"cozmox/{name}"))
     session = stored.session("cozmox", payload("cozmox/hang")["message"]["call"]["id"])
     assert session["status"] == "ended"
-    assert len(json.loads(session["transcript"])) == 6  # the report's, not the partial update's
+    assert len(stored.transcript(session)) == 6  # the report's, not the partial update's
     assert session["summary"] and session["event_count"] == 5
 
 
@@ -102,18 +102,54 @@ def test_crash_between_archive_and_table_converges_on_retry(stored: Stored) -> N
     assert len(stored.events("speaknode", retry.json["session_id"])) == 1
 
 
-def test_long_transcript_is_offloaded_to_s3(stored: Stored) -> None:
+def test_long_transcript_stays_in_its_raw_body(stored: Stored) -> None:
     body = payload("cozmox/end-of-call-report")
     turn = {"role": "user", "message": "I would like to hear about every plan you offer, in detail. " * 4, "time": 1795172406000}
     body["message"]["artifact"]["messages"] = [turn] * 4000  # ~1 MB of transcript
     response = post_webhook("cozmox", "server-messages", body)
     assert response.status == 200 and response.json["status"] == "stored"
     session = stored.session("cozmox", response.json["session_id"])
-    uri = session["transcript"]
-    assert uri.startswith("s3://callvault-archive/sessions/cozmox/")
-    transcript = json.loads(stored.body(uri.split("/", 3)[3]))
+    (event,) = stored.events("cozmox", response.json["session_id"])
+    # The item points at the raw body that holds the transcript: written once, in S3, never copied.
+    assert session["transcript"] == {"raw": event["raw_s3_uri"], "webhook": "server-messages"}
+    assert session["transcript_turns"] == 4000
+    assert len(json.dumps(session, default=str)) < 2048
+    assert stored.keys("sessions/") == []
+    transcript = stored.transcript(session)
     assert len(transcript) == 4000 and transcript[0]["text"] == turn["message"]
-    assert len(json.dumps(session, default=str)) < 100_000
     again = post_webhook("cozmox", "server-messages", body)
     assert again.json["status"] == "duplicate"
-    assert len(stored.keys("sessions/")) == 1
+    assert len(stored.keys("raw/")) == 1
+
+
+def test_a_shorter_snapshot_never_replaces_a_longer_one(stored: Stored) -> None:
+    """Snapshots arrive out of order, and the status does not decide: two conversation-updates
+    (both in progress), the longer first."""
+    short, long = payload("cozmox/conversation-update"), payload("cozmox/conversation-update")
+    long["message"]["messages"] *= 3
+    long["message"]["timestamp"] += 1
+    call_id = long["message"]["call"]["id"]
+    assert post_webhook("cozmox", "server-messages", long).json["status"] == "stored"
+    assert post_webhook("cozmox", "server-messages", short).json["status"] == "stored"
+    session = stored.session("cozmox", call_id)
+    assert session["transcript_turns"] == 9 and len(stored.transcript(session)) == 9
+    assert session["event_count"] == 2
+    # One as long replaces it (a report repeating the last snapshot carries the summary too).
+    same = payload("cozmox/conversation-update")
+    same["message"]["messages"] *= 3
+    same["message"]["timestamp"] += 2
+    same_id = post_webhook("cozmox", "server-messages", same).json["event_id"]
+    (event,) = [e for e in stored.events("cozmox", call_id) if e["event_id"] == same_id]
+    assert stored.session("cozmox", call_id)["transcript"]["raw"] == event["raw_s3_uri"]
+
+
+def test_late_longer_snapshot_moves_the_transcript_but_not_the_status(stored: Stored) -> None:
+    report = payload("cozmox/end-of-call-report")
+    update = payload("cozmox/conversation-update")
+    update["message"]["messages"] *= 4  # 12 turns: longer than the report's 6
+    call_id = report["message"]["call"]["id"]
+    post_webhook("cozmox", "server-messages", report)
+    post_webhook("cozmox", "server-messages", update)
+    session = stored.session("cozmox", call_id)
+    assert session["status"] == "ended" and session["summary"]  # the report's, kept
+    assert session["transcript_turns"] == 12 and len(stored.transcript(session)) == 12

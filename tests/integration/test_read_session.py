@@ -1,13 +1,10 @@
-"""One session read back whole: a transcript offloaded to S3 comes back in full."""
+"""One session read back whole: the transcript, read back from the raw body that carried it, comes back in full."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import pytest
-
-from callvault import config
 from callvault.vendors import cozmox
 from callvault_local.dev import LocalApi
 from tests.conftest import Stored, payload, post_webhook
@@ -20,16 +17,14 @@ def get(path: str) -> tuple[int, dict[str, Any]]:
     return reply.status, json.loads(reply.body)
 
 
-def test_offloaded_transcript_round_trips(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRANSCRIPT_INLINE_MAX_BYTES", "2000")
-    config.settings.cache_clear()
+def test_transcript_round_trips_from_the_raw_body(stored: Stored) -> None:
     body = payload("cozmox/end-of-call-report")
     turns = body["message"]["artifact"]["messages"]
     body["message"]["artifact"]["messages"] = turns * 40
     response = post_webhook("cozmox", "server-messages", body)
     assert response.status == 200
     session_id = response.json["session_id"]
-    assert stored.session("cozmox", session_id)["transcript"].startswith("s3://")
+    assert stored.session("cozmox", session_id)["transcript"]["raw"].startswith("s3://callvault-archive/raw/cozmox/")
 
     status, session = get(f"/sessions/cozmox/{session_id}")
     assert status == 200
@@ -50,15 +45,37 @@ def test_offloaded_transcript_round_trips(stored: Stored, monkeypatch: pytest.Mo
     assert session["transcript"] == expected and len(expected) > 100
 
 
-def test_transcript_unreadable_is_503_not_500(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRANSCRIPT_INLINE_MAX_BYTES", "2000")
-    config.settings.cache_clear()
+def test_transcript_unreadable_is_503_not_500(stored: Stored) -> None:
     body = payload("cozmox/end-of-call-report")
     body["message"]["artifact"]["messages"] *= 40
     session_id = post_webhook("cozmox", "server-messages", body).json["session_id"]
-    uri = stored.session("cozmox", session_id)["transcript"]
+    uri = stored.session("cozmox", session_id)["transcript"]["raw"]
     import boto3
 
     boto3.client("s3").delete_object(Bucket=stored.bucket, Key=uri.split("/", 3)[3])
     status, reply = get(f"/sessions/cozmox/{session_id}")
     assert status == 503 and reply == {"error": "storage unavailable, retry later"}
+
+
+def test_values_past_their_inline_bound_are_read_from_the_raw_body(stored: Stored) -> None:
+    body = payload("cozmox/end-of-call-report")
+    summary = "The caller asked about every plan. " * 200  # ~7 KB: past the inline bound
+    structured = {"plans": [f"plan {n}: details" for n in range(200)]}
+    body["message"]["analysis"]["summary"] = summary
+    body["message"]["analysis"]["structuredData"] = structured
+    response = post_webhook("cozmox", "server-messages", body)
+    session_id = response.json["session_id"]
+    item = stored.session("cozmox", session_id)
+    (event,) = stored.events("cozmox", session_id)
+    reference = {"raw": event["raw_s3_uri"], "webhook": "server-messages"}
+    assert item["summary"] == reference and item["vf:structured_data"] == reference
+    assert json.loads(item["vf:success_evaluation"]) == "true"  # small: inline
+    assert len(json.dumps(item, default=str)) < 2048
+
+    status, session = get(f"/sessions/cozmox/{session_id}")
+    assert status == 200
+    assert session["summary"] == summary and session["vendor_fields"]["structured_data"] == structured
+    status, page = get("/sessions?vendor=cozmox")
+    assert status == 200
+    (listed,) = page["items"]
+    assert listed["summary"] == summary and listed["vendor_fields"]["structured_data"] == structured

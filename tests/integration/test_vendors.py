@@ -55,7 +55,7 @@ def test_speaknode_conversation_normalized(stored: Stored) -> None:
     assert session["recording_source_url"] == body["data"]["audio_url"]
     assert session["recording_expires_at"] == "2026-11-27T09:15:40.000Z"
     assert session["recording_state"] == "pending"
-    transcript = json.loads(session["transcript"])
+    transcript = stored.transcript(session)
     assert [t["role"] for t in transcript] == ["system", "assistant", "user", "tool", "assistant", "user"]
     assert transcript[3]["tool"] == {
         "name": "reschedule",
@@ -98,7 +98,7 @@ def test_cozmox_call_lifecycle(stored: Stored) -> None:
     assert session["summary"] == "Caller booked a table for two at 7pm."
     assert json.loads(session["cost"])["total_usd"] == 0.0734
     assert session["recording_source_url"].endswith("-mono.wav")
-    transcript = json.loads(session["transcript"])
+    transcript = stored.transcript(session)
     assert [t["role"] for t in transcript] == ["system", "assistant", "user", "tool", "tool", "assistant"]
     assert transcript[3]["tool"]["name"] == "book_table" and transcript[4]["tool"]["output"] == '{"confirmed": true}'
     assert transcript[1]["at"] == "2026-11-20T11:00:03.000Z"
@@ -137,7 +137,7 @@ def test_voiceos_conversation(stored: Stored) -> None:
     cost = json.loads(session["cost"])
     assert cost["total_usd"] == 0.1123 and cost["breakdown"]["telephony"]["cost"] == 0.017
     assert json.loads(session["agent"]) == {"id": "agt_sales", "name": "Renewals"}
-    assert len(json.loads(session["transcript"])) == 3
+    assert len(stored.transcript(session)) == 3
 
 
 @pytest.mark.parametrize(
@@ -172,7 +172,7 @@ def test_agentsessions_normalized_with_vendor_idempotency_key(stored: Stored) ->
     assert session["status"] == "ended" and session["channel"] == "inbound_phone"
     assert session["from_number"] == "+442071838750"
     assert float(session["duration_seconds"]) == 150.25
-    transcript = json.loads(session["transcript"])
+    transcript = stored.transcript(session)
     assert [t["text"] for t in transcript][:2] == ["Hi, this is Acme support.", "My order never arrived."]
     assert transcript[2]["role"] == "tool" and transcript[2]["tool"]["name"] == "lookup_order"
     assert json.loads(session["vf:billing"]) == {"amount": -3, "reason": "SESSION_USAGE"}

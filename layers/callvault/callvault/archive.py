@@ -1,4 +1,4 @@
-"""The S3 archive: raw bodies byte for byte, quarantined bodies, offloaded transcripts."""
+"""The S3 archive: raw bodies byte for byte, quarantined bodies, recordings."""
 
 from __future__ import annotations
 
@@ -38,10 +38,6 @@ def day_of_key(key: str) -> date | None:
         return date(int(parts[3]), int(parts[4]), int(parts[5]))
     except (IndexError, ValueError):
         return None
-
-
-def transcript_key(vendor: str, session_id: str, event_id: str) -> str:
-    return f"sessions/{vendor}/{session_id}/transcript/{event_id}.json"
 
 
 def s3_uri(key: str) -> str:
@@ -115,6 +111,18 @@ def versions(prefix: str) -> Iterator[Version]:
                 yield Version(version["Key"], version["VersionId"], is_marker=False)
             for marker in page.get("DeleteMarkers", []):
                 yield Version(marker["Key"], marker["VersionId"], is_marker=True)
+
+
+def folders(prefix: str) -> list[str]:
+    """The "folders" right under `prefix` (keys up to the next `/`), from the version listing."""
+    found: list[str] = []
+    with _s3_errors("list versions"):
+        pages = (
+            aws.s3().get_paginator("list_object_versions").paginate(Bucket=settings().bucket_name, Prefix=prefix, Delimiter="/")
+        )
+        for page in pages:
+            found += [common["Prefix"] for common in page.get("CommonPrefixes", [])]
+    return found
 
 
 def read_version(version: Version) -> bytes | None:

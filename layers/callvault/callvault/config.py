@@ -19,9 +19,6 @@ class Settings(BaseModel):
     bucket_name: str = Field(default="callvault-archive", min_length=3)
     secret_arn: str | None = None
     max_body_bytes: int = Field(default=LAMBDA_BODY_LIMIT, gt=0, le=LAMBDA_BODY_LIMIT)
-    # Past this size a session's transcript lives in S3 and the item keeps a pointer, so a long
-    # call never meets DynamoDB's 400 KB item limit.
-    transcript_inline_max_bytes: int = Field(default=100_000, gt=0, le=300_000)
     hmac_tolerance_seconds: int = Field(default=300, gt=0, le=3600)
     speaknode_signature_header: str = Field(default="x-speaknode-signature", min_length=1)
     secret_cache_seconds: int = Field(default=300, ge=0)
@@ -48,7 +45,6 @@ def settings() -> Settings:
         "bucket_name": env.get("BUCKET_NAME"),
         "secret_arn": env.get("SECRET_ARN") or None,
         "max_body_bytes": env.get("MAX_BODY_BYTES"),
-        "transcript_inline_max_bytes": env.get("TRANSCRIPT_INLINE_MAX_BYTES"),
         "hmac_tolerance_seconds": env.get("HMAC_TOLERANCE_SECONDS"),
         "speaknode_signature_header": (env.get("SPEAKNODE_SIGNATURE_HEADER") or "").lower() or None,
         "secret_cache_seconds": env.get("SECRET_CACHE_SECONDS"),

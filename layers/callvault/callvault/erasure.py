@@ -26,7 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from callvault import archive, sessions, store, vendors
+from callvault import archive, sessions, store
 from callvault.models import format_utc
 from callvault.observability import logger
 
@@ -114,13 +114,9 @@ class _Sweep:
         """The versions under the active days' raw and quarantine prefixes that belong to the
         session: pointed at by its items, or naming its id."""
         days = sorted({d + timedelta(days=delta) for d in self.days for delta in (-1, 0, 1)})
-        listed = [
-            version
-            for kind in ("raw", "quarantine")
-            for webhook in sorted(vendors.adapter(self.vendor).webhooks)
-            for day in days
-            for version in archive.versions(f"{kind}/{self.vendor}/{webhook}/{day:%Y/%m/%d}/")
-        ]
+        # Every webhook's folder, as stored (pulled bodies too, under raw/{vendor}/pull/).
+        webhook_folders = [f for kind in ("raw", "quarantine") for f in archive.folders(f"{kind}/{self.vendor}/")]
+        listed = [v for folder in webhook_folders for day in days for v in archive.versions(f"{folder}{day:%Y/%m/%d}/")]
         unread = [v for v in listed if v.key not in owned and not v.is_marker and (v.key, v.version_id) not in self.examined]
         # Reads overlap: on AWS a GET waits ~10-30 ms on the network, not on this function's CPU.
         with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:

@@ -8,6 +8,7 @@ stored event. Nothing is written before the request is authenticated.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import re
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from callvault.auth import AuthError, authenticate
 from callvault.config import settings
 from callvault.errors import StorageUnavailable
 from callvault.http import BadRequestEncoding, Request, WebhookReply, error, json_response, read_request
-from callvault.models import format_utc
+from callvault.models import SessionUpdate, format_utc
 from callvault.observability import count, count_rejected, logger, metrics
 from callvault.secrets import secrets_for
 from callvault.vendors.base import ParsedEvent, PayloadError, VendorAdapter
@@ -112,18 +113,6 @@ def _authenticate(adapter: VendorAdapter, request: Request) -> None:
         authenticate(scheme, request.headers, request.body, refreshed)
 
 
-def _stored_transcript(parsed: ParsedEvent, vendor: str, event_id: str) -> tuple[str | None, archive.Version | None]:
-    """The transcript as the session item keeps it, and the S3 version written for it, if any."""
-    if parsed.update is None or parsed.update.transcript is None:
-        return None, None
-    text = to_json(parsed.update.transcript)
-    if len(text) <= settings().transcript_inline_max_bytes:
-        return text.decode(), None
-    key = archive.transcript_key(vendor, parsed.session_id or "", event_id)
-    created = archive.put_once(key, text, "application/json")
-    return archive.s3_uri(key), archive.Version(key, created, is_marker=False) if created else None
-
-
 def ingest(adapter: VendorAdapter, webhook: str, event: dict[str, Any]) -> dict[str, Any]:
     """Handle one webhook request end to end and return the API Gateway response."""
     vendor = adapter.vendor
@@ -166,6 +155,14 @@ def replay(adapter: VendorAdapter, webhook: str, body: bytes, received: datetime
     No authentication: the bytes come from the archive, which holds only authenticated bodies.
     Raises StorageUnavailable."""
     return _file(adapter, webhook, Request(headers={}, body=body), received, event_id).outcome
+
+
+def parse_archived(vendor: str, webhook: str, body: bytes) -> SessionUpdate | None:
+    """What an archived raw body says about its session, parsed again as it was when it arrived:
+    the read API resolving a session attribute that points at the body (DESIGN.md "Cost of a write").
+    Raises ValueError or PayloadError when the body no longer parses."""
+    adapter: VendorAdapter = importlib.import_module(f"callvault.vendors.{vendor}").ADAPTER
+    return adapter.parse(webhook, load_json(body), {}).update
 
 
 def _file(adapter: VendorAdapter, webhook: str, request: Request, received: datetime, known_event_id: str | None = None) -> Filed:
@@ -216,11 +213,9 @@ def _archive_and_store(
         received_at=format_utc(received),
         raw_s3_uri=archive.s3_uri(key),
     )
-    transcript, transcript_version = _stored_transcript(parsed, adapter.vendor, event_id)
-    outcome = store.record_event(record, parsed.update, transcript)
-    if outcome == "forgotten":  # erased meanwhile: take back what this delivery archived
-        written = [archive.Version(key, created, is_marker=False)] if created else []
-        archive.delete_versions(written + ([transcript_version] if transcript_version else []))
+    outcome = store.record_event(record, parsed.update)
+    if outcome == "forgotten":  # erased meanwhile: take back the raw body this delivery archived
+        archive.delete_versions([archive.Version(key, created, is_marker=False)] if created else [])
         logger.info("event for a forgotten session dropped")
     else:
         logger.info("event recorded", outcome=outcome)

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from callvault import archive, store, vendors
+from callvault.errors import StorageUnavailable
 from callvault.models import (
     Agent,
     Channel,
@@ -25,6 +26,7 @@ from callvault.models import (
     EventRef,
     Session,
     SessionSummary,
+    SessionUpdate,
     Status,
     ToolCall,
     TranscriptEntry,
@@ -152,7 +154,8 @@ def list_sessions(
         vendor=vendor, status=status, lowest=lowest or " ", highest=highest, limit=limit, start_key=start_key
     )
     now = time.time()  # an expired session TTL has not deleted yet is not listed
-    items = [summary_from_item(item) for item in store.get_sessions(keys) if not store.expired(item, now)]
+    live = [item for item in store.get_sessions(keys) if not store.expired(item, now)]
+    items = [summary_from_item(ArchivedBodies(item["vendor"]["S"]).resolve(item)) for item in live]
     return SessionPage(items=items, next_cursor=encode_cursor(last_key, digest) if last_key else None)
 
 
@@ -206,12 +209,53 @@ def _full_entry(entry: dict[str, Any]) -> dict[str, Any]:
     return full
 
 
-def _transcript(item: store.Item) -> list[dict[str, Any]]:
-    stored = _string(item, "transcript")
-    if stored is None:
-        return []
-    text = archive.read(stored) if stored.startswith("s3://") else stored.encode()
-    return [_full_entry(entry) for entry in json.loads(text)]
+class ArchivedBodies:
+    """The raw bodies a session item points at, each read from S3 and parsed once per request."""
+
+    def __init__(self, vendor: str) -> None:
+        self.vendor = vendor
+        self._parsed: dict[str, SessionUpdate | None] = {}
+
+    def update(self, uri: str, webhook: str) -> SessionUpdate | None:
+        if uri not in self._parsed:
+            from callvault.ingest import parse_archived
+            from callvault.vendors.base import PayloadError
+
+            try:
+                self._parsed[uri] = parse_archived(self.vendor, webhook, archive.read(uri))
+            except (ValueError, PayloadError) as exc:  # the adapter read it when it arrived
+                raise StorageUnavailable(f"archived body no longer parses: {type(exc).__name__}") from exc
+        return self._parsed[uri]
+
+    def resolve(self, item: store.Item) -> store.Item:
+        """`item` with each attribute that points at a raw body replaced by its value there."""
+        resolved = dict(item)
+        for name, value in item.items():
+            source = store.referenced(value)
+            if source is None or name == store.TRANSCRIPT_ATTR:
+                continue
+            update = self.update(*source)
+            attributes = store.session_attributes(update, None)[0] if update else {}
+            if name in attributes:
+                resolved[name] = attributes[name]
+            else:
+                del resolved[name]
+        return resolved
+
+    def transcript(self, item: store.Item) -> list[dict[str, Any]]:
+        """The session's transcript: from the raw body of its longest snapshot (or, for items
+        written before transcripts were referenced, inline or offloaded under `sessions/`)."""
+        value = item.get(store.TRANSCRIPT_ATTR)
+        if value is None:
+            return []
+        source = store.referenced(value)
+        if source is not None:
+            update = self.update(*source)
+            entries: list[Any] = list(update.transcript or []) if update else []
+        else:
+            stored = value["S"]
+            entries = json.loads(archive.read(stored) if stored.startswith("s3://") else stored.encode())
+        return [_full_entry(entry) for entry in entries]
 
 
 def check_session(vendor: str, session_id: str) -> None:
@@ -238,5 +282,6 @@ def get_session(vendor: str, session_id: str) -> Session | None:
         ),
         key=lambda e: (e.received_at, e.event_id),
     )
-    summary = summary_from_item(session_item)
-    return Session.model_validate({**dict(summary), "transcript": _transcript(session_item), "events": events})
+    bodies = ArchivedBodies(vendor)
+    summary = summary_from_item(bodies.resolve(session_item))
+    return Session.model_validate({**dict(summary), "transcript": bodies.transcript(session_item), "events": events})

@@ -7,7 +7,14 @@ session item. The two cannot disagree, and a duplicate writes nothing.
 
 The session update is written so that a status only moves forward: the first attempt sets the
 event's status, guarded by `status_rank <= rank`; when the session is already further along (a
-late event) the second attempt only fills attributes the session does not have yet.
+late event) the next attempt only fills attributes the session does not have yet.
+
+The session item stays small whatever the call's length (DESIGN.md "Cost of a write"): DynamoDB
+bills a write by the item's size, twice in a transaction. The transcript is not copied into it:
+the item points at the raw body that carried the longest snapshot so far (`transcript`, a
+reference) and keeps that snapshot's length (`transcript_turns`); the pointer moves only to a
+snapshot at least as long, guarded like the status. Any other value past its inline bound is
+such a reference too. The read API parses the referenced raw body again with the vendor's adapter.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import hashlib
 import json
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -34,12 +42,18 @@ EVENT_SK_PREFIX = "EVENT#"
 TOMBSTONE_SK = "TOMBSTONE"
 VENDOR_FIELD_PREFIX = "vf:"
 _CONFLICT_RETRIES = 5
-# Bounds that keep a session item far below DynamoDB's 400 KB whatever a vendor sends: a value
-# past its bound is left out of the item (the raw payload in S3 still has it).
-MAX_SCALAR_BYTES = 4_096
-MAX_SUMMARY_BYTES = 32_768
-MAX_DOCUMENT_BYTES = 16_384  # agent, cost, each vendor field
-MAX_VENDOR_FIELDS_BYTES = 65_536
+# Inline bounds that keep a session item at about 2 KB whatever a vendor sends (each event
+# rewrites the whole item, and pays for its size). A value past its bound is stored as a
+# reference to the raw body that carried it, where the read API finds it.
+MAX_SCALAR_BYTES = 4_096  # ids, numbers, times, reasons; the recording URL (the copier reads it here)
+MAX_SUMMARY_BYTES = 2_048  # most summaries are a paragraph: listed without an S3 read
+MAX_DOCUMENT_BYTES = 1_024  # agent, cost, each vendor field
+MAX_VENDOR_FIELDS_BYTES = 1_024  # all vendor fields together
+TRANSCRIPT_ATTR = "transcript"
+TRANSCRIPT_TURNS_ATTR = "transcript_turns"
+# A reference: {"M": {"raw": {"S": raw body's s3:// URI}, "webhook": {"S": webhook}}}. A map, so
+# it cannot be mistaken for an inline value (strings) under the same attribute name.
+REFERENCE_URI, REFERENCE_WEBHOOK = "raw", "webhook"
 # DynamoDB TTL (template: the table's TimeToLiveSpecification): epoch seconds past which an item
 # has outlived the retention set for it. TTL deletes lazily; readers treat a past value as gone.
 EXPIRES_ATTR = "expires_at"
@@ -145,20 +159,38 @@ def _json(value: Any) -> dict[str, str]:
     return {"S": json.dumps(value, separators=(",", ":"), ensure_ascii=False)}
 
 
-def session_attributes(update: SessionUpdate, transcript: str | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """The session attributes an event sets, as DynamoDB values, and the names of those left
-    out for being past their size bound. Absent facts are left out too.
+def reference(raw_s3_uri: str, webhook: str) -> dict[str, Any]:
+    """A session attribute that points at the raw body holding its value."""
+    return {"M": {REFERENCE_URI: {"S": raw_s3_uri}, REFERENCE_WEBHOOK: {"S": webhook}}}
 
-    `transcript` is the transcript as stored: inline JSON, or the `s3://` URI it was moved to.
+
+def referenced(value: dict[str, Any]) -> tuple[str, str] | None:
+    """The raw body's URI and webhook when `value` is a reference, else None."""
+    inner = value.get("M")
+    if not isinstance(inner, dict) or REFERENCE_URI not in inner:
+        return None
+    return inner[REFERENCE_URI]["S"], inner[REFERENCE_WEBHOOK]["S"]
+
+
+def session_attributes(update: SessionUpdate, source: EventRecord | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The session attributes an event sets, as DynamoDB values, and the names of those left out.
+    Absent facts are left out, and so are values DynamoDB cannot hold (a number out of its range).
+
+    A value past its inline bound becomes a reference to `source`'s raw body, which holds it;
+    with no `source` every value is given inline (the read API, resolving a reference). The
+    transcript is not among these: `record_event` points at it under its own guard.
     """
     attrs: dict[str, dict[str, Any]] = {}
     oversized: list[str] = []
+    budget = MAX_VENDOR_FIELDS_BYTES
 
-    def put(name: str, value: dict[str, Any], limit: int) -> None:
-        if len(next(iter(value.values())).encode()) <= limit:
+    def put(name: str, value: dict[str, Any], limit: int) -> int:
+        size = len(next(iter(value.values())).encode())
+        if source is None or size <= limit:
             attrs[name] = value
-        else:
-            oversized.append(name)
+            return size
+        attrs[name] = reference(source.raw_s3_uri, source.webhook)
+        return 0
 
     for name in ("channel", "from_number", "to_number", "started_at", "ended_at", "ended_reason"):
         value = getattr(update, name)
@@ -177,27 +209,23 @@ def session_attributes(update: SessionUpdate, transcript: str | None) -> tuple[d
     if update.cost is not None:
         put("cost", _json(update.cost.model_dump()), MAX_DOCUMENT_BYTES)
     if update.recording_url is not None:
-        source = recording_values(Recording(source_url=update.recording_url, expires_at=update.recording_expires_at))
-        put(recording_attr("source_url"), source.pop(recording_attr("source_url")), MAX_SCALAR_BYTES)
-        if recording_attr("source_url") in attrs:
-            attrs.update(source)
-    if transcript is not None:
-        attrs["transcript"] = {"S": transcript}
-    budget = MAX_VENDOR_FIELDS_BYTES
-    for key, value in update.vendor_fields.items():
-        encoded = _json(value)
-        size = len(encoded["S"].encode())
-        if size <= min(MAX_DOCUMENT_BYTES, budget):
-            attrs[VENDOR_FIELD_PREFIX + key] = encoded
-            budget -= size
+        # Inline or not at all: the copier's claim and the stream filter read it from the item.
+        recording = recording_values(Recording(source_url=update.recording_url, expires_at=update.recording_expires_at))
+        if len(update.recording_url.encode()) <= MAX_SCALAR_BYTES or source is None:
+            attrs.update(recording)
         else:
-            oversized.append(VENDOR_FIELD_PREFIX + key)
+            oversized.append(recording_attr("source_url"))
+    for key, value in update.vendor_fields.items():
+        budget -= put(VENDOR_FIELD_PREFIX + key, _json(value), min(MAX_DOCUMENT_BYTES, budget))
     return attrs, oversized
 
 
-def _session_update(
-    record: EventRecord, update: SessionUpdate, transcript: str | None, *, advance_status: bool
-) -> dict[str, Any]:
+def transcript_turns(update: SessionUpdate) -> int:
+    """The length of the transcript snapshot an event carries (0: none, or empty)."""
+    return len(update.transcript or ())
+
+
+def _session_update(record: EventRecord, update: SessionUpdate, *, advance_status: bool, move_transcript: bool) -> dict[str, Any]:
     names: dict[str, str] = {}
     values: dict[str, Any] = {
         ":vendor": {"S": record.vendor},
@@ -213,6 +241,7 @@ def _session_update(
         "first_seen_at = if_not_exists(first_seen_at, :now)",
         f"{LIST_ALL_ATTR} = :all",
     ]
+    conditions: list[str] = []
     if update.created_at is not None:
         # The vendor's creation time and the listing key move together (vendors repeat it).
         values[":created"] = {"S": update.created_at}
@@ -221,12 +250,18 @@ def _session_update(
     else:  # listed by when callvault first heard of it, until an event gives the creation time
         values[":list_sk"] = {"S": list_sort_key(record.received_at, record.vendor, record.session_id)}
         sets.append(f"{LIST_SK_ATTR} = if_not_exists({LIST_SK_ATTR}, :list_sk)")
-    attributes, oversized = session_attributes(update, transcript)
+    attributes, oversized = session_attributes(update, record)
     if oversized:
-        logger.warning("session attributes left out for size", fields=oversized, event_id=record.event_id)
+        logger.warning("session attributes left out", fields=oversized, event_id=record.event_id)
     for index, (name, value) in enumerate(attributes.items()):
         names[f"#a{index}"], values[f":a{index}"] = name, value
         sets.append(f"#a{index} = :a{index}" if advance_status else f"#a{index} = if_not_exists(#a{index}, :a{index})")
+    if move_transcript:  # a snapshot at least as long as the one pointed at: point at this body
+        names["#transcript"], names["#turns"] = TRANSCRIPT_ATTR, TRANSCRIPT_TURNS_ATTR
+        values[":transcript"] = reference(record.raw_s3_uri, record.webhook)
+        values[":turns"] = {"N": str(transcript_turns(update))}
+        sets.append("#transcript = :transcript, #turns = :turns")
+        conditions.append("(attribute_not_exists(#turns) OR #turns <= :turns)")
     if update.recording_url is not None:
         values[":pending"] = recording_values(Recording(state=RecordingState.PENDING))[recording_attr("state")]
         sets.append(f"{recording_attr('state')} = if_not_exists({recording_attr('state')}, :pending)")
@@ -244,12 +279,29 @@ def _session_update(
         values[":rank"] = {"N": str(update.status.rank)}
         values[":vendor_status"] = {"S": f"{record.vendor}#{update.status.value}"}
         sets.append(f"#status = :status, status_rank = :rank, {VENDOR_STATUS_ATTR} = :vendor_status")
-        item["ConditionExpression"] = "attribute_not_exists(status_rank) OR status_rank <= :rank"
+        conditions.append("(attribute_not_exists(status_rank) OR status_rank <= :rank)")
+    if conditions:
+        item["ConditionExpression"] = " AND ".join(conditions)
+        # On failure DynamoDB returns the item as it is, so the retry knows which guard failed.
+        item["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     item["UpdateExpression"] = "SET " + ", ".join(sets) + " ADD event_count :one"
     item["ExpressionAttributeValues"] = values
     if names:
         item["ExpressionAttributeNames"] = names
     return item
+
+
+def _guards_that_hold(current: Mapping[str, Any] | None, update: SessionUpdate, advance: bool, move: bool) -> tuple[bool, bool]:
+    """Which of the session update's guards still hold against the item as it is (`current`,
+    from a cancelled transaction). Both guards compare with values that only grow, so a guard
+    that failed fails for good; without the item, the status guard is dropped first."""
+    if current is None:
+        return (False, move) if advance else (False, False)
+    rank = current.get("status_rank", {}).get("N")
+    turns = current.get(TRANSCRIPT_TURNS_ATTR, {}).get("N")
+    status_holds = rank is None or (update.status is not None and int(rank) <= update.status.rank)
+    transcript_holds = turns is None or int(turns) <= transcript_turns(update)
+    return advance and status_holds, move and transcript_holds
 
 
 def _event_put(record: EventRecord) -> dict[str, Any]:
@@ -277,34 +329,35 @@ def _not_forgotten(record: EventRecord) -> dict[str, Any]:
     }
 
 
-def record_event(record: EventRecord, update: SessionUpdate, transcript: str | None) -> Outcome:
+def record_event(record: EventRecord, update: SessionUpdate) -> Outcome:
     """Store the event and merge it into its session, exactly once.
 
     "duplicate" when the event was stored before, "forgotten" when the session was erased
     (nothing is written either way). Raises StorageUnavailable when DynamoDB cannot be
     written; then nothing was.
     """
-    advance = update.status is not None
+    advance, move = update.status is not None, transcript_turns(update) > 0
     conflicts = 0
     while True:
-        items = [
-            {"Put": _event_put(record)},
-            {"Update": _session_update(record, update, transcript, advance_status=advance)},
-            {"ConditionCheck": _not_forgotten(record)},
-        ]
+        session = _session_update(record, update, advance_status=advance, move_transcript=move)
+        items = [{"Put": _event_put(record)}, {"Update": session}, {"ConditionCheck": _not_forgotten(record)}]
         try:
             aws.dynamodb().transact_write_items(TransactItems=items)  # type: ignore[arg-type,unused-ignore]
             return "stored"
         except ClientError as exc:
             if aws.error_code(exc) != "TransactionCanceledException":
                 raise StorageUnavailable(f"dynamodb write failed: {aws.error_code(exc)}") from exc
-            codes = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
+            reasons = exc.response.get("CancellationReasons", [])
+            codes = [reason.get("Code") for reason in reasons]
             if codes[2:3] == ["ConditionalCheckFailed"]:
                 return "forgotten"
             if codes[:1] == ["ConditionalCheckFailed"]:
                 return "duplicate"
-            if advance and codes[1:2] == ["ConditionalCheckFailed"]:
-                advance = False  # the session is further along: fill gaps, keep its status
+            if (advance or move) and codes[1:2] == ["ConditionalCheckFailed"]:
+                # The session is further along (fill gaps, keep its status), or holds a longer
+                # transcript (keep pointing at it); whichever it is, the other still applies.
+                guards = _guards_that_hold(reasons[1].get("Item"), update, advance, move)
+                advance, move = guards if guards != (advance, move) else _guards_that_hold(None, update, advance, move)
                 continue
             if "TransactionConflict" in codes and conflicts < _CONFLICT_RETRIES:
                 conflicts += 1
