@@ -9,10 +9,18 @@ RUN := $(UV) run --frozen --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export SAM_CLI_TELEMETRY := 0
 
+# `sam build` packages the layer for arm64 with python3.13, from PATH (pyenv's 3.13 first, where present).
+PY313_BIN := $(shell ls -d $$HOME/.pyenv/versions/3.13*/bin 2>/dev/null | tail -1)
+SAM_PATH := PATH="$(if $(PY313_BIN),$(PY313_BIN):)$$PATH"
+# The layer's wheels, for this machine and for Lambda's arm64: the deploy test's `sam build` installs
+# from here with no network (tests/e2e/test_sam_deploy.py).
+WHEELHOUSE := $(TOOLS)/wheelhouse
+LAYER_REQUIREMENTS := layers/callvault/requirements.txt
+
 PORT ?= 3000
 MOTO_PORT ?= 5000
 
-.PHONY: dev soak openapi install test lint typecheck security unit integration infrastructure build bench events clean
+.PHONY: dev soak openapi install wheelhouse test lint typecheck security unit integration infrastructure build bench events clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -23,6 +31,15 @@ $(UV):
 	@touch $@
 
 install: .venv/.synced
+
+$(WHEELHOUSE)/.ready: $(LAYER_REQUIREMENTS)
+	rm -rf $(WHEELHOUSE)
+	$(SAM_PATH) python3.13 -m pip download --quiet --only-binary=:all: --dest $(WHEELHOUSE) -r $(LAYER_REQUIREMENTS)
+	$(SAM_PATH) python3.13 -m pip download --quiet --only-binary=:all: --platform manylinux2014_aarch64 \
+		--implementation cp --python-version 3.13 --abi cp313 --dest $(WHEELHOUSE) -r $(LAYER_REQUIREMENTS)
+	@touch $@
+
+wheelhouse: $(WHEELHOUSE)/.ready
 
 lint: install
 	$(RUN) ruff check .
@@ -43,15 +60,14 @@ security: install
 		sys.exit(f"checkov checked nothing: {s}" if s["parsing_errors"] or not s["passed"] else None)'
 	$(CHECKOV) --framework secrets -f template.yaml
 
-test: lint typecheck security
+test: lint typecheck security wheelhouse
 	$(RUN) pytest -n 2 -q
 
 unit integration infrastructure: install
 	$(RUN) pytest -q tests/$@
 
-# `sam build` packages the layer for arm64; it wants python3.13 on PATH (pyenv's, where present).
 build: install
-	PATH="$$(ls -d $$HOME/.pyenv/versions/3.13*/bin 2>/dev/null | tail -1):$$PATH" $(RUN) sam build
+	$(SAM_PATH) $(RUN) sam build
 
 # The stack on loopback (moto on MOTO_PORT, the API on PORT) until Ctrl-C.
 dev: install

@@ -28,7 +28,7 @@ import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from callvault import aws as callvault_aws  # noqa: E402
-from callvault import config, secrets  # noqa: E402
+from callvault import config, secrets, vendors  # noqa: E402
 from callvault_local import moto_patches, stack  # noqa: E402
 from callvault_local.apigw import LambdaContext, http_event  # noqa: E402
 from callvault_local.functions import load_handler  # noqa: E402
@@ -36,7 +36,7 @@ from callvault_local.template import routes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOADS = ROOT / "events" / "payloads"
-VENDORS = ("agentsessions", "cozmox", "voiceos", "speaknode")
+VENDORS = tuple(sorted(vendors.known()))
 SECRETS = {vendor: f"test-{vendor}-secret" for vendor in VENDORS}
 CURSOR_KEY = "test-cursor-key"
 

@@ -29,11 +29,21 @@ WAV = make_wav(2.0)
 BIG_WAV = make_wav(700.0)  # ~11 MB: more than one 8 MB part of the multipart upload
 
 
-class MediaHost:
+class _LoopbackServer:
+    server: ThreadingHTTPServer
+    url: str
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class MediaHost(_LoopbackServer):
     """The vendor's media server, on loopback."""
 
     def __init__(self) -> None:
         self.hits: Counter[str] = Counter()
+        self.authorization: dict[str, str | None] = {}  # path -> the Authorization header it last got
         self.closing = threading.Event()
         host = self
 
@@ -41,6 +51,7 @@ class MediaHost:
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 host.hits[path] += 1
+                host.authorization[path] = self.headers.get("authorization")
                 routes = {
                     "/call.wav": lambda: self._send(200, WAV, "audio/wav"),
                     "/big.wav": lambda: self._send(200, BIG_WAV, "audio/x-wav"),
@@ -110,12 +121,46 @@ class MediaHost:
             def log_message(self, *_: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = _serve(Handler)
 
     def close(self) -> None:
         self.closing.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
+
+
+class VapiApi(_LoopbackServer):
+    """Vapi's call-recording endpoint on loopback, `GET /call/{id}/{kind}-recording`: with the
+    private key, a 302 to the short-lived file at `location(call_id, kind)`; without it, 401."""
+
+    def __init__(self, key: str, location: Any) -> None:
+        self.requests: list[tuple[str, str | None]] = []  # (path, Authorization)
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                api.requests.append((self.path, self.headers.get("authorization")))
+                parts = self.path.split("/")
+                if len(parts) != 4 or parts[1] != "call" or not parts[3].endswith("-recording"):
+                    self._answer(404, {})
+                elif self.headers.get("authorization") != f"Bearer {key}":
+                    self._answer(401, {})
+                else:
+                    self._answer(302, {"location": location(parts[2], parts[3].removesuffix("-recording"))})
+
+            def _answer(self, status: int, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for name, value in {**headers, "content-length": "0"}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server, self.url = _serve(Handler)
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"

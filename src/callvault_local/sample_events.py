@@ -26,6 +26,7 @@ SAMPLES = {
     "/webhooks/voiceos/events": "voiceos/conversation-ended",
     "/webhooks/speaknode/session-started": "speaknode/session-started",
     "/webhooks/speaknode/conversation-complete": "speaknode/conversation-complete",
+    "/webhooks/vapi/server-messages": "vapi/end-of-call-report",
 }
 
 
@@ -45,13 +46,19 @@ def build(path: str) -> dict[str, object]:
 
 def sam_local_env_vars(moto_port: int = DEFAULT_MOTO_PORT) -> dict[str, Any]:
     """SAM's env-vars file: moto's endpoint and the local names for all functions, and for each
-    function that reads a secret, the name `make dev` gives that secret in moto."""
+    function that reads secrets, the names `make dev` gives them in moto."""
     everywhere = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}", "TABLE_NAME": LOCAL_TABLE, "BUCKET_NAME": LOCAL_BUCKET}
     env_vars: dict[str, Any] = {"Parameters": everywhere}
+    secrets = resources_of_type("AWS::SecretsManager::Secret")
     for logical_id, function in resources_of_type("AWS::Serverless::Function").items():
-        secret = function["Properties"].get("Environment", {}).get("Variables", {}).get("SECRET_ARN")
-        if isinstance(secret, dict) and "Ref" in secret:
-            env_vars[logical_id] = {"SECRET_ARN": local_secret_name(vendor_of_secret(secret["Ref"]))}
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        named = {
+            name: local_secret_name(vendor_of_secret(value["Ref"]))
+            for name, value in variables.items()
+            if isinstance(value, dict) and value.get("Ref") in secrets
+        }
+        if named:
+            env_vars[logical_id] = named
     return env_vars
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -24,6 +25,10 @@ class Webhook:
     session_id: str
 
 
+# (session id, created at, ended) -> the webhook's route name and its body
+Maker = Callable[[str, str, bool], tuple[str, dict[str, Any]]]
+
+
 @cache
 def _template(name: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads((PAYLOADS / f"{name}.json").read_text())
@@ -38,10 +43,15 @@ def _agentsessions(session_id: str, created_at: str, ended: bool) -> tuple[str, 
     return "session-completed", body
 
 
-def _cozmox(session_id: str, created_at: str, ended: bool) -> tuple[str, dict[str, Any]]:
-    body = copy.deepcopy(_template("cozmox/end-of-call-report" if ended else "cozmox/status-update-in-progress"))
-    body["message"]["call"].update(id=session_id, createdAt=created_at)
-    return "server-messages", body
+def _vapi_format(vendor: str) -> Maker:
+    """Server messages in Vapi's format, from `vendor`'s own samples (cozmox, vapi)."""
+
+    def make(session_id: str, created_at: str, ended: bool) -> tuple[str, dict[str, Any]]:
+        body = copy.deepcopy(_template(f"{vendor}/end-of-call-report" if ended else f"{vendor}/status-update-in-progress"))
+        body["message"]["call"].update(id=session_id, createdAt=created_at)
+        return "server-messages", body
+
+    return make
 
 
 def _voiceos(session_id: str, created_at: str, ended: bool) -> tuple[str, dict[str, Any]]:
@@ -56,7 +66,13 @@ def _speaknode(session_id: str, created_at: str, ended: bool) -> tuple[str, dict
     return ("conversation-complete" if ended else "session-started"), body
 
 
-_MAKERS = {"agentsessions": _agentsessions, "cozmox": _cozmox, "voiceos": _voiceos, "speaknode": _speaknode}
+_MAKERS: dict[str, Maker] = {
+    "agentsessions": _agentsessions,
+    "cozmox": _vapi_format("cozmox"),
+    "voiceos": _voiceos,
+    "speaknode": _speaknode,
+    "vapi": _vapi_format("vapi"),
+}
 VENDORS = tuple(_MAKERS)
 
 

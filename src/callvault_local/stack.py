@@ -52,8 +52,9 @@ def create(
     session.client("s3").create_bucket(Bucket=bucket_name)
     session.client("s3").put_bucket_versioning(Bucket=bucket_name, VersioningConfiguration={"Status": "Enabled"})
     arns = {}
-    for logical_id in resources_of_type("AWS::SecretsManager::Secret"):
+    for logical_id, resource in resources_of_type("AWS::SecretsManager::Secret").items():
         vendor = vendor_of_secret(logical_id)
-        value = (secrets or {}).get(vendor, f"dev-{vendor}-secret")
+        # A secret the template gives a fixed value (an empty API key list) starts with it here too.
+        value = (secrets or {}).get(vendor, resource["Properties"].get("SecretString", f"dev-{vendor}-secret"))
         arns[vendor] = session.client("secretsmanager").create_secret(Name=local_secret_name(vendor), SecretString=value)["ARN"]
     return LocalStack(table_name=table_name, bucket_name=bucket_name, secret_arns=arns)

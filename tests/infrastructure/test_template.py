@@ -31,8 +31,11 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def test_cfn_lint_passes() -> None:
-    result = subprocess.run([_bin("cfn-lint"), "template.yaml"], cwd=ROOT, capture_output=True, text=True, check=False)
+def test_cfn_lint_passes_with_informational_checks() -> None:
+    # I3011 among them: every stateful resource says what happens to it on delete and replace.
+    result = subprocess.run(
+        [_bin("cfn-lint"), "--include-checks", "I", "--", "template.yaml"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -186,6 +189,21 @@ def test_bucket_is_protected() -> None:
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+@pytest.mark.parametrize(
+    ("kind", "policy"),
+    [
+        ("AWS::SecretsManager::Secret", "Delete"),  # credentials do not outlive the stack that checks them
+        ("AWS::Logs::LogGroup", "Retain"),  # the record of what ran; their retention expires them
+        ("AWS::SQS::Queue", "Delete"),  # locates stream records only; the sessions stay in the retained table
+    ],
+)
+def test_deletion_policy_of_each_kind(kind: str, policy: str) -> None:
+    resources = resources_of_type(kind)
+    assert resources
+    for name, resource in resources.items():
+        assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == (policy, policy), name
+
+
 def test_outputs_give_every_webhook_url() -> None:
     outputs = load()["Outputs"]
     urls = [o["Value"]["Fn::Sub"] for o in outputs.values() if isinstance(o["Value"], dict) and "Fn::Sub" in o["Value"]]
@@ -277,12 +295,15 @@ def test_recording_function_is_fed_by_the_filtered_stream_with_a_dead_letter_que
         "dynamodb:UpdateItem",
         "dynamodb:GetItem",
         "sqs:SendMessage",
+        "secretsmanager:GetSecretValue",
     }
     for statement in _statements(function):
         if "s3:PutObject" in statement["Action"] or statement["Action"] == "s3:DeleteObjectVersion":
             assert statement["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/audio/*"}
         if statement["Action"] == "s3:ListBucketVersions":
             assert statement["Condition"] == {"StringLike": {"s3:prefix": "audio/*"}}
+        if statement["Action"] == "secretsmanager:GetSecretValue":  # Vapi's API key (its private recordings), nothing else
+            assert statement["Resource"] == {"Ref": "VapiApiKeySecret"} == env["API_KEY_ARN_VAPI"]
     alarm = load()["Resources"]["RecordingsDeadLetterAlarm"]["Properties"]
     assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["RecordingsDeadLetterQueue", "QueueName"]}
 

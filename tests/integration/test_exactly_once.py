@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import dataclasses
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from unittest import mock
 
-from callvault import store
+import pytest
+
+from callvault import auth, store
+from callvault.ingest import webhook_handler
+from callvault.vendors import voiceos
+from callvault_local.apigw import LambdaContext, http_event
 from tests.conftest import PAYLOADS, Stored, payload, post_webhook
 
 
@@ -37,6 +46,33 @@ def test_standard_webhooks_id_is_the_idempotency_key(stored: Stored) -> None:
     body["data"]["messages"].append({"role": "user", "content": "hello?"})  # a re-rendered retry
     again = post_webhook("voiceos", "events", body, {"webhook-id": "msg_2Xb9"})
     assert first.json["event_id"] == "msg_2Xb9" and again.json["status"] == "duplicate"
+
+
+def test_a_vendor_signing_with_standard_webhooks(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any vendor can take the Standard Webhooks verifier into its scheme; its signed webhook-id
+    is then the idempotency key, so a retry (new timestamp, new signature) is a duplicate."""
+    secret = "whsec_" + base64.b64encode(b"a-vendor-standard-webhooks-key-1").decode()
+    monkeypatch.setenv("CALLVAULT_SECRET_VOICEOS", secret)
+    adapter = dataclasses.replace(
+        voiceos.ADAPTER, auth_scheme=lambda config: (auth.standard_webhooks(config.hmac_tolerance_seconds),)
+    )
+    handler = webhook_handler(adapter, "events")
+    body = (PAYLOADS / "voiceos/conversation-started.json").read_bytes()
+
+    def send(headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        reply = handler(http_event("POST", "/webhooks/voiceos/events", body, headers), LambdaContext())
+        return reply["statusCode"], json.loads(reply["body"])
+
+    signed = auth.standard_webhooks_headers(body, secret)
+    status, first = send(signed)
+    assert (status, first["status"], first["event_id"]) == (200, "stored", signed["webhook-id"])
+    retry = auth.standard_webhooks_headers(body, secret, clock=lambda: time.time() + 60)
+    assert retry["webhook-signature"] != signed["webhook-signature"]
+    status, again = send(retry)
+    assert (status, again["status"], again["event_id"]) == (200, "duplicate", first["event_id"])
+    forged = {**signed, "webhook-signature": "v1," + base64.b64encode(bytes(32)).decode()}
+    assert send(forged)[0] == 401
+    assert len(stored.keys("raw/")) == 1
 
 
 def test_twenty_concurrent_copies_store_once(stored: Stored) -> None:
@@ -111,7 +147,7 @@ def test_long_transcript_stays_in_its_raw_body(stored: Stored) -> None:
     session = stored.session("cozmox", response.json["session_id"])
     (event,) = stored.events("cozmox", response.json["session_id"])
     # The item points at the raw body that holds the transcript: written once, in S3, never copied.
-    assert session["transcript"] == {"raw": event["raw_s3_uri"], "webhook": "server-messages"}
+    assert session["transcript"] == {"raw": event["raw_s3_uri"].split("/", 3)[3]}
     assert session["transcript_turns"] == 4000
     assert len(json.dumps(session, default=str)) < 2048
     assert stored.keys("sessions/") == []
@@ -140,7 +176,7 @@ def test_a_shorter_snapshot_never_replaces_a_longer_one(stored: Stored) -> None:
     same["message"]["timestamp"] += 2
     same_id = post_webhook("cozmox", "server-messages", same).json["event_id"]
     (event,) = [e for e in stored.events("cozmox", call_id) if e["event_id"] == same_id]
-    assert stored.session("cozmox", call_id)["transcript"]["raw"] == event["raw_s3_uri"]
+    assert event["raw_s3_uri"].endswith("/" + stored.session("cozmox", call_id)["transcript"]["raw"])
 
 
 def test_late_longer_snapshot_moves_the_transcript_but_not_the_status(stored: Stored) -> None:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from callvault_local.apigw import LambdaContext, http_event
+from callvault_local.sample_events import SAMPLES
 from callvault_local.stack import LocalStack
 from callvault_local.template import routes
 from tests.conftest import SECRETS, adapter_for, handler_for, payload
@@ -23,7 +24,7 @@ SETTINGS = settings(
 
 header_names = st.sampled_from(
     ["authorization", "x-vapi-secret", "x-vapi-signature", "x-signature", "x-timestamp", "x-speaknode-signature", "webhook-id",
-     "content-type", "content-encoding", "x-anything"]
+     "webhook-timestamp", "webhook-signature", "content-type", "content-encoding", "x-anything"]
 )  # fmt: skip
 header_values = st.text(st.characters(codec="latin-1", exclude_categories=["Cc"]), max_size=80)
 headers = st.dictionaries(header_names, header_values, max_size=5)
@@ -82,14 +83,8 @@ def test_authenticated_garbage_gets_2xx_or_4xx_never_5xx(
 @SETTINGS
 @given(data=st.data())
 def test_real_payloads_with_any_field_replaced_never_5xx(local_stack: LocalStack, path: str, data: st.DataObject) -> None:
-    vendor, webhook = path.split("/")[2:]
-    sample = {
-        "agentsessions": "agentsessions/session-completed",
-        "cozmox": "cozmox/end-of-call-report",
-        "voiceos": "voiceos/conversation-ended",
-        "speaknode": f"speaknode/{webhook}",
-    }[vendor]
-    body: Any = payload(sample)
+    vendor = path.split("/")[2]
+    body: Any = payload(SAMPLES[path])  # the route's sample event payload (`make events`)
     # walk to a random place in the payload and put any JSON value there
     target = body
     for _ in range(data.draw(st.integers(0, 4))):

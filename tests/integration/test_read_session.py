@@ -24,11 +24,11 @@ def test_transcript_round_trips_from_the_raw_body(stored: Stored) -> None:
     response = post_webhook("cozmox", "server-messages", body)
     assert response.status == 200
     session_id = response.json["session_id"]
-    assert stored.session("cozmox", session_id)["transcript"]["raw"].startswith("s3://callvault-archive/raw/cozmox/")
+    assert stored.session("cozmox", session_id)["transcript"]["raw"].startswith("raw/cozmox/server-messages/")
 
     status, session = get(f"/sessions/cozmox/{session_id}")
     assert status == 200
-    parsed = cozmox.parse("server-messages", body, {}).update
+    parsed = cozmox.ADAPTER.parse("server-messages", body, {}).update
     assert parsed is not None and parsed.transcript is not None
     turns_as_stored: list[dict[str, Any]] = [dict(t) for t in parsed.transcript]
     expected = [
@@ -49,10 +49,10 @@ def test_transcript_unreadable_is_503_not_500(stored: Stored) -> None:
     body = payload("cozmox/end-of-call-report")
     body["message"]["artifact"]["messages"] *= 40
     session_id = post_webhook("cozmox", "server-messages", body).json["session_id"]
-    uri = stored.session("cozmox", session_id)["transcript"]["raw"]
+    key = stored.session("cozmox", session_id)["transcript"]["raw"]
     import boto3
 
-    boto3.client("s3").delete_object(Bucket=stored.bucket, Key=uri.split("/", 3)[3])
+    boto3.client("s3").delete_object(Bucket=stored.bucket, Key=key)
     status, reply = get(f"/sessions/cozmox/{session_id}")
     assert status == 503 and reply == {"error": "storage unavailable, retry later"}
 
@@ -67,7 +67,7 @@ def test_values_past_their_inline_bound_are_read_from_the_raw_body(stored: Store
     session_id = response.json["session_id"]
     item = stored.session("cozmox", session_id)
     (event,) = stored.events("cozmox", session_id)
-    reference = {"raw": event["raw_s3_uri"], "webhook": "server-messages"}
+    reference = {"raw": event["raw_s3_uri"].split("/", 3)[3]}
     assert item["summary"] == reference and item["vf:structured_data"] == reference
     assert json.loads(item["vf:success_evaluation"]) == "true"  # small: inline
     assert len(json.dumps(item, default=str)) < 2048

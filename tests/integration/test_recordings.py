@@ -19,7 +19,7 @@ from callvault.models import Recording
 from callvault_local.dev import LocalApi
 from callvault_local.streams import StreamDelivery, deliveries
 from tests.conftest import Stored, payload, post_webhook
-from tests.media import BIG_WAV, WAV, MediaHost
+from tests.media import BIG_WAV, WAV, MediaHost, VapiApi
 from tests.waiting import wait_until
 
 
@@ -282,3 +282,68 @@ def test_read_api_answers_every_recording_field_the_copier_wrote(
         assert all(answered[name] is None for name in set(answered) - set(in_table))
         seen |= {name for name, value in answered.items() if value is not None}
     assert seen == set(Recording.model_fields)  # every field was written somewhere, and read back
+
+
+# ---------------------------------------------------------------- Vapi's private storage
+VAPI_KEY = "vapi-private-key"
+
+
+@pytest.fixture
+def vapi_api(media: MediaHost, monkeypatch: pytest.MonkeyPatch) -> Iterator[VapiApi]:
+    """Vapi's API on loopback, redirecting to the media host's file (its short-lived URL)."""
+    api = VapiApi(VAPI_KEY, lambda call_id, kind: f"{media.url}/call.wav?call={call_id}&kind={kind}&X-Amz-Expires=60")
+    monkeypatch.setenv("CALLVAULT_API_URL_VAPI", api.url)
+    monkeypatch.setenv("CALLVAULT_API_KEY_VAPI", VAPI_KEY)
+    yield api
+    api.close()
+
+
+def _vapi_call_with_recording(session_id: str, recording_url: str) -> None:
+    body = payload("vapi/end-of-call-report")
+    body["message"]["call"]["id"] = session_id
+    artifact = body["message"]["artifact"]
+    artifact["recording"] = {"mono": {"combinedUrl": recording_url}}
+    artifact["recordingUrl"] = artifact["stereoRecordingUrl"] = None
+    assert post_webhook("vapi", "server-messages", body).json["status"] == "stored"
+
+
+@pytest.mark.parametrize("kind", ["mono", "stereo"])
+def test_vapi_storage_link_is_fetched_through_the_authenticated_endpoint(
+    stored: Stored, copier: StreamDelivery, media: MediaHost, vapi_api: VapiApi, kind: str
+) -> None:
+    session_id = f"vapi-private-{kind}"
+    link = f"https://storage.vapi.ai/{session_id}-1795172414000-5b1e0c2a-{kind}.wav"
+    _vapi_call_with_recording(session_id, link)
+    copier.poll()
+    session = stored.session("vapi", session_id)
+    assert session["recording_state"] == "archived", session.get("recording_error")
+    assert session["recording_sha256"] == hashlib.sha256(WAV).hexdigest()
+    assert session["recording_source_url"] == link  # the session keeps the vendor's link
+    assert vapi_api.requests == [(f"/call/{session_id}/{kind}-recording", f"Bearer {VAPI_KEY}")]
+    assert media.authorization["/call.wav"] is None  # the key goes to Vapi's API only, never on to the file
+
+
+def test_vapi_endpoint_refusing_the_key_fails_the_copy(
+    stored: Stored, copier: StreamDelivery, vapi_api: VapiApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALLVAULT_API_KEY_VAPI", "revoked-key")
+    _vapi_call_with_recording("vapi-private-revoked", "https://storage.vapi.ai/vapi-private-revoked-1-mono.wav")
+    copier.poll()
+    session = stored.session("vapi", "vapi-private-revoked")
+    assert (session["recording_state"], session["recording_error"]) == ("failed", "HTTP 401")
+
+
+def test_vapi_redirect_to_a_private_address_is_refused(
+    stored: Stored, copier: StreamDelivery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SSRF guard checks every hop, the authenticated endpoint's redirect too."""
+    api = VapiApi(VAPI_KEY, lambda call_id, kind: "http://10.1.2.3/recording.wav")
+    monkeypatch.setenv("CALLVAULT_API_URL_VAPI", api.url)
+    monkeypatch.setenv("CALLVAULT_API_KEY_VAPI", VAPI_KEY)
+    try:
+        _vapi_call_with_recording("vapi-private-ssrf", "https://storage.vapi.ai/vapi-private-ssrf-1-mono.wav")
+        copier.poll()
+    finally:
+        api.close()
+    session = stored.session("vapi", "vapi-private-ssrf")
+    assert session["recording_state"] == "failed" and "refused address 10.1.2.3" in session["recording_error"]

@@ -19,6 +19,7 @@ SAMPLE = {
     "cozmox": "cozmox/end-of-call-report",
     "voiceos": "voiceos/conversation-ended",
     "speaknode": "speaknode/conversation-complete",
+    "vapi": "vapi/end-of-call-report",
 }
 
 
@@ -36,6 +37,9 @@ def _cozmox_hmac(body: bytes, secret: str, stamp: int | str) -> dict[str, str]:
         ("voiceos", "events", {"Authorization": "Basic dGVzdA=="}, "malformed authorization header"),
         ("cozmox", "server-messages", {"X-Vapi-Secret": "nope"}, "invalid secret header"),
         ("cozmox", "server-messages", {"Authorization": "Bearer nope"}, "invalid token"),
+        ("vapi", "server-messages", {"X-Vapi-Secret": "nope"}, "invalid secret header"),
+        ("vapi", "server-messages", {"Authorization": "Bearer nope"}, "invalid token"),
+        ("vapi", "server-messages", {"x-signature": "0" * 64, "x-timestamp": "1"}, "stale timestamp"),
         ("speaknode", "conversation-complete", {"X-Speaknode-Signature": "0" * 64}, "invalid signature"),
         ("speaknode", "conversation-complete", {"X-Speaknode-Signature": "not-hex"}, "invalid signature"),
     ],
@@ -45,6 +49,13 @@ def test_bad_credentials_store_nothing(stored: Stored, vendor: str, webhook: str
     assert response.status == 401
     assert response.json == {"error": reason}
     assert stored.keys() == [] and stored.items() == []
+
+
+def test_vapi_hmac_credential_accepted(stored: Stored) -> None:
+    """Vapi's HMAC server credential: x-signature = hex HMAC-SHA256(secret, "{x-timestamp}.{body}")."""
+    body = (PAYLOADS / "vapi/end-of-call-report.json").read_bytes()
+    headers = _cozmox_hmac(body, "test-vapi-secret", int(time.time()))
+    assert post_webhook("vapi", "server-messages", body, headers, sign=False).json["status"] == "stored"
 
 
 def test_cozmox_hmac_accepted_in_seconds_and_milliseconds(stored: Stored) -> None:

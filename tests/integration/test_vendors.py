@@ -17,6 +17,8 @@ SAMPLES = [
     ("cozmox", "server-messages", "cozmox/hang"),
     ("cozmox", "server-messages", "cozmox/status-update-ended"),
     ("cozmox", "server-messages", "cozmox/end-of-call-report"),
+    ("vapi", "server-messages", "vapi/status-update-in-progress"),
+    ("vapi", "server-messages", "vapi/end-of-call-report"),
     ("voiceos", "events", "voiceos/conversation-started"),
     ("voiceos", "events", "voiceos/conversation-ended"),
     ("speaknode", "session-started", "speaknode/session-started"),
@@ -105,11 +107,12 @@ def test_cozmox_call_lifecycle(stored: Stored) -> None:
     assert len(stored.events("cozmox", call_id)) == 6
 
 
-def test_cozmox_tool_calls_are_acknowledged_and_archived(stored: Stored) -> None:
-    raw = (PAYLOADS / "cozmox/tool-calls.json").read_bytes()
-    response = post_webhook("cozmox", "server-messages", raw)
+@pytest.mark.parametrize("vendor", ["cozmox", "vapi"])
+def test_vapi_format_tool_calls_are_acknowledged_and_archived(stored: Stored, vendor: str) -> None:
+    raw = (PAYLOADS / f"{vendor}/tool-calls.json").read_bytes()
+    response = post_webhook(vendor, "server-messages", raw)
     assert response.status == 200 and response.json["status"] == "ignored"
-    (key,) = stored.keys("raw/cozmox/server-messages/")
+    (key,) = stored.keys(f"raw/{vendor}/server-messages/")
     assert stored.body(key) == raw
     assert stored.items() == []
 

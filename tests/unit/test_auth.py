@@ -97,3 +97,76 @@ def test_comparisons_are_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hmac, "compare_digest", spy)
     auth.authenticate([auth.bearer()], {"authorization": "Bearer first"}, BODY, ["first", "second", "third"])
     assert len(calls) == 3
+
+
+# ---------------------------------------------------------------- Standard Webhooks, against the reference library
+SW_SECRET = "whsec_" + base64.b64encode(b"standard-webhooks-test-key-32byt").decode()
+SW_OLD_SECRET = "whsec_" + base64.b64encode(b"the-previous-key-still-listed-00").decode()
+
+
+def _library_headers(secret: str, body: bytes, message_id: str = "msg_2Xb9", at: float | None = None) -> dict[str, str]:
+    from datetime import UTC, datetime
+
+    from standardwebhooks.webhooks import Webhook
+
+    stamp = datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
+    signature = Webhook(secret).sign(msg_id=message_id, timestamp=stamp, data=body.decode())
+    return {"webhook-id": message_id, "webhook-timestamp": str(int(stamp.timestamp())), "webhook-signature": signature}
+
+
+def test_standard_webhooks_accepts_what_the_reference_library_signs() -> None:
+    auth.authenticate([auth.standard_webhooks()], _library_headers(SW_SECRET, BODY), BODY, [SW_SECRET])
+    # Rotation: the old secret still listed signs too; bare base64 (no whsec_) is a secret as well.
+    auth.authenticate([auth.standard_webhooks()], _library_headers(SW_OLD_SECRET, BODY), BODY, [SW_SECRET, SW_OLD_SECRET])
+    auth.authenticate([auth.standard_webhooks()], _library_headers(SW_SECRET, BODY), BODY, [SW_SECRET.removeprefix("whsec_")])
+
+
+def test_the_reference_library_accepts_what_callvault_signs() -> None:
+    from standardwebhooks.webhooks import Webhook
+
+    headers = auth.standard_webhooks_headers(BODY, SW_SECRET)
+    assert Webhook(SW_SECRET).verify(BODY, headers) == {"hello": "world"}
+    assert headers == auth.standard_webhooks_headers(BODY, SW_SECRET) | {"webhook-timestamp": headers["webhook-timestamp"]}
+
+
+def test_standard_webhooks_any_of_several_signatures() -> None:
+    headers = _library_headers(SW_SECRET, BODY)
+    wrong = "v1," + base64.b64encode(b"\0" * 32).decode()
+    headers["webhook-signature"] = f"v1a,ZmFrZQ== {wrong} {headers['webhook-signature']}"
+    auth.authenticate([auth.standard_webhooks()], headers, BODY, [SW_SECRET])
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"webhook-timestamp": "OFFSET-301"}, "stale timestamp"),
+        ({"webhook-timestamp": "OFFSET+301"}, "stale timestamp"),
+        ({"webhook-id": ""}, "missing or malformed webhook-id or webhook-timestamp"),
+        ({"webhook-timestamp": "soon"}, "missing or malformed webhook-id or webhook-timestamp"),
+        ({"webhook-id": "msg_other"}, "invalid signature"),  # the id is signed: it cannot be swapped
+        ({"webhook-signature": "v1,not base64!"}, "invalid signature"),
+    ],
+)
+def test_standard_webhooks_refusals(change: dict[str, str], reason: str) -> None:
+    import time
+
+    headers = _library_headers(SW_SECRET, BODY)
+    for name, value in change.items():
+        if value.startswith("OFFSET"):  # signed by the library at that time, so only the time is wrong
+            headers = _library_headers(SW_SECRET, BODY, at=time.time() + int(value.removeprefix("OFFSET")))
+        else:
+            headers[name] = value
+    with pytest.raises(auth.AuthError, match=reason):
+        auth.authenticate([auth.standard_webhooks()], headers, BODY, [SW_SECRET])
+
+
+def test_standard_webhooks_refuses_another_body_and_another_secret() -> None:
+    headers = _library_headers(SW_SECRET, BODY)
+    with pytest.raises(auth.AuthError, match="invalid signature"):
+        auth.authenticate([auth.standard_webhooks()], headers, BODY + b" ", [SW_SECRET])
+    with pytest.raises(auth.AuthError, match="invalid signature"):
+        auth.authenticate([auth.standard_webhooks()], headers, BODY, [SW_OLD_SECRET, "not base64 at all!"])
+
+
+def test_standard_webhooks_absent_is_not_its_credential() -> None:
+    assert auth.standard_webhooks()({"authorization": "Bearer x"}, BODY, [SW_SECRET.encode()]) is None

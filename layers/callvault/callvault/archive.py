@@ -44,6 +44,16 @@ def s3_uri(key: str) -> str:
     return f"s3://{settings().bucket_name}/{key}"
 
 
+def key_of(uri: str) -> str:
+    """The object key of an `s3://` URI."""
+    return uri.removeprefix("s3://").partition("/")[2]
+
+
+def raw_key_webhook(key: str) -> str:
+    """The webhook a raw body came in on, from its key (`raw_key`'s layout)."""
+    return key.split("/")[2]
+
+
 def put_once(key: str, body: bytes, content_type: str) -> str | None:
     """Write `body` at `key` unless an object is already there.
 
@@ -87,7 +97,7 @@ def read(uri: str) -> bytes:
     return body
 
 
-def key_of(uri: str) -> str | None:
+def own_key(uri: str) -> str | None:
     """The key of an `s3://` URI in this archive's bucket, else None."""
     prefix = f"s3://{settings().bucket_name}/"
     return uri.removeprefix(prefix) if uri.startswith(prefix) else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -125,6 +125,11 @@ def _pool(scheme: str, host: str, address: str, port: int, timeout: Any) -> Any:
     return urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
 
 
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port
+
+
 @cache
 def _bounded_retry() -> Any:
     """urllib3's Retry with a server's Retry-After honoured up to MAX_WAIT_SECONDS: a `Retry-After:
@@ -140,8 +145,11 @@ def _bounded_retry() -> Any:
     return BoundedRetry
 
 
-def open_url(url: str, *, deadline: float, allow_loopback: bool = False) -> Opened:
+def open_url(url: str, *, deadline: float, allow_loopback: bool = False, headers: Mapping[str, str] | None = None) -> Opened:
     """GET `url` (following up to five redirects, each checked) and return the open response.
+
+    `headers` (credentials, say) go only to `url`'s own origin: a redirect elsewhere (to a
+    short-lived storage URL) does not carry them on.
 
     Transient failures (connection errors, 429 and 5xx after three tries with backoff) raise a
     non-permanent DownloadError; 4xx, refused addresses and bad schemes a permanent one.
@@ -162,6 +170,7 @@ def open_url(url: str, *, deadline: float, allow_loopback: bool = False) -> Open
         raise_on_status=False,
         respect_retry_after_header=True,
     )
+    first_origin = _origin(url)
     for _ in range(MAX_REDIRECTS + 1):
         parts = urlsplit(url)
         host = parts.hostname
@@ -186,7 +195,12 @@ def open_url(url: str, *, deadline: float, allow_loopback: bool = False) -> Open
             response = _pool(parts.scheme, host, address, port, timeout).urlopen(
                 "GET",
                 target,
-                headers={"Host": host_header, "User-Agent": _USER_AGENT, "Accept": "audio/*, */*;q=0.5"},
+                headers={
+                    **(headers if headers and _origin(url) == first_origin else {}),
+                    "Host": host_header,
+                    "User-Agent": _USER_AGENT,
+                    "Accept": "audio/*, */*;q=0.5",
+                },
                 redirect=False,
                 retries=retries,
                 preload_content=False,

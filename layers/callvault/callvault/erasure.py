@@ -94,7 +94,7 @@ class _Sweep:
                     found = _day(text)
                     if found:
                         self.days.add(found)
-                elif isinstance(text, str) and (key := archive.key_of(text)) is not None:
+                elif isinstance(text, str) and (key := archive.own_key(text)) is not None:
                     owned.add(key)
                     if found := archive.day_of_key(key):
                         self.days.add(found)

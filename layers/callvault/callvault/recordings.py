@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from callvault import archive, store
+from callvault import archive, store, vendors
 from callvault.config import settings
 from callvault.download import DownloadError, Opened, open_url
 from callvault.errors import StorageUnavailable
@@ -168,7 +168,10 @@ def _fail(job: RecordingJob, claim: str, reason: str, attempts: int | None = Non
 
 def _download_and_store(job: RecordingJob, claim: str, deadline: float) -> Outcome:
     config = settings()
-    opened = open_url(job.source_url, deadline=deadline, allow_loopback=config.recording_allow_loopback)
+    # The vendor says how its link is fetched (Vapi's private storage wants its API key); the
+    # archive key and the session keep the link itself.
+    fetch = vendors.adapter(job.vendor).recording_fetch(job.session_id, job.source_url)
+    opened = open_url(fetch.url, deadline=deadline, allow_loopback=config.recording_allow_loopback, headers=fetch.headers)
     try:
         if opened.content_length is not None and opened.content_length > config.recording_max_bytes:
             raise TooLarge

@@ -1,8 +1,9 @@
-"""Where a vendor's webhook secrets come from.
+"""Where a vendor's webhook secrets, and its private API key, come from.
 
-Locally: `CALLVAULT_SECRET_<VENDOR>` (or `CALLVAULT_SECRET_CURSOR`), several separated by commas. In AWS: the Secrets Manager
-secret named by `SECRET_ARN`, holding a JSON list of strings or a comma-separated string,
-cached for `secret_cache_seconds` so a rotation takes effect without a deploy.
+Locally: `CALLVAULT_SECRET_<VENDOR>` (or `CALLVAULT_SECRET_CURSOR`), several separated by commas;
+`CALLVAULT_API_KEY_<VENDOR>`. In AWS: the Secrets Manager secret named by `SECRET_ARN` (by
+`API_KEY_ARN_<VENDOR>` for an API key), holding a JSON list of strings or a comma-separated
+string, cached for `secret_cache_seconds` so a rotation takes effect without a deploy.
 """
 
 from __future__ import annotations
@@ -39,12 +40,23 @@ def secrets_for(owner: str, *, refresh: bool = False) -> tuple[str, ...]:
     `refresh` re-reads Secrets Manager (at most every 30 s) so that a newly rotated-in secret
     is accepted before the cache expires.
     """
-    from_env = os.environ.get(f"CALLVAULT_SECRET_{owner.upper()}")
+    return _values(f"CALLVAULT_SECRET_{owner.upper()}", settings().secret_arn, refresh=refresh)
+
+
+def api_key_for(vendor: str) -> str | None:
+    """The private API key callvault calls `vendor`'s API with (the first listed), or None when
+    none is configured (the secret holds an empty list until the user puts the key in it)."""
+    keys = _values(f"CALLVAULT_API_KEY_{vendor.upper()}", os.environ.get(f"API_KEY_ARN_{vendor.upper()}"), refresh=False)
+    return keys[0] if keys else None
+
+
+def _values(env_name: str, secret_arn: str | None, *, refresh: bool) -> tuple[str, ...]:
+    from_env = os.environ.get(env_name)
     if from_env is not None:
         return parse_secret_value(from_env)
-    config = settings()
-    if not config.secret_arn:
+    if not secret_arn:
         return ()
+    config = settings()
     global _last_forced_refresh
     force = refresh and time.monotonic() - _last_forced_refresh > _REFRESH_FLOOR_SECONDS
     if force:
@@ -52,5 +64,5 @@ def secrets_for(owner: str, *, refresh: bool = False) -> tuple[str, ...]:
     # Imported here: only functions that read Secrets Manager pay for it.
     from aws_lambda_powertools.utilities import parameters
 
-    value = parameters.get_secret(config.secret_arn, max_age=config.secret_cache_seconds, force_fetch=force)
+    value = parameters.get_secret(secret_arn, max_age=config.secret_cache_seconds, force_fetch=force)
     return parse_secret_value(value if isinstance(value, str) else value.decode())

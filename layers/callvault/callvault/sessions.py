@@ -266,7 +266,7 @@ def check_session(vendor: str, session_id: str) -> None:
 
 
 def get_session(vendor: str, session_id: str) -> Session | None:
-    """The whole normalized session: transcript (read back from S3 when it was offloaded),
+    """The whole normalized session: transcript (read back from the raw body that carried it),
     every event with its raw payload's S3 URI, the recording. None when there is no such
     session, or when it has outlived its retention (DynamoDB TTL deletes lazily)."""
     check_session(vendor, session_id)

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from callvault import aws
+from callvault import archive, aws
 from callvault.config import settings
 from callvault.errors import StorageUnavailable
 from callvault.models import Recording, RecordingState, SessionUpdate, format_utc
@@ -51,9 +51,10 @@ MAX_DOCUMENT_BYTES = 1_024  # agent, cost, each vendor field
 MAX_VENDOR_FIELDS_BYTES = 1_024  # all vendor fields together
 TRANSCRIPT_ATTR = "transcript"
 TRANSCRIPT_TURNS_ATTR = "transcript_turns"
-# A reference: {"M": {"raw": {"S": raw body's s3:// URI}, "webhook": {"S": webhook}}}. A map, so
-# it cannot be mistaken for an inline value (strings) under the same attribute name.
-REFERENCE_URI, REFERENCE_WEBHOOK = "raw", "webhook"
+# A reference: {"M": {"raw": {"S": the raw body's key}}}; the bucket is the stack's, the webhook
+# is in the key. A map, so it cannot be mistaken for an inline value (a string) under the same
+# attribute name; the key alone, as every byte of a reference is paid on every later event.
+REFERENCE_KEY = "raw"
 # DynamoDB TTL (template: the table's TimeToLiveSpecification): epoch seconds past which an item
 # has outlived the retention set for it. TTL deletes lazily; readers treat a past value as gone.
 EXPIRES_ATTR = "expires_at"
@@ -159,17 +160,18 @@ def _json(value: Any) -> dict[str, str]:
     return {"S": json.dumps(value, separators=(",", ":"), ensure_ascii=False)}
 
 
-def reference(raw_s3_uri: str, webhook: str) -> dict[str, Any]:
+def reference(raw_s3_uri: str) -> dict[str, Any]:
     """A session attribute that points at the raw body holding its value."""
-    return {"M": {REFERENCE_URI: {"S": raw_s3_uri}, REFERENCE_WEBHOOK: {"S": webhook}}}
+    return {"M": {REFERENCE_KEY: {"S": archive.key_of(raw_s3_uri)}}}
 
 
 def referenced(value: dict[str, Any]) -> tuple[str, str] | None:
     """The raw body's URI and webhook when `value` is a reference, else None."""
     inner = value.get("M")
-    if not isinstance(inner, dict) or REFERENCE_URI not in inner:
+    if not isinstance(inner, dict) or REFERENCE_KEY not in inner:
         return None
-    return inner[REFERENCE_URI]["S"], inner[REFERENCE_WEBHOOK]["S"]
+    key = inner[REFERENCE_KEY]["S"]
+    return archive.s3_uri(key), archive.raw_key_webhook(key)
 
 
 def session_attributes(update: SessionUpdate, source: EventRecord | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
@@ -189,7 +191,7 @@ def session_attributes(update: SessionUpdate, source: EventRecord | None) -> tup
         if source is None or size <= limit:
             attrs[name] = value
             return size
-        attrs[name] = reference(source.raw_s3_uri, source.webhook)
+        attrs[name] = reference(source.raw_s3_uri)
         return 0
 
     for name in ("channel", "from_number", "to_number", "started_at", "ended_at", "ended_reason"):
@@ -258,7 +260,7 @@ def _session_update(record: EventRecord, update: SessionUpdate, *, advance_statu
         sets.append(f"#a{index} = :a{index}" if advance_status else f"#a{index} = if_not_exists(#a{index}, :a{index})")
     if move_transcript:  # a snapshot at least as long as the one pointed at: point at this body
         names["#transcript"], names["#turns"] = TRANSCRIPT_ATTR, TRANSCRIPT_TURNS_ATTR
-        values[":transcript"] = reference(record.raw_s3_uri, record.webhook)
+        values[":transcript"] = reference(record.raw_s3_uri)
         values[":turns"] = {"N": str(transcript_turns(update))}
         sets.append("#transcript = :transcript, #turns = :turns")
         conditions.append("(attribute_not_exists(#turns) OR #turns <= :turns)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
@@ -27,6 +27,20 @@ class ParsedEvent:
     vendor_event_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """The first request of a recording's download: its URL and the headers it needs. The
+    headers go to that URL's origin only, never to where it redirects."""
+
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def fetch_as_is(session_id: str, url: str) -> Fetch:
+    """A recording link is fetched as it is (most vendors' links are public or pre-signed)."""
+    return Fetch(url)
+
+
 @dataclass(frozen=True)
 class VendorAdapter:
     """A vendor as the ingest pipeline sees it."""
@@ -37,6 +51,9 @@ class VendorAdapter:
     parse: Callable[[str, Any, Headers], ParsedEvent]
     # The headers this vendor sends to authenticate `body` with `secret` (local CLI and tests).
     sign: Callable[[bytes, str], dict[str, str]]
+    # How the copier fetches a session's recording link (session id, link): a vendor whose
+    # storage wants credentials says here how to ask for it.
+    recording_fetch: Callable[[str, str], Fetch] = fetch_as_is
 
 
 class VendorModel(BaseModel):

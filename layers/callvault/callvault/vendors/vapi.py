@@ -1,0 +1,329 @@
+"""Vapi server messages, `{"message": {"type": ..., "call": {...}}}`: the format cozmox speaks
+too (callvault/vendors/cozmox.py is this adapter under its own name).
+
+One route takes every message type. Call-lifecycle messages are stored; messages that ask the
+receiver for an answer (tool calls, transfers, assistant and knowledge-base requests), the
+chatty real-time ones and account notices are acknowledged as `ignored`, their raw payload
+archived all the same. Each type Vapi's SDK knows is in one of the two sets on purpose.
+
+Vapi's own recording storage (storage.vapi.ai) is becoming private: such a link is fetched
+through the call's authenticated recording endpoint with the account's private API key, which
+answers with a redirect to a short-lived URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from pydantic import Field, with_config
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
+
+from callvault import auth
+from callvault.auth import Headers
+from callvault.config import Settings
+from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, transcript, utc_iso
+from callvault.secrets import api_key_for
+from callvault.vendors.base import (
+    Fetch,
+    ObjectList,
+    ParsedEvent,
+    VendorAdapter,
+    VendorItem,
+    VendorModel,
+    compact,
+    parse_model,
+    require_session_id,
+)
+
+VENDOR = "vapi"
+WEBHOOKS = frozenset({"server-messages"})
+# The call's lifecycle and content: stored.
+STORED_TYPES = frozenset({"status-update", "end-of-call-report", "conversation-update", "hang", "transfer-update"})
+# Archived and answered `ignored`, each for a reason:
+ACKNOWLEDGED_TYPES = frozenset(
+    {
+        # requests for an answer callvault does not give (the assistant's own server answers them)
+        "assistant-request",
+        "tool-calls",
+        "function-call",  # the older name of tool-calls
+        "transfer-destination-request",
+        "handoff-destination-request",
+        "knowledge-base-request",
+        "voice-request",
+        "call.endpointing.request",
+        "phone-call-control",
+        "campaign.predial",
+        # real-time chatter: its content arrives whole in conversation-update / end-of-call-report
+        "speech-update",
+        "transcript",
+        'transcript[transcriptType="final"]',
+        "model-output",
+        "user-interrupted",
+        "voice-input",
+        "assistant.speechStarted",
+        "language-change-detected",
+        # about chats, sessions and the account's stored data, not about a call's content
+        "chat.created",
+        "chat.deleted",
+        "session.created",
+        "session.updated",
+        "session.deleted",
+        "call.deleted",
+        "call.delete.failed",
+        "call.artifact.upload",
+    }
+)
+
+_STATUS = {
+    "scheduled": Status.QUEUED,
+    "queued": Status.QUEUED,
+    "ringing": Status.RINGING,
+    "in-progress": Status.IN_PROGRESS,
+    "forwarding": Status.IN_PROGRESS,
+    "ended": Status.ENDED,
+}
+_CHANNEL = {
+    "inboundPhoneCall": Channel.INBOUND_PHONE,
+    "outboundPhoneCall": Channel.OUTBOUND_PHONE,
+    "webCall": Channel.WEB,
+    "vapi.websocketCall": Channel.WEB,
+}
+_ROLES = {"user": "user", "bot": "assistant", "assistant": "assistant", "system": "system"}
+
+
+class Number(VendorModel):
+    number: str | None = None
+    twilio_phone_number: str | None = Field(default=None, alias="twilioPhoneNumber")  # call.phoneNumber
+
+    @property
+    def e164(self) -> str | None:
+        return self.number or self.twilio_phone_number
+
+
+class CallInfo(VendorModel):
+    id: str | None = None
+    org_id: str | None = Field(default=None, alias="orgId")
+    type: str | None = None
+    status: str | None = None
+    ended_reason: str | None = Field(default=None, alias="endedReason")
+    created_at: str | None = Field(default=None, alias="createdAt")
+    started_at: str | None = Field(default=None, alias="startedAt")
+    ended_at: str | None = Field(default=None, alias="endedAt")
+    cost: float | None = None
+    cost_breakdown: dict[str, Any] | None = Field(default=None, alias="costBreakdown")
+    assistant_id: str | None = Field(default=None, alias="assistantId")
+    customer: Number | None = None
+    phone_number: Number | None = Field(default=None, alias="phoneNumber")
+
+
+class Assistant(VendorModel):
+    id: str | None = None
+    name: str | None = None
+
+
+# A typed dict, not a model: a long call has thousands of turns, and this is 2.5x cheaper.
+@with_config(VendorItem.model_config)
+class ArtifactMessage(TypedDict, total=False):
+    role: str | None
+    message: str | None
+    time: float | None
+    name: str | None
+    result: str | None
+    toolCalls: list[dict[str, Any]] | None  # the vendor's key, as sent
+
+
+class MonoRecording(VendorModel):
+    combined_url: str | None = Field(default=None, alias="combinedUrl")
+
+
+class RecordingLinks(VendorModel):
+    stereo_url: str | None = Field(default=None, alias="stereoUrl")
+    mono: MonoRecording | None = None
+
+
+class Artifact(VendorModel):
+    messages: ObjectList[ArtifactMessage] | None = None
+    transcript: str | None = None
+    recording: RecordingLinks | None = None
+    recording_url: str | None = Field(default=None, alias="recordingUrl")
+    stereo_recording_url: str | None = Field(default=None, alias="stereoRecordingUrl")
+    log_url: str | None = Field(default=None, alias="logUrl")
+
+
+class Analysis(VendorModel):
+    summary: str | None = None
+    structured_data: Any = Field(default=None, alias="structuredData")
+    success_evaluation: Any = Field(default=None, alias="successEvaluation")
+
+
+class Message(VendorModel):
+    type: str | None = None
+    status: str | None = None
+    ended_reason: str | None = Field(default=None, alias="endedReason")
+    timestamp: Any = None  # ISO 8601 or epoch milliseconds, by SDK version
+    call: CallInfo | None = None
+    call_id: str | None = Field(default=None, alias="callId")
+    assistant: Assistant | None = None
+    customer: Number | None = None
+    phone_number: Number | None = Field(default=None, alias="phoneNumber")
+    artifact: Artifact | None = None
+    analysis: Analysis | None = None
+    messages: ObjectList[ArtifactMessage] | None = None
+    cost: float | None = None
+    costs: list[dict[str, Any]] | None = None
+    started_at: str | None = Field(default=None, alias="startedAt")
+    ended_at: str | None = Field(default=None, alias="endedAt")
+    duration_seconds: float | None = Field(default=None, alias="durationSeconds")
+    recording_url: str | None = Field(default=None, alias="recordingUrl")
+    summary: str | None = None
+
+
+class Envelope(VendorModel):
+    message: Message | None = None
+
+
+def _tool_entries(item: ArtifactMessage, at: str | None) -> list[dict[str, Any]]:
+    if item.get("role") == "tool_call_result":
+        return [{"role": "tool", "at": at, "tool": {"name": item.get("name"), "output": item.get("result")}}]
+    entries = []
+    for call in item.get("toolCalls") or []:
+        function = call.get("function")
+        if not isinstance(function, dict):
+            function = {}
+        arguments = function.get("arguments")
+        if arguments is not None and not isinstance(arguments, str):
+            arguments = json.dumps(arguments, separators=(",", ":"))
+        entries.append({"role": "tool", "at": at, "tool": {"name": function.get("name"), "arguments": arguments}})
+    return entries
+
+
+def _transcript(items: list[ArtifactMessage]) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
+    for item in items:
+        role, at = item.get("role"), utc_iso(item.get("time"))
+        if role in ("tool_calls", "tool_call_result"):
+            entries.extend(_tool_entries(item, at))
+        elif role in _ROLES:
+            entries.append({"role": _ROLES[role], "text": item.get("message"), "at": at})
+    return entries
+
+
+def _recording_url(message: Message) -> str | None:
+    artifact = message.artifact or Artifact()
+    links = artifact.recording or RecordingLinks()
+    mono = links.mono or MonoRecording()
+    return (
+        mono.combined_url or artifact.recording_url or message.recording_url or links.stereo_url or artifact.stereo_recording_url
+    )
+
+
+def _numbers(channel: Channel | None, customer: Number | None, ours: Number | None) -> tuple[str | None, str | None]:
+    theirs, mine = (customer.e164 if customer else None), (ours.e164 if ours else None)
+    if channel is Channel.INBOUND_PHONE:
+        return theirs, mine
+    if channel is Channel.OUTBOUND_PHONE:
+        return mine, theirs
+    return None, None
+
+
+def _cost(message: Message, call: CallInfo) -> Cost | None:
+    total = message.cost if message.cost is not None else call.cost
+    breakdown = call.cost_breakdown or {}
+    if total is None and not breakdown:
+        return None
+    return Cost(total_usd=total, breakdown=breakdown)
+
+
+def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
+    envelope = parse_model(Envelope, payload)
+    message = envelope.message or Message()
+    call = message.call or CallInfo()
+    event_type = message.type or "unknown"
+    session_id = require_session_id(call.id or message.call_id)
+    if event_type not in STORED_TYPES:
+        return ParsedEvent(event_type=event_type, session_id=session_id, update=None)
+
+    report = event_type == "end-of-call-report"
+    status = Status.ENDED if report else _STATUS.get(message.status or "")
+    if event_type == "conversation-update":
+        status = Status.IN_PROGRESS  # the conversation is, by this message, under way
+    channel = _CHANNEL.get(call.type or "")
+    from_number, to_number = _numbers(channel, message.customer or call.customer, message.phone_number or call.phone_number)
+    items = (message.artifact.messages if message.artifact else None) or message.messages
+    assistant = message.assistant or Assistant()
+    analysis = message.analysis or Analysis()
+    update = SessionUpdate(
+        status=status,
+        channel=channel,
+        agent=Agent(id=assistant.id or call.assistant_id, name=assistant.name)
+        if assistant.id or call.assistant_id or assistant.name
+        else None,
+        from_number=from_number,
+        to_number=to_number,
+        created_at=utc_iso(call.created_at),
+        started_at=utc_iso(message.started_at) or utc_iso(call.started_at),
+        ended_at=utc_iso(message.ended_at) or utc_iso(call.ended_at),
+        duration_seconds=message.duration_seconds,
+        ended_reason=message.ended_reason or call.ended_reason,
+        cost=_cost(message, call) if report else None,
+        recording_url=_recording_url(message),
+        transcript=transcript(_transcript(items)) if items is not None else None,
+        summary=analysis.summary or message.summary,
+        vendor_fields=compact(
+            {
+                "org_id": call.org_id,
+                "structured_data": analysis.structured_data,
+                "success_evaluation": analysis.success_evaluation,
+                "costs": message.costs if report else None,
+            }
+        ),
+    )
+    return ParsedEvent(event_type=event_type, session_id=session_id, update=update)
+
+
+# Vapi's API, where its private recordings are fetched (and, locally, a fake of it).
+API_URL = "https://api.vapi.ai"
+STORAGE_HOST = "storage.vapi.ai"
+# A storage link's file name ends with the recording's kind (`...-stereo.wav`); mono otherwise.
+_RECORDING_KINDS = ("stereo", "customer", "assistant")
+
+
+def api_url() -> str:
+    return (os.environ.get("CALLVAULT_API_URL_VAPI") or API_URL).rstrip("/")
+
+
+def recording_fetch(session_id: str, url: str) -> Fetch:
+    """A storage.vapi.ai link is fetched as `GET {api}/call/{id}/{kind}-recording` with the private
+    API key (a 302 to a short-lived URL follows); any other link, or no key configured, as it is."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if host != STORAGE_HOST and not host.endswith("." + STORAGE_HOST):
+        return Fetch(url)
+    key = api_key_for(VENDOR)
+    if key is None:
+        return Fetch(url)  # the public link still answers until Vapi makes storage private
+    stem = parts.path.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower()
+    kind = next((k for k in _RECORDING_KINDS if stem.endswith(f"-{k}")), "mono")
+    return Fetch(f"{api_url()}/call/{quote(session_id, safe='')}/{kind}-recording", {"Authorization": f"Bearer {key}"})
+
+
+def auth_scheme(config: Settings) -> tuple[auth.Verifier, ...]:
+    return (
+        auth.bearer(prefix_required=False),
+        auth.secret_header("x-vapi-secret", "x-vapi-signature"),
+        auth.hmac_timestamped("x-signature", "x-timestamp", config.hmac_tolerance_seconds),
+    )
+
+
+ADAPTER = VendorAdapter(
+    vendor=VENDOR,
+    webhooks=WEBHOOKS,
+    auth_scheme=auth_scheme,
+    parse=parse,
+    # Signed with the Bearer credential: it does not expire, so saved sample events stay valid.
+    sign=auth.bearer_headers,
+    recording_fetch=recording_fetch,
+)
