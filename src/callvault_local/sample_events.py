@@ -8,6 +8,7 @@ resources `make dev` serves on its moto endpoint.
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
 from typing import Any
@@ -26,8 +27,26 @@ SAMPLES = {
     "/webhooks/voiceos/events": "voiceos/conversation-ended",
     "/webhooks/speaknode/session-started": "speaknode/session-started",
     "/webhooks/speaknode/conversation-complete": "speaknode/conversation-complete",
+    "/webhooks/retell/events": "retell/call-analyzed",
+    "/webhooks/elevenlabs/post-call": "elevenlabs/post-call-transcription",
     "/webhooks/vapi/server-messages": "vapi/end-of-call-report",
 }
+
+
+# These vendors sign a time into the signature (Retell: 5 minutes either way, ElevenLabs: 30 minutes
+# back), so a saved sample event goes stale: run `make events` again just before `sam local invoke`.
+SIGNED_WITH_TIME = frozenset({"retell", "elevenlabs"})
+
+
+def resigned(event: dict[str, Any]) -> dict[str, Any]:
+    """A saved sample event with its signature made again now (for SIGNED_WITH_TIME vendors)."""
+    vendor = event["rawPath"].split("/")[2]
+    if vendor not in SIGNED_WITH_TIME:
+        return event
+    adapter = importlib.import_module(f"callvault.vendors.{vendor}").ADAPTER
+    body = event["body"].encode() if not event.get("isBase64Encoded") else base64.b64decode(event["body"])
+    fresh = {name.lower(): value for name, value in adapter.sign(body, f"dev-{vendor}-secret").items()}
+    return {**event, "headers": {**event["headers"], **fresh}}
 
 
 def build(path: str) -> dict[str, object]:

@@ -102,14 +102,14 @@ class Ledger:
 
 
 def build_traffic(webhooks: int, rng: random.Random) -> list[Delivery]:
-    from callvault_local.samples import VENDORS, session_webhook
+    from callvault_local.samples import ALL_VENDORS, session_webhook
 
     originals: list[Delivery] = []
     base = datetime(2026, 11, 1, tzinfo=UTC)
     n = 0
     target_unique = int(webhooks / 1.3)
     while len(originals) < target_unique:
-        vendor = VENDORS[n % len(VENDORS)]
+        vendor = ALL_VENDORS[n % len(ALL_VENDORS)]
         session_id = f"soak-{vendor}-{n:06d}"
         created = (base + timedelta(seconds=n)).isoformat().replace("+00:00", "Z")
         for ended in (False, True):

@@ -129,6 +129,10 @@ def test_globals() -> None:
     assert layer["Properties"]["ContentUri"] == "layers/callvault/"
 
 
+# Vendors whose webhooks carry the recording itself (ElevenLabs' post_call_audio).
+BODY_RECORDINGS = frozenset({"elevenlabs"})
+
+
 def _statements(function: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for policy in function["Properties"]["Policies"] for s in policy["Statement"]]
 
@@ -162,6 +166,22 @@ def test_webhook_function_least_privilege(route: Any) -> None:
         "dynamodb:GetItem",  # the tombstone, before archiving an event no transaction will check
         "secretsmanager:GetSecretValue",
     }
+
+
+def test_only_webhooks_carrying_audio_may_write_audio() -> None:
+    # A policy of its own on that webhook function's role: its vendor's audio prefix, nothing else.
+    functions = {r.function: r.path.split("/")[2] for r in routes() if r.path.startswith("/webhooks/")}
+    policies = resources_of_type("AWS::IAM::Policy").values()
+    granted = {}
+    for policy in policies:
+        (role,) = policy["Properties"]["Roles"]
+        (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+        vendor = functions[role["Ref"].removesuffix("Role")]
+        assert statement["Effect"] == "Allow"
+        assert set(statement["Action"]) == {"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"}
+        assert statement["Resource"] == {"Fn::Sub": f"${{ArchiveBucket.Arn}}/audio/{vendor}/*"}
+        granted[vendor] = statement
+    assert set(granted) == BODY_RECORDINGS
 
 
 def test_table_is_protected() -> None:

@@ -24,7 +24,23 @@ SAMPLES = [
     ("speaknode", "session-started", "speaknode/session-started"),
     ("speaknode", "conversation-complete", "speaknode/conversation-complete"),
     ("speaknode", "conversation-complete", "speaknode/doc-example"),
+    *[
+        ("retell", "events", f"retell/{name}")
+        for name in ("call-started", "transcript-updated", "transfer-started", "call-ended", "call-analyzed")
+    ],
+    *[
+        ("elevenlabs", "post-call", f"elevenlabs/{name}")
+        for name in ("post-call-transcription", "post-call-audio", "call-initiation-failure")
+    ],
 ]
+
+
+def test_retell_and_elevenlabs_samples_are_their_sdks_types() -> None:
+    # events/payloads/{retell,elevenlabs}/ are built from the SDKs' own models (tests/sdk_payloads.py)
+    from tests.sdk_payloads import samples
+
+    for name, body in samples().items():
+        assert payload(name) == body, f"{name}: regenerate with `uv run python -m tests.sdk_payloads`"
 
 
 @pytest.mark.parametrize(("vendor", "webhook", "name"), SAMPLES)

@@ -81,8 +81,12 @@ def put_once(key: str, body: bytes, content_type: str) -> str | None:
 @contextmanager
 def _s3_errors(operation: str) -> Iterator[None]:
     """S3's errors raised as StorageUnavailable; anything else (a failing upload body) as it is."""
+    from boto3.exceptions import S3UploadFailedError
+
     try:
         yield
+    except S3UploadFailedError as exc:  # boto3's upload wraps the ClientError of a part that failed
+        raise StorageUnavailable(f"s3 {operation} failed: {aws.error_code(exc.__cause__)}") from exc
     except ClientError as exc:
         raise StorageUnavailable(f"s3 {operation} failed: {aws.error_code(exc)}") from exc
     except BotoCoreError as exc:
@@ -165,7 +169,26 @@ def recording_key(vendor: str, session_id: str, source_url: str, extension: str)
     return f"audio/{vendor}/{session_id}/{digest}{extension}"
 
 
-def upload_stream(key: str, body: BinaryIO, content_type: str) -> None:
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    content_type: str | None
+    metadata: dict[str, str]
+
+
+def head(key: str) -> ObjectInfo | None:
+    """What S3 knows of the object at `key` (None when there is none). Raises StorageUnavailable."""
+    with _s3_errors("head"):
+        try:
+            reply = aws.s3().head_object(Bucket=settings().bucket_name, Key=key)
+        except ClientError as exc:
+            if aws.error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+    return ObjectInfo(reply["ContentLength"], reply.get("ContentType"), dict(reply.get("Metadata") or {}))
+
+
+def upload_stream(key: str, body: BinaryIO, content_type: str, metadata: dict[str, str] | None = None) -> None:
     """Stream `body` to `key` with a multipart upload: at most a few parts in memory at once,
     whatever the size; aborted (nothing left behind) when reading `body` fails.
 
@@ -184,4 +207,5 @@ def upload_stream(key: str, body: BinaryIO, content_type: str) -> None:
     # throughput as 2, 8 MB less peak RSS). boto3's constructor does not take this setting.
     config.max_in_memory_upload_chunks = 1
     with _s3_errors("upload"):
-        aws.s3().upload_fileobj(body, settings().bucket_name, key, ExtraArgs={"ContentType": content_type}, Config=config)
+        extra = {"ContentType": content_type, "Metadata": metadata or {}}
+        aws.s3().upload_fileobj(body, settings().bucket_name, key, ExtraArgs=extra, Config=config)

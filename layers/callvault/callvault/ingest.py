@@ -213,7 +213,12 @@ def _archive_and_store(
         received_at=format_utc(received),
         raw_s3_uri=archive.s3_uri(key),
     )
-    outcome = store.record_event(record, parsed.update)
+    recording = None
+    if parsed.recording is not None:  # in the body itself: into the archive before the session points at it
+        from callvault import recordings  # only this path pays for the recordings module
+
+        recording = recordings.store_embedded(adapter.vendor, session_id, event_id, parsed.recording)
+    outcome = store.record_event(record, parsed.update, recording)
     if outcome == "forgotten":  # erased meanwhile: take back the raw body this delivery archived
         archive.delete_versions([archive.Version(key, created, is_marker=False)] if created else [])
         logger.info("event for a forgotten session dropped")

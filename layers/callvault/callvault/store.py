@@ -227,7 +227,14 @@ def transcript_turns(update: SessionUpdate) -> int:
     return len(update.transcript or ())
 
 
-def _session_update(record: EventRecord, update: SessionUpdate, *, advance_status: bool, move_transcript: bool) -> dict[str, Any]:
+def _session_update(
+    record: EventRecord,
+    update: SessionUpdate,
+    *,
+    advance_status: bool,
+    move_transcript: bool,
+    recording: Recording | None = None,
+) -> dict[str, Any]:
     names: dict[str, str] = {}
     values: dict[str, Any] = {
         ":vendor": {"S": record.vendor},
@@ -258,6 +265,10 @@ def _session_update(record: EventRecord, update: SessionUpdate, *, advance_statu
     for index, (name, value) in enumerate(attributes.items()):
         names[f"#a{index}"], values[f":a{index}"] = name, value
         sets.append(f"#a{index} = :a{index}" if advance_status else f"#a{index} = if_not_exists(#a{index}, :a{index})")
+    if recording is not None:  # stored with the event: no copy to wait for
+        for index, (name, value) in enumerate(recording_values(recording).items()):
+            names[f"#r{index}"], values[f":r{index}"] = name, value
+            sets.append(f"#r{index} = :r{index}")
     if move_transcript:  # a snapshot at least as long as the one pointed at: point at this body
         names["#transcript"], names["#turns"] = TRANSCRIPT_ATTR, TRANSCRIPT_TURNS_ATTR
         values[":transcript"] = reference(record.raw_s3_uri)
@@ -331,8 +342,9 @@ def _not_forgotten(record: EventRecord) -> dict[str, Any]:
     }
 
 
-def record_event(record: EventRecord, update: SessionUpdate) -> Outcome:
-    """Store the event and merge it into its session, exactly once.
+def record_event(record: EventRecord, update: SessionUpdate, recording: Recording | None = None) -> Outcome:
+    """Store the event and merge it into its session, exactly once; `recording`, the recording the
+    event carried, already in the archive (`recordings.archived`).
 
     "duplicate" when the event was stored before, "forgotten" when the session was erased
     (nothing is written either way). Raises StorageUnavailable when DynamoDB cannot be
@@ -341,7 +353,7 @@ def record_event(record: EventRecord, update: SessionUpdate) -> Outcome:
     advance, move = update.status is not None, transcript_turns(update) > 0
     conflicts = 0
     while True:
-        session = _session_update(record, update, advance_status=advance, move_transcript=move)
+        session = _session_update(record, update, advance_status=advance, move_transcript=move, recording=recording)
         items = [{"Put": _event_put(record)}, {"Update": session}, {"ConditionCheck": _not_forgotten(record)}]
         try:
             aws.dynamodb().transact_write_items(TransactItems=items)  # type: ignore[arg-type,unused-ignore]
