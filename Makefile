@@ -91,6 +91,7 @@ bench: install
 	$(RUN) python -m bench.failing_recording
 	$(RUN) python -m bench.write_cost
 	$(RUN) python -m bench.elevenlabs_audio
+	$(RUN) python -m bench.erasure
 
 clean:
 	rm -rf .venv $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

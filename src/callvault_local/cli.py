@@ -4,6 +4,8 @@ callvault dev [--port 3000] [--moto-port 5000]
 callvault send FILE --vendor V --webhook W [--url URL]
 callvault sessions list|get ...
 callvault replay --vendor V ...
+callvault forget --vendor V --session S [--bucket B --table T]
+callvault archive ls|get ...
 
 Every command finds the local stack the same way (`console.local_stack`: flags, else PORT and
 MOTO_PORT, else 3000 and 5000); a user's mistake is one line on stderr and a non-zero exit.
@@ -258,6 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     fetching.add_argument("key", help="a key as `ls` prints it, or its s3:// URI")
     for command in (listing, fetching):
         add_storage_options(command, table=False)
+
+    forget = commands.add_parser("forget", help="erase one session everywhere; a tombstone keeps it forgotten")
+    forget.add_argument("--vendor", required=True)
+    forget.add_argument("--session", required=True, help="the vendor's session id")
+    add_storage_options(forget)
     return parser
 
 
@@ -278,6 +285,12 @@ def _replay(args: Any) -> int:
     return replay.run(args)
 
 
+def _forget(args: Any) -> int:
+    from callvault_local import forget
+
+    return forget.run(args)
+
+
 def _archive(args: Any) -> int:
     from callvault_local import stored
 
@@ -289,6 +302,7 @@ COMMANDS: dict[str, Callable[[Any], int]] = {
     "send": _send,
     "sessions": sessions_command,
     "replay": _replay,
+    "forget": _forget,
     "archive": _archive,
 }
 

@@ -19,14 +19,6 @@ from callvault_local.console import UserError, use_storage, vendor_name
 from callvault_local.progress import Progress
 
 
-def _day(key: str) -> date | None:
-    parts = key.split("/")  # kind/vendor/webhook/yyyy/mm/dd/name
-    try:
-        return date(int(parts[3]), int(parts[4]), int(parts[5]))
-    except (IndexError, ValueError):
-        return None
-
-
 def replay(
     vendor: str,
     *,
@@ -36,8 +28,8 @@ def replay(
     progress: Progress | None = None,
 ) -> Counter[str]:
     """Replay `vendor`'s archived bodies received from `since` to `until` (days, inclusive):
-    outcomes counted (stored, duplicate, ignored, quarantined, skipped), into `progress` as they come."""
-    from callvault import aws, ingest
+    outcomes counted (stored, duplicate, ignored, quarantined, forgotten, skipped), into `progress` as they come."""
+    from callvault import archive, aws, ingest
     from callvault.config import settings
 
     adapter = importlib.import_module(f"callvault.vendors.{vendor}").ADAPTER
@@ -48,7 +40,7 @@ def replay(
         for page in aws.s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for listed in page.get("Contents", []):
                 key: str = listed["Key"]
-                day = _day(key)
+                day = archive.day_of_key(key)
                 if day is None or (since and day < since) or (until and day > until):
                     continue
                 kind, _, webhook, *_, name = key.split("/")

@@ -195,3 +195,53 @@ def test_recordings_are_archived_by_the_local_stack(dev_stack: RunningStack, tmp
         assert dev_stack.client("s3").get_object(Bucket=LOCAL_BUCKET, Key=key)["Body"].read() == WAV
     finally:
         media.close()
+
+
+def _forget(stack: RunningStack, *args: str, moto_port: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`callvault forget ...` as a user runs it against the local stack."""
+    port = moto_port or stack.moto_url.rsplit(":", 1)[1]
+    command = [sys.executable, "-m", "callvault_local.cli", "forget", *args, "--moto-port", port]
+    return subprocess.run(command, cwd=ROOT, env=dev_env(), capture_output=True, text=True, timeout=120)
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def test_forget_erases_a_session_from_the_local_stack(dev_stack: RunningStack) -> None:
+    sent = _send(dev_stack, "events/cozmox_server_messages.json", "cozmox", "server-messages")
+    session_id = json.loads(sent.stdout.splitlines()[-1])["session_id"]
+
+    forgotten = _forget(dev_stack, "--vendor", "cozmox", "--session", session_id)
+    assert forgotten.returncode == 0, forgotten.stderr
+    answer = json.loads(forgotten.stdout)
+    assert answer["status"] == "forgotten" and answer["removed"]["items"] >= 2 and answer["removed"]["raw_bodies"] >= 1
+    assert session_id not in json.dumps(dev_stack.items()) and not [k for k in dev_stack.raw_keys() if session_id in k]
+    got = _cli(dev_stack, "sessions", "get", "cozmox", session_id)
+    assert got.returncode == 1 and json.loads(got.stdout)["error"].startswith("no session")
+
+    again = _send(dev_stack, "events/cozmox_server_messages.json", "cozmox", "server-messages")
+    assert json.loads(again.stdout.splitlines()[-1])["status"] == "forgotten"
+    twice = _forget(dev_stack, "--vendor", "cozmox", "--session", session_id)
+    assert twice.returncode == 0 and set(json.loads(twice.stdout)["removed"].values()) == {0}
+    request = urllib.request.Request(f"{dev_stack.url}/sessions/cozmox/{session_id}", method="DELETE")
+    with urllib.request.urlopen(request, timeout=30) as response:  # the same erasure over HTTP
+        assert response.status == 200 and json.loads(response.read())["status"] == "forgotten"
+
+
+def test_forget_mistakes_are_one_line_and_a_non_zero_exit(dev_stack: RunningStack) -> None:
+    unknown = _forget(dev_stack, "--vendor", "cozmox", "--session", "call_never-seen")
+    assert unknown.returncode == 1 and _one_line_error(unknown) == "callvault forget: no session 'call_never-seen' for cozmox"
+    vendor = _forget(dev_stack, "--vendor", "nosuchvendor", "--session", "x")
+    assert vendor.returncode == 2 and _one_line_error(vendor).startswith("callvault forget: vendor: unknown vendor")
+    half = _forget(dev_stack, "--vendor", "cozmox", "--session", "x", "--bucket", "b")
+    assert half.returncode == 2 and "--bucket and --table go together" in _one_line_error(half)
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on: the stack is not running
+        closed.bind(("127.0.0.1", 0))
+        free_port = str(closed.getsockname()[1])
+    down = _forget(dev_stack, "--vendor", "cozmox", "--session", "x", moto_port=free_port)
+    assert down.returncode == 1 and "cannot reach the local stack" in _one_line_error(down)

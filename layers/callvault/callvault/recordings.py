@@ -187,7 +187,14 @@ def _download_and_store(job: RecordingJob, claim: str, deadline: float) -> Outco
         archive.upload_stream(key, io.BufferedReader(body, buffer_size=UPLOAD_READ_BYTES), content_type)
     finally:
         opened.close()
-    store.finish_recording(job.vendor, job.session_id, claim, archived(key, body.size, body.sha256.hexdigest(), content_type))
+    finished = store.finish_recording(
+        job.vendor, job.session_id, claim, archived(key, body.size, body.sha256.hexdigest(), content_type)
+    )
+    if not finished and store.tombstone(job.vendor, job.session_id) is not None:
+        # Erased while this copy ran: the erasure could not see an upload not yet complete.
+        archive.delete_versions([v for v in archive.versions(key) if v.key == key])
+        logger.info("recording of a forgotten session removed")
+        return "skipped"
     count_with("RecordingsArchived", vendor=job.vendor)
     logger.info("recording archived", bytes=body.size, key=key)
     return "archived"
