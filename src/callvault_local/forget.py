@@ -25,15 +25,16 @@ def _who(deployed: bool) -> str:
 def run(args: Any) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from callvault_local.console import local_stack, use_storage
+    from callvault_local.console import local_stack, use_storage, vendor_name
 
+    vendor = vendor_name(args.vendor)  # case-insensitive; an unknown one is listed against the known
     use_storage(args)  # the deployed stack's bucket and table, else the running local stack
     from callvault import erasure
     from callvault.errors import StorageUnavailable
     from callvault.sessions import InvalidParameter, UnknownVendor
 
     try:
-        done = erasure.erase(args.vendor, args.session, who=_who(bool(args.bucket)))
+        done = erasure.erase(vendor, args.session, who=_who(bool(args.bucket)))
     except (InvalidParameter, UnknownVendor) as exc:
         print(f"callvault forget: {exc}", file=sys.stderr)
         return 2
@@ -49,7 +50,7 @@ def run(args: Any) -> int:
         print(f"callvault forget: AWS refused: {exc}", file=sys.stderr)
         return 1
     if done is None:
-        print(f"callvault forget: no session {args.session!r} for {args.vendor}", file=sys.stderr)
+        print(f"callvault forget: no session {args.session!r} for {vendor}", file=sys.stderr)
         return 1
     print(done.answer().model_dump_json(indent=2))
     return 0
