@@ -83,7 +83,7 @@ openapi: install
 	$(RUN) python -m callvault_local.openapi
 
 events: install
-	$(RUN) python -m callvault_local.sample_events
+	$(RUN) python -m callvault_local.sample_events --moto-port $(MOTO_PORT)
 
 bench: install
 	$(RUN) python -m bench.ingest
@@ -91,6 +91,8 @@ bench: install
 	$(RUN) python -m bench.recordings
 	$(RUN) python -m bench.failing_recording
 	$(RUN) python -m bench.write_cost
+	$(RUN) python -m bench.elevenlabs_audio
+	$(RUN) python -m bench.erasure
 
 clean:
 	rm -rf .venv $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

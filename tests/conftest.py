@@ -36,14 +36,21 @@ from callvault_local.template import routes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOADS = ROOT / "events" / "payloads"
+# The vendors' documentation examples, placeholders (`<string>`) and all: parser tests, not samples to send.
+DOC_EXAMPLES = ROOT / "tests" / "fixtures" / "doc-examples"
 VENDORS = tuple(sorted(vendors.known()))
 SECRETS = {vendor: f"test-{vendor}-secret" for vendor in VENDORS}
 CURSOR_KEY = "test-cursor-key"
 
 
+def payload_path(name: str) -> Path:
+    """A sample vendor payload's file, e.g. `cozmox/hang`; `doc-examples/<vendor>` for a vendor's documented example."""
+    return ROOT / "tests" / "fixtures" / f"{name}.json" if name.startswith("doc-examples/") else PAYLOADS / f"{name}.json"
+
+
 def payload(name: str) -> dict[str, Any]:
     """A sample vendor payload, e.g. `payload("cozmox/hang")`."""
-    loaded: dict[str, Any] = json.loads((PAYLOADS / f"{name}.json").read_text())
+    loaded: dict[str, Any] = json.loads(payload_path(name).read_text())
     return loaded
 
 

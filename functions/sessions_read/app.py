@@ -2,55 +2,28 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 
 from callvault import sessions
-from callvault.errors import StorageUnavailable
+from callvault.api import SessionNotFound, resolver
 from callvault.models import Session, Status
 from callvault.observability import logger
 
-app = APIGatewayHttpResolver(enable_validation=True)
+app = resolver()
 
 
-class SessionNotFound(LookupError):
-    """No such session: a 404."""
-
-
-def _error(status: int, message: str) -> Response[dict[str, str]]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"error": message})
-
-
-@app.exception_handler(RequestValidationError)
-def _bad_parameter(exc: RequestValidationError) -> Response[dict[str, str]]:
-    first = exc.errors()[0] if exc.errors() else {}
-    name = str(first.get("loc", ["", "request"])[-1])
-    return _error(400, f"{name}: {first.get('msg', 'invalid')}")
-
-
-@app.exception_handler(sessions.InvalidParameter)
-def _invalid(exc: sessions.InvalidParameter) -> Response[dict[str, str]]:
-    return _error(400, str(exc))
-
-
-@app.exception_handler(SessionNotFound)
-def _not_found(exc: SessionNotFound) -> Response[dict[str, str]]:
-    return _error(404, str(exc))
-
-
-@app.exception_handler(StorageUnavailable)
-def _unavailable(exc: StorageUnavailable) -> Response[dict[str, str]]:
-    logger.error("storage unavailable", reason=str(exc))
-    return _error(503, "storage unavailable, retry later")
-
-
-@app.not_found
-def _no_route(_: Exception) -> Response[dict[str, str]]:
-    return _error(404, "no such route")
+def _reject_unknown_query(route: Callable[..., Any]) -> None:
+    """A query parameter `route` does not take is a 400 naming it: a typo (`vendr=`) must not
+    silently widen the listing to everything."""
+    known = list(inspect.signature(route).parameters)
+    unknown = sorted(set(app.current_event.query_string_parameters or {}) - set(known))
+    if unknown:
+        raise sessions.InvalidParameter(unknown[0], f"unknown query parameter; one of {', '.join(known)}")
 
 
 @app.get("/sessions", summary="List sessions, newest first")
@@ -62,6 +35,7 @@ def list_sessions(
     limit: Annotated[int, Query(ge=1, le=sessions.MAX_LIMIT, description="Page size")] = sessions.DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> sessions.SessionPage:
+    _reject_unknown_query(list_sessions)
     return sessions.list_sessions(
         vendor=vendor,
         status=status.value if status else None,

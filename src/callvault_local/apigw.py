@@ -22,13 +22,15 @@ def http_event(
     path_parameters: Mapping[str, str] | None = None,
     query: str = "",
     source_ip: str = "127.0.0.1",
+    now: float | None = None,
 ) -> dict[str, Any]:
     """An event as API Gateway hands it to Lambda: lower-cased headers, text bodies as text,
-    anything else base64-encoded."""
+    anything else base64-encoded. `path` is the decoded path, as an HTTP API passes it on; `now`
+    the request time (epoch seconds; default the present)."""
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     content_type = lowered.get("content-type", "")
     is_text = (content_type.startswith(_TEXT_TYPES) or not content_type) and _is_utf8(body)
-    now = time.time()
+    now = time.time() if now is None else now
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key or f"{method} {path}",
@@ -56,10 +58,18 @@ def http_event(
         "body": body.decode() if is_text else base64.b64encode(body).decode(),
     }
     if query:
-        event["queryStringParameters"] = dict(parse_qsl(query, keep_blank_values=True))
+        event["queryStringParameters"] = query_parameters(query)
     if path_parameters:
         event["pathParameters"] = dict(path_parameters)
     return event
+
+
+def query_parameters(query: str) -> dict[str, str]:
+    """`queryStringParameters` as payload 2.0 has them: decoded, a repeated name's values joined by commas."""
+    parameters: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        parameters[name] = f"{parameters[name]},{value}" if name in parameters else value
+    return parameters
 
 
 def _is_utf8(body: bytes) -> bool:

@@ -4,6 +4,13 @@ callvault dev [--port 3000] [--moto-port 5000]
 callvault send FILE --vendor V --webhook W [--url URL]
 callvault reconcile --vendor V [--since ISO8601]
 callvault fake-api --vendor V [--port N]
+callvault sessions list|get ...
+callvault replay --vendor V ...
+callvault forget --vendor V --session S [--bucket B --table T]
+callvault archive ls|get ...
+
+Every command finds the local stack the same way (`console.local_stack`: flags, else PORT and
+MOTO_PORT, else 3000 and 5000); a user's mistake is one line on stderr and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -17,27 +24,46 @@ import re
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote, urlencode, urlsplit
+
+from callvault_local.console import (
+    LocalStack,
+    UserError,
+    add_local_options,
+    add_storage_options,
+    local_stack,
+    not_running,
+    vendor_name,
+    webhook_name,
+)
 
 DEFAULT_URL = "http://127.0.0.1:{port}"
 
 
-def _port(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value and value.isdigit() else default
+class Unreachable(UserError):
+    """Nothing answered at a URL."""
+
+    def __init__(self, url: str, reason: object) -> None:
+        super().__init__(f"cannot reach {url}: {reason}", status=1)
 
 
 def request_body(path: Path) -> bytes:
     """The bytes to send from FILE: a vendor payload as is, or the body of an API Gateway event
-    (`events/<function>.json`)."""
-    raw = path.read_bytes()
+    (`events/<function>.json`). UserError when it cannot be read or is not JSON."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"no such file: {path}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
     try:
         loaded = json.loads(raw)
-    except ValueError:
-        return raw
+    except ValueError as exc:
+        where = f" (line {exc.lineno}, column {exc.colno}: {exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise UserError(f"{path} is not JSON{where}") from None
     if isinstance(loaded, dict) and loaded.get("version") == "2.0" and "requestContext" in loaded and "body" in loaded:
         body = loaded.get("body") or ""
         return base64.b64decode(body) if loaded.get("isBase64Encoded") else str(body).encode()
@@ -63,22 +89,19 @@ def webhook_url(vendor: str, webhook: str, url: str | None, port: int) -> str:
     return url.rstrip("/") + route
 
 
-def send(file: Path, vendor: str, webhook: str, url: str | None, port: int) -> int:
-    try:
-        adapter = importlib.import_module(f"callvault.vendors.{vendor}").ADAPTER
-    except ModuleNotFoundError:
-        print(f"callvault send: unknown vendor {vendor!r}", file=sys.stderr)
-        return 2
-    if webhook not in adapter.webhooks:
-        print(
-            f"callvault send: {vendor} has no webhook {webhook!r} (one of: {', '.join(sorted(adapter.webhooks))})",
-            file=sys.stderr,
-        )
-        return 2
+def send(file: Path, vendor: str, webhook: str, url: str | None, stack: LocalStack) -> int:
+    vendor = vendor_name(vendor)
+    webhook = webhook_name(vendor, webhook)
+    adapter = importlib.import_module(f"callvault.vendors.{vendor}").ADAPTER
     body = request_body(file)
-    target = webhook_url(vendor, webhook, url, port)
+    target = webhook_url(vendor, webhook, url, stack.port)
     headers = {"content-type": "application/json", "user-agent": "callvault-send", **adapter.sign(body, vendor_secret(vendor))}
-    status, text = post(target, body, headers)
+    try:
+        status, text = post(target, body, headers)
+    except Unreachable:
+        if url:
+            raise
+        raise not_running(stack, target) from None
     print(f"POST {target} -> {status}")
     print(text)
     return 0 if 200 <= status < 300 else 1
@@ -90,15 +113,19 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float = 30) ->
 
 
 def http(method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float = 30) -> tuple[int, str]:
-    """One request; its status and body text, for any status."""
+    """One request; its status and body text, for any status. Unreachable when nothing answers."""
     if urlsplit(url).scheme not in ("http", "https"):
-        raise ValueError(f"not an http(s) URL: {url}")
+        raise UserError(f"not an http(s) URL: {url}")
     request = urllib.request.Request(url, data=body, headers=headers, method=method)  # noqa: S310 - scheme checked above
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked above  # nosec B310
             return response.status, response.read().decode(errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
+    except urllib.error.URLError as exc:
+        raise Unreachable(url, exc.reason) from None
+    except (TimeoutError, ConnectionError) as exc:
+        raise Unreachable(url, exc) from None
 
 
 def sigv4_headers(method: str, url: str) -> dict[str, str]:
@@ -111,7 +138,7 @@ def sigv4_headers(method: str, url: str) -> dict[str, str]:
     session = boto3.Session()
     credentials = session.get_credentials()
     if credentials is None:
-        raise SystemExit("callvault sessions: no AWS credentials found to sign the request with")
+        raise UserError("no AWS credentials found to sign the request with (AWS_PROFILE, or `aws configure`)")
     host = urlsplit(url).hostname or ""
     found = re.fullmatch(r"[^.]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?", host)
     region = found.group(1) if found else session.region_name or "us-east-1"
@@ -120,31 +147,40 @@ def sigv4_headers(method: str, url: str) -> dict[str, str]:
     return dict(request.headers.items())
 
 
-def read_api(path: str, query: dict[str, Any], url: str | None, port: int) -> tuple[int, Any]:
+def read_api(path: str, query: dict[str, Any], url: str | None, stack: LocalStack) -> tuple[int, Any]:
     """GET `path` of the read API (local, open; or deployed, signed) and its decoded JSON body."""
-    base = (url or DEFAULT_URL.format(port=port)).rstrip("/")
+    base = (url or stack.url).rstrip("/")
     base = base.removesuffix("/sessions")  # the SessionsUrl output works as well as ApiUrl
     target = base + path
     params = {k: v for k, v in query.items() if v is not None}
     if params:
         target += "?" + urlencode(params)
     headers = sigv4_headers("GET", target) if url else {"accept": "application/json"}
-    status, text = http("GET", target, None, headers)
     try:
-        return status, json.loads(text)
+        status, text = http("GET", target, None, headers)
+    except Unreachable:
+        if url:
+            raise
+        raise not_running(stack, target) from None
+    try:
+        body = json.loads(text)
     except ValueError:
-        return status, {"error": text}
+        body = None
+    if status != 200:  # the API's own words: {"error": ...} from the function, {"message": ...} from API Gateway
+        said = body.get("error") or body.get("message") if isinstance(body, dict) else None
+        raise UserError(f"HTTP {status}: {said or text.strip()[:200]}", status=1)
+    return status, body
 
 
 def sessions_command(args: Any) -> int:
+    stack = local_stack(args)
     if args.action == "get":
-        status, body = read_api(
-            f"/sessions/{quote(args.vendor, safe='')}/{quote(args.session_id, safe='')}", {}, args.url, args.port
-        )
+        vendor = vendor_name(args.vendor)
+        _, body = read_api(f"/sessions/{quote(vendor, safe='')}/{quote(args.session_id, safe='')}", {}, args.url, stack)
         print(json.dumps(body, indent=2))
-        return 0 if status == 200 else 1
+        return 0
     query = {
-        "vendor": args.vendor,
+        "vendor": vendor_name(args.vendor) if args.vendor else None,
         "status": args.status,
         "created_after": args.created_after,
         "created_before": args.created_before,
@@ -152,10 +188,7 @@ def sessions_command(args: Any) -> int:
         "cursor": args.cursor,
     }
     while True:
-        status, page = read_api("/sessions", query, args.url, args.port)
-        if status != 200:
-            print(json.dumps(page, indent=2), file=sys.stderr)
-            return 1
+        _, page = read_api("/sessions", query, args.url, stack)
         if not args.all:
             print(json.dumps(page, indent=2))
             return 0
@@ -166,22 +199,36 @@ def sessions_command(args: Any) -> int:
         query["cursor"] = page["next_cursor"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (usage is one `--help` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("callvault")
+    except PackageNotFoundError:  # run from a checkout without installing
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="callvault", description="callvault's local stack and tools")
+    parser = _Parser(prog="callvault", description="callvault's local stack and tools")
+    parser.add_argument("--version", action="version", version=f"callvault {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     dev = commands.add_parser("dev", help="run the stack on loopback, on an embedded moto backend")
-    dev.add_argument("--port", type=int, default=_port("PORT", 3000), help="HTTP API port (PORT, default 3000)")
-    dev.add_argument(
-        "--moto-port", type=int, default=_port("MOTO_PORT", 5000), help="moto endpoint port (MOTO_PORT, default 5000)"
-    )
+    add_local_options(dev)
 
     send_cmd = commands.add_parser("send", help="post a vendor payload, signed the way that vendor signs")
     send_cmd.add_argument("file", type=Path, help="a vendor payload, or an API Gateway event from events/")
     send_cmd.add_argument("--vendor", required=True)
     send_cmd.add_argument("--webhook", required=True)
     send_cmd.add_argument("--url", help="the stack's ApiUrl, or a full webhook URL (default: the local stack)")
-    send_cmd.add_argument("--port", type=int, default=_port("PORT", 3000), help="local stack port (PORT, default 3000)")
+    add_local_options(send_cmd)
 
     sessions = commands.add_parser("sessions", help="read stored sessions (the read API)")
     actions = sessions.add_subparsers(dest="action", required=True)
@@ -198,23 +245,33 @@ def build_parser() -> argparse.ArgumentParser:
     getting.add_argument("session_id")
     for command in (listing, getting):
         command.add_argument("--url", help="a deployed stack's ApiUrl (signed with SigV4); default: the local stack")
-        command.add_argument("--port", type=int, default=_port("PORT", 3000), help="local stack port (PORT, default 3000)")
+        add_local_options(command)
 
     replay = commands.add_parser("replay", help="file archived payloads again (after a parser fix), idempotently")
     replay.add_argument("--vendor", required=True)
     replay.add_argument("--since", help="first day, YYYY-MM-DD (UTC)")
     replay.add_argument("--until", help="last day, YYYY-MM-DD (UTC)")
     replay.add_argument("--quarantine", action="store_true", help="also the bodies that could not be filed (quarantine/)")
-    replay.add_argument("--bucket", help="a deployed stack's ArchiveBucketName (default: the local stack)")
-    replay.add_argument("--table", help="a deployed stack's SessionsTableName")
-    replay.add_argument("--moto-port", type=int, default=_port("MOTO_PORT", 5000), help="local moto endpoint port")
+    add_storage_options(replay)
+
+    archive = commands.add_parser("archive", help="what the archive bucket holds: raw payloads, recordings")
+    archive_actions = archive.add_subparsers(dest="action", required=True)
+    listing = archive_actions.add_parser("ls", help="list keys (and sizes) under a prefix")
+    listing.add_argument("prefix", nargs="?", default="", help="e.g. raw/cozmox/ (default: everything)")
+    fetching = archive_actions.add_parser("get", help="write one object's bytes to stdout")
+    fetching.add_argument("key", help="a key as `ls` prints it, or its s3:// URI")
+    for command in (listing, fetching):
+        add_storage_options(command, table=False)
+
+    forget = commands.add_parser("forget", help="erase one session everywhere; a tombstone keeps it forgotten")
+    forget.add_argument("--vendor", required=True)
+    forget.add_argument("--session", required=True, help="the vendor's session id")
+    add_storage_options(forget)
 
     reconcile = commands.add_parser("reconcile", help="pull what the webhooks missed from a vendor's own API (one pass)")
     reconcile.add_argument("--vendor", required=True)
     reconcile.add_argument("--since", help="ISO 8601 start (default: the vendor's watermark minus the overlap, or 24 h)")
-    reconcile.add_argument("--bucket", help="a deployed stack's ArchiveBucketName (default: the local stack)")
-    reconcile.add_argument("--table", help="a deployed stack's SessionsTableName")
-    reconcile.add_argument("--moto-port", type=int, default=_port("MOTO_PORT", 5000), help="local moto endpoint port")
+    add_storage_options(reconcile)
 
     fake_api = commands.add_parser("fake-api", help="a loopback fake of a vendor's API to reconcile from (trying it out)")
     fake_api.add_argument("--vendor", required=True, choices=["voiceos", "cozmox"])
@@ -224,32 +281,75 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _dev(args: Any) -> int:
+    from callvault_local import dev
+
+    stack = local_stack(args)
+    return dev.serve(stack.port, stack.moto_port)
+
+
+def _send(args: Any) -> int:
+    return send(args.file, args.vendor, args.webhook, args.url, local_stack(args))
+
+
+def _replay(args: Any) -> int:
+    from callvault_local import replay
+
+    return replay.run(args)
+
+
+def _forget(args: Any) -> int:
+    from callvault_local import forget
+
+    return forget.run(args)
+
+
+def _reconcile(args: Any) -> int:
+    from callvault_local import reconcile
+
+    return reconcile.run(args)
+
+
+def _fake_api(args: Any) -> int:
+    from callvault_local import fake_vendor_apis
+
+    return fake_vendor_apis.serve(args.vendor, args.port, args.key, args.conversations)
+
+
+def _archive(args: Any) -> int:
+    from callvault_local import stored
+
+    return stored.run(args)
+
+
+COMMANDS: dict[str, Callable[[Any], int]] = {
+    "dev": _dev,
+    "send": _send,
+    "sessions": sessions_command,
+    "replay": _replay,
+    "forget": _forget,
+    "archive": _archive,
+    "reconcile": _reconcile,
+    "fake-api": _fake_api,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args: Any = build_parser().parse_args(argv)
-    if args.command == "dev":
-        from callvault_local import dev
-
-        return dev.serve(args.port, args.moto_port)
-    if args.command == "send":
-        if not args.file.is_file():
-            print(f"callvault send: no such file: {args.file}", file=sys.stderr)
-            return 2
-        return send(args.file, args.vendor, args.webhook, args.url, args.port)
-    if args.command == "sessions":
-        return sessions_command(args)
-    if args.command == "replay":
-        from callvault_local import replay
-
-        return replay.run(args)
-    if args.command == "reconcile":
-        from callvault_local import reconcile
-
-        return reconcile.run(args)
-    if args.command == "fake-api":
-        from callvault_local import fake_vendor_apis
-
-        return fake_vendor_apis.serve(args.vendor, args.port, args.key, args.conversations)
-    return 2
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"callvault {args.command}: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        print(f"callvault {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        # AWS refused (no credentials, no such bucket, access denied): the user's setup, not a bug.
+        if type(exc).__module__.partition(".")[0] in ("botocore", "boto3"):
+            print(f"callvault {args.command}: {exc}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

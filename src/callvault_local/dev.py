@@ -12,20 +12,23 @@ Nothing here is hand-listed: a route added to the template is served on the next
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
 import re
+import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NoReturn, TextIO
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from callvault_local.apigw import LambdaContext, http_event
+from callvault_local.console import DEFAULT_MOTO_PORT, DEFAULT_PORT, LocalStack, UserError
 from callvault_local.functions import load_handler
 from callvault_local.streams import StreamDelivery
 from callvault_local.template import Route, routes
@@ -33,8 +36,9 @@ from callvault_local.template import Route, routes
 LOCAL_REGION = "us-east-1"
 # API Gateway HTTP APIs take payloads up to 10 MB; the handlers answer 413 above their own limit.
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
-# Standard ports a user may have in use; `0` asks the OS for a free one (tests).
-DEFAULT_PORT, DEFAULT_MOTO_PORT = 3000, 5000
+
+# What an HTTP API answers a request that matches no route (method and path).
+NOT_FOUND_BODY = b'{"message":"Not Found"}'
 
 
 def local_vendors() -> list[str]:
@@ -101,7 +105,8 @@ class _Serialized:
 
 
 def start_moto(port: int, host: str = "127.0.0.1", faults: FaultInjector | None = None) -> tuple[Any, int]:
-    """moto's server on `host:port` in a daemon thread; returns the server and its bound port."""
+    """moto's server on `host:port` in a daemon thread; returns the server and its bound port.
+    UserError naming the port when it is taken."""
     import logging
 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -112,7 +117,9 @@ def start_moto(port: int, host: str = "127.0.0.1", faults: FaultInjector | None 
     moto_patches.apply()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per moto request would drown ours
     app = _Serialized(DomainDispatcherApplication(create_backend_app), faults)
-    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    # Bound here, not by werkzeug: on a taken port werkzeug prints two lines and exits the process.
+    with _binding(port, "MOTO_PORT"), socket.create_server((host, port), backlog=128) as listener:
+        server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler, fd=listener.fileno())
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
     return server, server.server_address[1]
 
@@ -164,13 +171,17 @@ class LocalApi:
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes, source_ip: str) -> Reply:
         split = urlsplit(target)
-        matched = self.match(method, split.path)
+        # An HTTP API percent-decodes the path before routing it (`a%2Fb` is two segments), and
+        # hands it on decoded: rawPath, requestContext.http.path and pathParameters alike.
+        path = unquote(split.path)
+        matched = self.match(method, path)
         if matched is None:
-            return Reply(404, {"content-type": "application/json"}, b'{"message":"Not Found"}', "no route")
+            # Also a known path with another method: HTTP APIs answer 404 there, not 405.
+            return Reply(404, {"content-type": "application/json"}, NOT_FOUND_BODY, "no route")
         route, parameters = matched
         event = http_event(
             method,
-            split.path,
+            path,
             body,
             headers,
             route_key=f"{route.method} {route.path}",
@@ -317,12 +328,17 @@ class DevStack:
         return [delivery.function.name for delivery in self.streams]
 
     @property
+    def local(self) -> LocalStack:
+        """Where it listens, as every `callvault` command names it."""
+        return LocalStack(self.port, self.moto_port)
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.local.url
 
     @property
     def moto_url(self) -> str:
-        return f"http://127.0.0.1:{self.moto_port}"
+        return self.local.moto_url
 
     def shutdown(self) -> None:
         """Stop serving: no new request or stream record is taken (one in a handler finishes or is
@@ -347,7 +363,7 @@ def start(
     """Start moto and the HTTP API (in daemon threads), create the stack's resources, and return.
 
     `faults` may answer some of moto's requests with AWS errors; `streams` False leaves the
-    stream-triggered functions (recordings) off."""
+    stream-triggered functions (recordings) off. UserError naming the port (and its variable) when one is taken."""
     moto_server, moto_port = start_moto(moto_port, faults=faults)
     configure_environment(moto_port)
     import boto3
@@ -358,12 +374,30 @@ def start(
     api = LocalApi()
     for compiled in api.routes:  # import every handler now: a broken one fails the start, not a request
         load_handler(compiled.route.code_uri, compiled.route.handler, compiled.route.function)
-    api_server = make_api_server(api, "127.0.0.1", port, log)
+    try:
+        with _binding(port, "PORT"):
+            api_server = make_api_server(api, "127.0.0.1", port, log)
+    except UserError:
+        moto_server.shutdown()
+        moto_server.server_close()
+        raise
     threading.Thread(target=api_server.serve_forever, name="api", daemon=True).start()
     dev = DevStack(api_server, moto_server, api_server.server_address[1], moto_port, api)
     if streams:
         dev.streams = start_stream_deliveries(dev.stopped, log)
     return dev
+
+
+@contextlib.contextmanager
+def _binding(port: int, variable: str) -> Iterator[None]:
+    """Binding `port`: a taken port becomes a UserError that names it and its variable."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        flag = "--" + variable.lower().replace("_", "-")
+        raise UserError(f"port {port} ({variable}) is already in use: choose another with {variable}=N or {flag} N") from None
 
 
 def start_stream_deliveries(stopped: threading.Event, log: TextIO, interval: float = 0.5) -> list[StreamDelivery]:
@@ -382,22 +416,28 @@ def start_stream_deliveries(stopped: threading.Event, log: TextIO, interval: flo
     return running
 
 
+SAMPLE_SEND = "events/payloads/cozmox/end-of-call-report.json --vendor cozmox --webhook server-messages"
+
+
 def banner(dev: DevStack) -> str:
     """What `make dev` prints at start: every URL, the local secrets, the moto endpoint, the names."""
     from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE
 
+    here = dev.local
     lines = ["callvault local stack", "", "Routes:"]
     lines += [f"  {c.route.method} {dev.url}{c.route.path}  ({c.route.function})" for c in dev.api.routes]
     lines += ["", "Local secrets (CALLVAULT_SECRET_<VENDOR> to change):"]
     lines += [f"  {vendor:<14} {secret}" for vendor, secret in local_secrets().items()]
     lines += [
         "",
-        f"moto endpoint: {dev.moto_url}   (aws --endpoint-url {dev.moto_url} s3 ls s3://{LOCAL_BUCKET} --recursive)",
+        f"moto endpoint: {dev.moto_url}   (callvault archive ls{here.flags()})",
         f"table: {LOCAL_TABLE}   bucket: {LOCAL_BUCKET}   region: {os.environ['AWS_DEFAULT_REGION']}",
         "",
         f"Stream-triggered (recordings copied from loopback URLs too): {', '.join(dev.stream_functions) or 'none'}",
         "",
-        "Try:  callvault send events/payloads/cozmox/end-of-call-report.json --vendor cozmox --webhook server-messages",
+        "Try, in another terminal (`source .venv/bin/activate` puts callvault on PATH):",
+        f"  callvault send {SAMPLE_SEND}{here.flags()}",
+        f"  callvault sessions list{here.flags()}",
         "Ctrl-C stops.",
     ]
     return "\n".join(lines)
@@ -424,7 +464,10 @@ def serve(port: int = DEFAULT_PORT, moto_port: int = DEFAULT_MOTO_PORT) -> int:
         signal.signal(signum, on_signal)
     try:
         dev = start(port, moto_port)
-    except OSError as exc:  # a port in use, typically
+    except UserError as exc:  # a port in use, typically
+        print(f"callvault dev: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
         print(f"callvault dev: cannot start: {exc}", file=sys.stderr)
         return 1
     sys.stdout = WithoutMetrics(sys.stdout)  # keep the console to one line per request

@@ -46,7 +46,8 @@ def _webhook_operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
     reply, error = _schema_ref(schemas, "WebhookReply", WebhookReply), _schema_ref(schemas, "ErrorReply", ErrorReply)
     responses: dict[str, Any] = {
         "200": {
-            "description": "stored, duplicate (nothing written twice) or ignored (acknowledged; raw payload archived)",
+            "description": "stored, duplicate (nothing written twice), ignored (acknowledged; raw payload archived)"
+            " or forgotten (the session was erased: nothing written)",
             "content": {"application/json": {"schema": reply}},
         }
     }
@@ -73,7 +74,8 @@ def _read_api(read_routes: list[Route]) -> dict[str, Any]:
         route = next(r for r in read_routes if r.function == function)
         app = load_module(route.code_uri, route.handler, route.function).app
         generated = json.loads(app.get_openapi_json_schema(title="callvault"))
-        document["paths"].update(generated.get("paths", {}))
+        for path, operations in generated.get("paths", {}).items():  # GET and DELETE share a path
+            document["paths"].setdefault(path, {}).update(operations)
         document["components"]["schemas"].update(generated.get("components", {}).get("schemas", {}))
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorReply"}}}}
     for path, item in document["paths"].items():
@@ -82,9 +84,9 @@ def _read_api(read_routes: list[Route]) -> dict[str, Any]:
             operation["security"] = [{"sigv4": []}]
             # Powertools documents 422 for validation errors; callvault answers 400, naming the parameter.
             operation["responses"].pop("422", None)
-            operation["responses"]["400"] = {"description": "A bad parameter, named in the error", **error}
+            operation["responses"]["400"] = {"description": "A bad or unknown parameter, named in the error", **error}
             if "{" in path:
-                operation["responses"]["404"] = {"description": "No such session", **error}
+                operation["responses"]["404"] = {"description": "No such session, or no such vendor", **error}
             operation["responses"]["503"] = {"description": "Storage unavailable; retry", **error}
     for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         document["components"]["schemas"].pop(unused, None)

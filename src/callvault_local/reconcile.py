@@ -42,18 +42,10 @@ def run(args: Any) -> int:
     if not key:
         return _fail(f"no API key: set CALLVAULT_API_KEY_{vendor.upper()} to your {vendor} API key")
 
-    if args.bucket or args.table:
-        if not (args.bucket and args.table):
-            return _fail("--bucket and --table go together (the stack's outputs)")
-        os.environ.update(BUCKET_NAME=args.bucket, TABLE_NAME=args.table)
-        allow_loopback = False
-    else:
-        from callvault_local import dev
+    from callvault_local.console import use_storage
 
-        if not _reachable(args.moto_port):
-            return _fail(f"the local stack is not running (nothing on 127.0.0.1:{args.moto_port}); start it with `make dev`")
-        dev.configure_environment(args.moto_port)
-        allow_loopback = True  # a fake vendor API on loopback (`callvault fake-api`)
+    use_storage(args)  # the deployed stack's bucket and table, else the running local stack (one-line errors)
+    allow_loopback = not args.bucket  # locally, a fake vendor API on loopback (`callvault fake-api`)
     from callvault.config import settings
 
     settings.cache_clear()

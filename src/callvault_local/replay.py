@@ -10,18 +10,13 @@ that now parses is stored.
 from __future__ import annotations
 
 import importlib
+import io
 from collections import Counter
-from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-
-def _day(key: str) -> date | None:
-    parts = key.split("/")  # kind/vendor/webhook/yyyy/mm/dd/name
-    try:
-        return date(int(parts[3]), int(parts[4]), int(parts[5]))
-    except (IndexError, ValueError):
-        return None
+from callvault_local.console import UserError, use_storage, vendor_name
+from callvault_local.progress import Progress
 
 
 def replay(
@@ -30,52 +25,52 @@ def replay(
     since: date | None = None,
     until: date | None = None,
     quarantine: bool = False,
-    log: Callable[[str], None] = print,
+    progress: Progress | None = None,
 ) -> Counter[str]:
     """Replay `vendor`'s archived bodies received from `since` to `until` (days, inclusive):
-    outcomes counted (stored, duplicate, ignored, quarantined)."""
-    from callvault import aws, ingest
+    outcomes counted (stored, duplicate, ignored, quarantined, forgotten, skipped), into `progress` as they come."""
+    from callvault import archive, aws, ingest
     from callvault.config import settings
 
     adapter = importlib.import_module(f"callvault.vendors.{vendor}").ADAPTER
     bucket = settings().bucket_name
-    outcomes: Counter[str] = Counter()
+    progress = progress or Progress(f"replay {vendor}", stream=io.StringIO())
     prefixes = [f"raw/{vendor}/"] + ([f"quarantine/{vendor}/"] if quarantine else [])
     for prefix in prefixes:
         for page in aws.s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for listed in page.get("Contents", []):
                 key: str = listed["Key"]
-                day = _day(key)
+                day = archive.day_of_key(key)
                 if day is None or (since and day < since) or (until and day > until):
                     continue
                 kind, _, webhook, *_, name = key.split("/")
                 if webhook not in adapter.webhooks:
-                    outcomes["skipped"] += 1
+                    progress.count("skipped")
                     continue
                 body: bytes = aws.s3().get_object(Bucket=bucket, Key=key)["Body"].read()
                 event_id = name.removesuffix(".json") if kind == "raw" else None
-                outcome = ingest.replay(adapter, webhook, body, listed["LastModified"], event_id)
-                outcomes[outcome] += 1
-                if outcome == "stored":
-                    log(f"stored {key}")
-    return outcomes
+                progress.count(ingest.replay(adapter, webhook, body, listed["LastModified"], event_id))
+    return progress.counts
+
+
+def _date(option: str, value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        raise UserError(f"{option}: not a day, e.g. 2026-11-20 (YYYY-MM-DD): {value!r}") from None
 
 
 def run(args: Any) -> int:
-    """The CLI command: local stack by default, or the bucket and table given."""
-    import os
-
-    if args.bucket or args.table:
-        if not (args.bucket and args.table):
-            print("callvault replay: --bucket and --table go together (the stack's outputs)")
-            return 2
-        os.environ.update(BUCKET_NAME=args.bucket, TABLE_NAME=args.table)
-    else:
-        from callvault_local import dev
-
-        dev.configure_environment(args.moto_port)
-    since = date.fromisoformat(args.since) if args.since else None
-    until = date.fromisoformat(args.until) if args.until else None
-    outcomes = replay(args.vendor, since=since, until=until, quarantine=args.quarantine)
-    print(", ".join(f"{name} {count}" for name, count in sorted(outcomes.items())) or "nothing to replay")
+    """The CLI command: local stack by default, or the bucket and table given. The last line
+    printed is the summary: `replay V: duplicate N, stored N, ...`."""
+    vendor = vendor_name(args.vendor)
+    since, until = _date("--since", args.since), _date("--until", args.until)
+    if since and until and since > until:
+        raise UserError(f"--since {since} is after --until {until}")
+    use_storage(args)
+    progress = Progress(f"replay {vendor}")
+    try:
+        replay(vendor, since=since, until=until, quarantine=args.quarantine, progress=progress)
+    finally:
+        print(progress.finish())
     return 0

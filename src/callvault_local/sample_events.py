@@ -3,21 +3,28 @@ vendor payload and authenticated with the local secret `dev-<vendor>-secret`; an
 `env.local.json`, the `sam local invoke --env-vars` file that points every function at the
 resources `make dev` serves on its moto endpoint.
 
-    make events     (or: uv run python -m callvault_local.sample_events)
+    make events     (or: uv run python -m callvault_local.sample_events [--moto-port N])
+
+The output depends on nothing but the repository (and MOTO_PORT): a second run changes nothing.
 """
 
 from __future__ import annotations
 
+import argparse
+import base64
 import importlib
 import json
+from pathlib import Path
 from typing import Any
 
 from callvault_local.apigw import http_event
-from callvault_local.dev import DEFAULT_MOTO_PORT
+from callvault_local.console import DEFAULT_MOTO_PORT, add_local_options, local_stack
 from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE, local_secret_name, vendor_of_secret
 from callvault_local.template import ROOT, resources_of_type, routes
 
 ENV_VARS_FILE = ROOT / "env.local.json"
+# The request time the sample events carry: fixed, so that regenerating them changes nothing.
+SAMPLE_EPOCH = 1795176000.0  # 2026-11-20T12:00:00Z
 
 # The payload each webhook's sample event carries.
 SAMPLES = {
@@ -26,8 +33,42 @@ SAMPLES = {
     "/webhooks/voiceos/events": "voiceos/conversation-ended",
     "/webhooks/speaknode/session-started": "speaknode/session-started",
     "/webhooks/speaknode/conversation-complete": "speaknode/conversation-complete",
+    "/webhooks/retell/events": "retell/call-analyzed",
+    "/webhooks/elevenlabs/post-call": "elevenlabs/post-call-transcription",
     "/webhooks/vapi/server-messages": "vapi/end-of-call-report",
 }
+
+
+# These vendors sign a time into the signature (Retell: 5 minutes either way, ElevenLabs: 30 minutes
+# back), so a saved sample event goes stale: run `make events` again just before `sam local invoke`.
+SIGNED_WITH_TIME = frozenset({"retell", "elevenlabs"})
+
+
+def resigned(event: dict[str, Any]) -> dict[str, Any]:
+    """A saved sample event with its signature made again now (for SIGNED_WITH_TIME vendors)."""
+    vendor = event["rawPath"].split("/")[2]
+    if vendor not in SIGNED_WITH_TIME:
+        return event
+    adapter = importlib.import_module(f"callvault.vendors.{vendor}").ADAPTER
+    body = event["body"].encode() if not event.get("isBase64Encoded") else base64.b64decode(event["body"])
+    fresh = {name.lower(): value for name, value in adapter.sign(body, f"dev-{vendor}-secret").items()}
+    return {**event, "headers": {**event["headers"], **fresh}}
+
+
+# The headers whose value carries the signing time, per SIGNED_WITH_TIME vendor.
+_TIMED_HEADERS = {"retell": "x-retell-signature", "elevenlabs": "elevenlabs-signature"}
+
+
+def comparable(content: str) -> str:
+    """A rendered file with its signing time left out: what `make events` compares, so that a
+    second run writes nothing although Retell's and ElevenLabs' signatures change every second."""
+    data = json.loads(content)
+    vendor = str(data.get("rawPath", "")).split("/")[2:3]
+    timed = _TIMED_HEADERS.get(vendor[0]) if vendor else None
+    if timed is None:
+        return content
+    headers = {name: value for name, value in data["headers"].items() if name.lower() != timed}
+    return json.dumps({**data, "headers": headers}, indent=2)
 
 
 def build(path: str) -> dict[str, object]:
@@ -39,7 +80,7 @@ def build(path: str) -> dict[str, object]:
         "user-agent": f"{vendor}-webhooks",
         **adapter.sign(body, f"dev-{vendor}-secret"),
     }
-    event = http_event("POST", path, body, headers)
+    event = http_event("POST", path, body, headers, now=SAMPLE_EPOCH)
     event["requestContext"]["requestId"] = f"sample-{vendor}"
     return event
 
@@ -62,14 +103,25 @@ def sam_local_env_vars(moto_port: int = DEFAULT_MOTO_PORT) -> dict[str, Any]:
     return env_vars
 
 
-def main() -> None:
-    for route in routes():
-        if route.path in SAMPLES:
-            target = ROOT / "events" / f"{route.code_uri.name}.json"
-            target.write_text(json.dumps(build(route.path), indent=2) + "\n")
-            print(target.relative_to(ROOT))
-    ENV_VARS_FILE.write_text(json.dumps(sam_local_env_vars(), indent=2) + "\n")
-    print(ENV_VARS_FILE.relative_to(ROOT))
+def render(moto_port: int = DEFAULT_MOTO_PORT) -> dict[Path, str]:
+    """Every file `make events` writes, and its content."""
+    files = {
+        ROOT / "events" / f"{route.code_uri.name}.json": json.dumps(build(route.path), indent=2) + "\n"
+        for route in routes()
+        if route.path in SAMPLES
+    }
+    files[ENV_VARS_FILE] = json.dumps(sam_local_env_vars(moto_port), indent=2) + "\n"
+    return files
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="make events", description=__doc__.splitlines()[0])
+    add_local_options(parser)  # env.local.json points at MOTO_PORT (or --moto-port)
+    stack = local_stack(parser.parse_args(argv))
+    for target, content in render(stack.moto_port).items():
+        if not target.exists() or comparable(target.read_text()) != comparable(content):
+            target.write_text(content)
+            print(f"{target.relative_to(ROOT)} written")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -66,14 +67,42 @@ def _speaknode(session_id: str, created_at: str, ended: bool) -> tuple[str, dict
     return ("conversation-complete" if ended else "session-started"), body
 
 
+def _epoch_ms(created_at: str) -> int:
+    return int(datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _retell(session_id: str, created_at: str, ended: bool) -> tuple[str, dict[str, Any]]:
+    # Retell sends no creation time: the call's start stands in for it.
+    body = copy.deepcopy(_template("retell/call-ended" if ended else "retell/call-started"))
+    body["call"].update(call_id=session_id, start_timestamp=_epoch_ms(created_at))
+    if ended:
+        body["call"]["end_timestamp"] = _epoch_ms(created_at) + body["call"]["duration_ms"]
+    return "events", body
+
+
+def _elevenlabs(session_id: str, created_at: str, ended: bool) -> tuple[str, dict[str, Any]]:
+    # ElevenLabs sends only once the call is over: the transcription first, then its audio.
+    body = copy.deepcopy(_template("elevenlabs/post-call-audio" if ended else "elevenlabs/post-call-transcription"))
+    body["data"]["conversation_id"] = session_id
+    if not ended:
+        body["data"]["metadata"]["start_time_unix_secs"] = _epoch_ms(created_at) // 1000
+    return "post-call", body
+
+
 _MAKERS: dict[str, Maker] = {
     "agentsessions": _agentsessions,
     "cozmox": _vapi_format("cozmox"),
     "voiceos": _voiceos,
     "speaknode": _speaknode,
     "vapi": _vapi_format("vapi"),
+    "retell": _retell,
+    "elevenlabs": _elevenlabs,
 }
-VENDORS = tuple(_MAKERS)
+# Vendors whose start leaves a session in progress, listed by the creation time given here.
+VENDORS = ("agentsessions", "cozmox", "voiceos", "speaknode", "vapi")
+# Every vendor with a webhook route (the soak's mix): Retell lists by first-seen time, and
+# ElevenLabs' first webhook already ends the session.
+ALL_VENDORS = tuple(_MAKERS)
 
 
 def session_webhook(vendor: str, session_id: str, created_at: str, *, ended: bool) -> Webhook:

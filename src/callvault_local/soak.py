@@ -105,14 +105,14 @@ SOAK_START = datetime(2026, 11, 1, tzinfo=UTC)  # session n is created n seconds
 
 
 def build_traffic(webhooks: int, rng: random.Random) -> list[Delivery]:
-    from callvault_local.samples import VENDORS, session_webhook
+    from callvault_local.samples import ALL_VENDORS, session_webhook
 
     originals: list[Delivery] = []
     base = SOAK_START
     n = 0
     target_unique = int(webhooks / 1.3)
     while len(originals) < target_unique:
-        vendor = VENDORS[n % len(VENDORS)]
+        vendor = ALL_VENDORS[n % len(ALL_VENDORS)]
         session_id = f"soak-{vendor}-{n:06d}"
         created = (base + timedelta(seconds=n)).isoformat().replace("+00:00", "Z")
         for ended in (False, True):

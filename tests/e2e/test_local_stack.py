@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -46,6 +47,21 @@ def test_banner_names_every_route_secret_and_resource(dev_stack: RunningStack) -
         assert f"dev-{vendor}-secret" in dev_stack.banner
     assert "rotated-speaknode-secret,dev-speaknode-secret" in dev_stack.banner
     assert LOCAL_TABLE in dev_stack.banner and LOCAL_BUCKET in dev_stack.banner
+
+
+def test_banner_commands_work_on_the_ports_the_stack_took() -> None:
+    """The stack runs on ports of its own here, not 3000/5000: the commands it suggests say so.
+    (Its own stack: the suggested send would make the shared stack's sample events duplicates.)"""
+    with started_stack() as own:
+        suggested = re.findall(r"(?:^ +|\()(callvault [^)\n]+)", own.banner, re.MULTILINE)
+        assert any(c.startswith("callvault send ") for c in suggested), own.banner
+        assert any(c.startswith("callvault archive ") for c in suggested), own.banner
+        env = {k: v for k, v in dev_env().items() if k not in ("PORT", "MOTO_PORT")}
+        for command in suggested:
+            assert f"--port {own.url.rsplit(':', 1)[1]}" in command, command
+            argv = [sys.executable, "-m", "callvault_local.cli", *shlex.split(command)[1:]]
+            result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+            assert result.returncode == 0, (command, result.stderr)
 
 
 @pytest.mark.parametrize("event_file", sorted(p.name for p in (ROOT / "events").glob("*.json")))
@@ -146,9 +162,16 @@ def test_sessions_list_and_get_read_back_what_was_sent(dev_stack: RunningStack) 
     assert session["events"][0]["raw_s3_uri"].startswith(f"s3://{LOCAL_BUCKET}/raw/cozmox/")
 
     missing = _cli(dev_stack, "sessions", "get", "cozmox", "no-such-call")
-    assert missing.returncode == 1 and "no-such-call" in json.loads(missing.stdout)["error"]
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert missing.stderr == "callvault sessions: HTTP 404: no session 'no-such-call' for cozmox\n"
     bad = _cli(dev_stack, "sessions", "list", "--limit", "500")
-    assert bad.returncode == 1 and json.loads(bad.stderr)["error"].startswith("limit")
+    assert bad.returncode == 1 and bad.stderr.startswith("callvault sessions: HTTP 400: limit") and bad.stderr.count("\n") == 1
+
+    # a session id that needs percent-encoding in a path, as the vendors' doc examples have
+    doc = _send(dev_stack, "tests/fixtures/doc-examples/agentsessions.json", "agentsessions", "session-completed")
+    assert doc.returncode == 0, doc.stderr
+    placeholder = _cli(dev_stack, "sessions", "get", "agentsessions", "<string>")
+    assert placeholder.returncode == 0 and json.loads(placeholder.stdout)["session_id"] == "<string>", placeholder.stderr
 
 
 def test_recordings_are_archived_by_the_local_stack(dev_stack: RunningStack, tmp_path: Path) -> None:
@@ -172,3 +195,53 @@ def test_recordings_are_archived_by_the_local_stack(dev_stack: RunningStack, tmp
         assert dev_stack.client("s3").get_object(Bucket=LOCAL_BUCKET, Key=key)["Body"].read() == WAV
     finally:
         media.close()
+
+
+def _forget(stack: RunningStack, *args: str, moto_port: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`callvault forget ...` as a user runs it against the local stack."""
+    port = moto_port or stack.moto_url.rsplit(":", 1)[1]
+    command = [sys.executable, "-m", "callvault_local.cli", "forget", *args, "--moto-port", port]
+    return subprocess.run(command, cwd=ROOT, env=dev_env(), capture_output=True, text=True, timeout=120)
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def test_forget_erases_a_session_from_the_local_stack(dev_stack: RunningStack) -> None:
+    sent = _send(dev_stack, "events/cozmox_server_messages.json", "cozmox", "server-messages")
+    session_id = json.loads(sent.stdout.splitlines()[-1])["session_id"]
+
+    forgotten = _forget(dev_stack, "--vendor", "cozmox", "--session", session_id)
+    assert forgotten.returncode == 0, forgotten.stderr
+    answer = json.loads(forgotten.stdout)
+    assert answer["status"] == "forgotten" and answer["removed"]["items"] >= 2 and answer["removed"]["raw_bodies"] >= 1
+    assert session_id not in json.dumps(dev_stack.items()) and not [k for k in dev_stack.raw_keys() if session_id in k]
+    got = _cli(dev_stack, "sessions", "get", "cozmox", session_id)
+    assert got.returncode == 1 and "no session" in _one_line_error(got)
+
+    again = _send(dev_stack, "events/cozmox_server_messages.json", "cozmox", "server-messages")
+    assert json.loads(again.stdout.splitlines()[-1])["status"] == "forgotten"
+    twice = _forget(dev_stack, "--vendor", "cozmox", "--session", session_id)
+    assert twice.returncode == 0 and set(json.loads(twice.stdout)["removed"].values()) == {0}
+    request = urllib.request.Request(f"{dev_stack.url}/sessions/cozmox/{session_id}", method="DELETE")
+    with urllib.request.urlopen(request, timeout=30) as response:  # the same erasure over HTTP
+        assert response.status == 200 and json.loads(response.read())["status"] == "forgotten"
+
+
+def test_forget_mistakes_are_one_line_and_a_non_zero_exit(dev_stack: RunningStack) -> None:
+    unknown = _forget(dev_stack, "--vendor", "cozmox", "--session", "call_never-seen")
+    assert unknown.returncode == 1 and _one_line_error(unknown) == "callvault forget: no session 'call_never-seen' for cozmox"
+    vendor = _forget(dev_stack, "--vendor", "nosuchvendor", "--session", "x")
+    assert vendor.returncode == 2 and _one_line_error(vendor).startswith("callvault forget: unknown vendor 'nosuchvendor'")
+    half = _forget(dev_stack, "--vendor", "cozmox", "--session", "x", "--bucket", "b")
+    assert half.returncode == 2 and "--bucket and --table go together" in _one_line_error(half)
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on: the stack is not running
+        closed.bind(("127.0.0.1", 0))
+        free_port = str(closed.getsockname()[1])
+    down = _forget(dev_stack, "--vendor", "cozmox", "--session", "x", moto_port=free_port)
+    assert down.returncode == 1 and "no local stack answers" in _one_line_error(down)

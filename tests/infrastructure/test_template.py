@@ -21,8 +21,10 @@ CONTRACT_ROUTES = {
     ("POST", "/webhooks/speaknode/conversation-complete"),
     ("GET", "/sessions"),
     ("GET", "/sessions/{vendor}/{session_id}"),
+    ("DELETE", "/sessions/{vendor}/{session_id}"),
 }
-READ_ROUTES = [r for r in routes() if r.path.startswith("/sessions")]
+SESSION_ROUTES = [r for r in routes() if r.path.startswith("/sessions")]
+READ_ROUTES = [r for r in SESSION_ROUTES if r.method == "GET"]
 
 
 def _bin(name: str) -> str:
@@ -127,6 +129,10 @@ def test_globals() -> None:
     assert layer["Properties"]["ContentUri"] == "layers/callvault/"
 
 
+# Vendors whose webhooks carry the recording itself (ElevenLabs' post_call_audio).
+BODY_RECORDINGS = frozenset({"elevenlabs"})
+
+
 def _statements(function: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for policy in function["Properties"]["Policies"] for s in policy["Statement"]]
 
@@ -144,11 +150,38 @@ def test_webhook_function_least_privilege(route: Any) -> None:
         if "s3:PutObject" in granted:
             prefixes = sorted(r["Fn::Sub"].split("}/", 1)[1] for r in statement["Resource"])
             assert prefixes == sorted([f"raw/{vendor}/{webhook}/*", f"quarantine/{vendor}/{webhook}/*"])
+        if "s3:DeleteObjectVersion" in granted:  # only what a delivery of a forgotten session just wrote
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            assert [r["Fn::Sub"].split("}/", 1)[1] for r in resources] == [f"raw/{vendor}/{webhook}/*"]
         if "dynamodb:PutItem" in granted:
             assert statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [f"{vendor}#*"]
         if "secretsmanager:GetSecretValue" in granted:
             assert statement["Resource"] == {"Ref": f"{vendor.capitalize()}Secret"}
-    assert actions == {"s3:PutObject", "dynamodb:PutItem", "dynamodb:UpdateItem", "secretsmanager:GetSecretValue"}
+    assert actions == {
+        "s3:PutObject",
+        "s3:DeleteObjectVersion",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",  # the session's tombstone, in the event's transaction
+        "dynamodb:GetItem",  # the tombstone, before archiving an event no transaction will check
+        "secretsmanager:GetSecretValue",
+    }
+
+
+def test_only_webhooks_carrying_audio_may_write_audio() -> None:
+    # A policy of its own on that webhook function's role: its vendor's audio prefix, nothing else.
+    functions = {r.function: r.path.split("/")[2] for r in routes() if r.path.startswith("/webhooks/")}
+    policies = resources_of_type("AWS::IAM::Policy").values()
+    granted = {}
+    for policy in policies:
+        (role,) = policy["Properties"]["Roles"]
+        (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+        vendor = functions[role["Ref"].removesuffix("Role")]
+        assert statement["Effect"] == "Allow"
+        assert set(statement["Action"]) == {"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"}
+        assert statement["Resource"] == {"Fn::Sub": f"${{ArchiveBucket.Arn}}/audio/{vendor}/*"}
+        granted[vendor] = statement
+    assert set(granted) == BODY_RECORDINGS
 
 
 def test_table_is_protected() -> None:
@@ -209,7 +242,11 @@ def test_every_function_has_log_retention() -> None:
 def test_read_routes_take_iam_auth_and_webhooks_do_not() -> None:
     api = load()["Resources"]["HttpApi"]["Properties"]
     assert api["Auth"]["EnableIamAuthorizer"] is True and "DefaultAuthorizer" not in api["Auth"]
-    assert {(r.method, r.path) for r in READ_ROUTES} == {("GET", "/sessions"), ("GET", "/sessions/{vendor}/{session_id}")}
+    assert {(r.method, r.path) for r in SESSION_ROUTES} == {
+        ("GET", "/sessions"),
+        ("GET", "/sessions/{vendor}/{session_id}"),
+        ("DELETE", "/sessions/{vendor}/{session_id}"),
+    }
     for name, function in resources_of_type("AWS::Serverless::Function").items():
         for event in function["Properties"].get("Events", {}).values():
             if event["Type"] != "HttpApi":
@@ -273,13 +310,18 @@ def test_recording_function_is_fed_by_the_filtered_stream_with_a_dead_letter_que
     assert granted == {
         "s3:PutObject",
         "s3:AbortMultipartUpload",
+        "s3:DeleteObjectVersion",  # a copy finished after its session was erased
+        "s3:ListBucketVersions",
         "dynamodb:UpdateItem",
+        "dynamodb:GetItem",
         "sqs:SendMessage",
         "secretsmanager:GetSecretValue",
     }
     for statement in _statements(function):
-        if "s3:PutObject" in statement["Action"]:
+        if "s3:PutObject" in statement["Action"] or statement["Action"] == "s3:DeleteObjectVersion":
             assert statement["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/audio/*"}
+        if statement["Action"] == "s3:ListBucketVersions":
+            assert statement["Condition"] == {"StringLike": {"s3:prefix": "audio/*"}}
         if statement["Action"] == "secretsmanager:GetSecretValue":  # Vapi's API key (its private recordings), nothing else
             assert statement["Resource"] == {"Ref": "VapiApiKeySecret"} == env["API_KEY_ARN_VAPI"]
     alarm = load()["Resources"]["RecordingsDeadLetterAlarm"]["Properties"]
@@ -426,11 +468,140 @@ def _resolved(value: Any, parameters: dict[str, str]) -> Any:
     return value
 
 
+def test_erase_function_has_only_what_erasure_needs() -> None:
+    """Reads the session's items and the bodies of its days, deletes object versions under the
+    data prefixes, writes tombstones: no UpdateItem, no PutObject, no index, no secret."""
+    (route,) = [r for r in SESSION_ROUTES if r.method == "DELETE"]
+    function = load()["Resources"][route.function]
+    by_action: dict[str, list[Any]] = {}
+    for statement in _statements(function):
+        assert statement["Effect"] == "Allow"
+        for action in statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]:
+            by_action.setdefault(action, []).append(statement)
+    assert set(by_action) == {
+        "dynamodb:Query",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:BatchWriteItem",
+        "s3:ListBucketVersions",
+        "s3:GetObjectVersion",
+        "s3:DeleteObjectVersion",
+    }
+    for action in ("dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"):
+        (statement,) = by_action[action]
+        assert statement["Resource"] == {"Fn::GetAtt": ["SessionsTable", "Arn"]}  # the table, not its indexes
+
+    def prefixes(action: str) -> list[str]:
+        (statement,) = by_action[action]
+        return sorted(r["Fn::Sub"].split("}/", 1)[1] for r in statement["Resource"])
+
+    assert prefixes("s3:DeleteObjectVersion") == ["audio/*", "quarantine/*", "raw/*", "sessions/*"]
+    assert prefixes("s3:GetObjectVersion") == ["quarantine/*", "raw/*"]  # to find the bodies that name it
+    (listing,) = by_action["s3:ListBucketVersions"]
+    assert listing["Resource"] == {"Fn::GetAtt": ["ArchiveBucket", "Arn"]}
+    assert sorted(listing["Condition"]["StringLike"]["s3:prefix"]) == ["audio/*", "quarantine/*", "raw/*", "sessions/*"]
+    assert "Environment" not in function["Properties"]  # no secret
+
+
+def _resolve(value: Any, parameters: dict[str, str]) -> Any:
+    """A template fragment with Ref, Fn::If, Fn::Equals, Fn::And, Fn::Not and Condition evaluated
+    for `parameters` (defaults for the others) as CloudFormation does at deploy, AWS::NoValue dropped."""
+    conditions = load()["Conditions"]
+    parameters = {name: str(p.get("Default")) for name, p in load()["Parameters"].items()} | parameters
+    drop = object()
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [w for w in (walk(n) for n in node) if w is not drop]
+        if not isinstance(node, dict):
+            return node
+        if set(node) == {"Ref"}:
+            if node["Ref"] == "AWS::NoValue":
+                return drop
+            return parameters.get(node["Ref"], node)
+        if set(node) == {"Fn::Condition"}:  # `!Condition Name`, as the template loader reads it
+            return walk(conditions[node["Fn::Condition"]])
+        if set(node) == {"Fn::If"}:
+            name, then, otherwise = node["Fn::If"]
+            return walk(then if walk(conditions[name]) else otherwise)
+        if set(node) == {"Fn::Equals"}:
+            left, right = (str(walk(n)) for n in node["Fn::Equals"])
+            return left == right
+        if set(node) == {"Fn::And"}:
+            return all(walk(n) for n in node["Fn::And"])
+        if set(node) == {"Fn::Not"}:
+            return not walk(node["Fn::Not"][0])
+        return {k: w for k, w in ((k, walk(v)) for k, v in node.items()) if w is not drop}
+
+    return walk(value)
+
+
+def _deployed_lifecycle(parameters: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The bucket's lifecycle rules as S3 holds them once deployed with `parameters` (on moto)."""
+    import boto3
+    from moto import mock_aws
+
+    (bucket,) = resources_of_type("AWS::S3::Bucket").values()
+    rules = _resolve(bucket["Properties"]["LifecycleConfiguration"]["Rules"], parameters)
+    s3_rules = []
+    for rule in rules:  # CloudFormation's rule shape, as CloudFormation sends it to S3
+        s3_rule: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+        if "ExpirationInDays" in rule:
+            s3_rule["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+        if rule.get("ExpiredObjectDeleteMarker"):
+            s3_rule["Expiration"] = {"ExpiredObjectDeleteMarker": True}
+        if "NoncurrentVersionExpiration" in rule:
+            noncurrent = rule["NoncurrentVersionExpiration"]
+            s3_rule["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(noncurrent["NoncurrentDays"])}
+        if "AbortIncompleteMultipartUpload" in rule:
+            s3_rule["AbortIncompleteMultipartUpload"] = rule["AbortIncompleteMultipartUpload"]
+        s3_rules.append(s3_rule)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="lifecycle-check")
+        s3.put_bucket_lifecycle_configuration(Bucket="lifecycle-check", LifecycleConfiguration={"Rules": s3_rules})  # type: ignore[typeddict-item]
+        deployed: list[dict[str, Any]] = s3.get_bucket_lifecycle_configuration(Bucket="lifecycle-check")["Rules"]  # type: ignore[assignment]
+    return {rule["ID"]: rule for rule in deployed}
+
+
+def test_retention_parameters_become_lifecycle_rules_with_their_values() -> None:
+    rules = _deployed_lifecycle({"RawRetentionDays": "30", "RecordingRetentionDays": "90", "TranscriptRetentionDays": "365"})
+    expected = {
+        "expire-raw-bodies": ("raw/", 30),
+        "expire-quarantined-bodies": ("quarantine/", 30),
+        "expire-recordings": ("audio/", 90),
+        "expire-transcripts": ("sessions/", 365),
+    }
+    for rule_id, (prefix, days) in expected.items():
+        rule = rules[rule_id]
+        assert rule["Filter"]["Prefix"] == prefix and rule["Expiration"] == {"Days": days}, rule
+        assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1  # the versions expiry leaves behind go too
+    assert rules["expired-delete-markers"]["Expiration"] == {"ExpiredObjectDeleteMarker": True}
+
+    kept = _deployed_lifecycle({"RawRetentionDays": "0", "RecordingRetentionDays": "90"})  # 0 keeps for ever
+    assert set(kept) == {"abort-incomplete-uploads", "expired-delete-markers", "expire-recordings"}
+    held = _deployed_lifecycle({"RawRetentionDays": "30", "RecordingRetentionDays": "90", "LegalHold": "true"})
+    assert set(held) == {"abort-incomplete-uploads", "expired-delete-markers"}  # nothing expires under a hold
+
+
+def test_items_expire_by_ttl_with_the_transcript_retention_unless_held() -> None:
+    from callvault import store
+
+    (table,) = resources_of_type("AWS::DynamoDB::Table").values()
+    ttl = table["Properties"]["TimeToLiveSpecification"]
+    assert ttl["AttributeName"] == store.EXPIRES_ATTR
+    assert _resolve(ttl, {"LegalHold": "false"})["Enabled"] is True
+    assert _resolve(ttl, {"LegalHold": "true"})["Enabled"] is False
+    variable = load()["Globals"]["Function"]["Environment"]["Variables"]["TRANSCRIPT_RETENTION_DAYS"]
+    assert _resolve(variable, {"LegalHold": "false", "TranscriptRetentionDays": "365"}) == "365"
+    assert _resolve(variable, {"LegalHold": "true", "TranscriptRetentionDays": "365"}) == "0"
+
+
 def _reserved_concurrency(parameters: dict[str, str]) -> dict[str, int]:
     reserved = {}
     for name, function in resources_of_type("AWS::Serverless::Function").items():
-        value = _resolved(function["Properties"].get("ReservedConcurrentExecutions", {"Ref": "AWS::NoValue"}), parameters)
-        if value != {"Ref": "AWS::NoValue"}:
+        value = _resolve(function["Properties"], parameters).get("ReservedConcurrentExecutions")
+        if value is not None:
             reserved[name] = int(value)
     return reserved
 

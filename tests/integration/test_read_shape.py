@@ -9,7 +9,7 @@ from typing import Any
 
 from callvault.models import Session
 from callvault_local.dev import LocalApi
-from tests.conftest import PAYLOADS, Stored, adapter_for, post_webhook
+from tests.conftest import DOC_EXAMPLES, PAYLOADS, Stored, adapter_for, post_webhook
 
 
 def _filled(value: Any) -> bool:
@@ -18,13 +18,14 @@ def _filled(value: Any) -> bool:
 
 def test_every_session_field_written_is_read_back(stored: Stored) -> None:
     api, seen = LocalApi(), set()
-    for path in sorted(PAYLOADS.glob("*/*.json")):
-        vendor = path.parent.name
+    samples = [(path.parent.name, path) for path in sorted(PAYLOADS.glob("*/*.json"))]
+    samples += [(path.stem, path) for path in sorted(DOC_EXAMPLES.glob("*.json"))]
+    for vendor, path in samples:
         adapter = adapter_for(vendor)
         webhook = path.stem if path.stem in adapter.webhooks else next(iter(adapter.webhooks))
         reply = post_webhook(vendor, webhook, path.read_bytes())
         if reply.json.get("status") != "stored":
-            continue  # acknowledged-only types and documentation placeholders
+            continue  # acknowledged-only types
         got = api.handle("GET", f"/sessions/{vendor}/{reply.json['session_id']}", {}, b"", "127.0.0.1")
         assert got.status == 200, got
         seen |= {name for name, value in json.loads(got.body).items() if _filled(value)}

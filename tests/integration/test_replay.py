@@ -19,7 +19,7 @@ def test_replaying_raw_payloads_writes_nothing_new(stored: Stored) -> None:
     for name in ("cozmox/status-update-in-progress", "cozmox/end-of-call-report", "cozmox/tool-calls"):
         assert post_webhook("cozmox", "server-messages", payload(name)).status == 200
     before = _snapshot(stored)
-    outcomes = replay("cozmox", log=lambda _: None)
+    outcomes = replay("cozmox")
     assert outcomes == {"duplicate": 2, "ignored": 1}
     assert _snapshot(stored) == before  # not an object version, not an item more
 
@@ -36,11 +36,11 @@ def test_quarantined_payload_is_stored_after_a_parser_fix(stored: Stored, monkey
     assert stored.keys("quarantine/speaknode/") and not stored.items()
 
     # the fix ships
-    assert replay("speaknode", log=lambda _: None) == {}  # raw/ alone: nothing there yet
-    assert replay("speaknode", quarantine=True, log=lambda _: None) == {"stored": 1}
+    assert replay("speaknode") == {}  # raw/ alone: nothing there yet
+    assert replay("speaknode", quarantine=True) == {"stored": 1}
     session = stored.session("speaknode", body["data"]["session_id"])
     assert session["status"] == "ended"
-    again = replay("speaknode", quarantine=True, log=lambda _: None)
+    again = replay("speaknode", quarantine=True)
     assert again == {"duplicate": 2}  # its raw copy and its quarantined copy: both the same event
     assert len(stored.events("speaknode", body["data"]["session_id"])) == 1
 
@@ -50,8 +50,8 @@ def test_replay_honours_the_day_range(stored: Stored) -> None:
     # The day the event was received, as stored (not the clock now: a test crossing midnight UTC would look a day off).
     (event,) = [item for item in stored.items() if item["sk"].startswith("EVENT#")]
     today = datetime.fromisoformat(event["received_at"].replace("Z", "+00:00")).astimezone(UTC).date()
-    assert replay("voiceos", until=today - timedelta(days=1), log=lambda _: None) == {}
-    assert replay("voiceos", since=today, until=today, log=lambda _: None) == {"duplicate": 1}
+    assert replay("voiceos", until=today - timedelta(days=1)) == {}
+    assert replay("voiceos", since=today, until=today) == {"duplicate": 1}
 
 
 def test_replaying_a_body_that_still_fails_counts_no_rejection(
@@ -63,7 +63,23 @@ def test_replaying_a_body_that_still_fails_counts_no_rejection(
     monkeypatch.setattr(speaknode, "parse_model", broken)
     assert post_webhook("speaknode", "conversation-complete", payload("speaknode/conversation-complete")).status == 400
     assert '"EventsRejected"' in capsys.readouterr().out  # the webhook counted it, once
-    assert replay("speaknode", quarantine=True, log=lambda _: None) == {"quarantined": 1}
+    assert replay("speaknode", quarantine=True) == {"quarantined": 1}
     # A replay is not traffic: the quarantine alarm must not see the same body as a new malformed event.
     assert '"_aws"' not in capsys.readouterr().out
     assert len(stored.keys("quarantine/speaknode/")) == 1
+
+
+def test_the_command_ends_with_its_summary(
+    stored: Stored, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`callvault replay` on a deployed stack's bucket and table (moto here): the vendor matched
+    case-insensitively, no progress where stderr is no terminal, the summary last."""
+    from callvault_local import cli
+
+    post_webhook("voiceos", "events", payload("voiceos/conversation-ended"))
+    monkeypatch.setenv("BUCKET_NAME", "restored-after-the-test")  # the command sets both
+    monkeypatch.setenv("TABLE_NAME", "restored-after-the-test")
+    argv = ["replay", "--vendor", "VoiceOS", "--bucket", stored.bucket, "--table", stored.table]
+    assert cli.main(argv) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1] == "replay voiceos: duplicate 1" and err == ""

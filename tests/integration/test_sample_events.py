@@ -7,6 +7,7 @@ import json
 import pytest
 
 from callvault_local.apigw import LambdaContext
+from callvault_local.sample_events import resigned
 from callvault_local.template import routes
 from tests.conftest import ROOT, Stored, handler_for
 
@@ -17,8 +18,28 @@ WEBHOOKS = [r for r in routes() if r.path.startswith("/webhooks/")]
 def test_sample_event_is_stored(stored: Stored, monkeypatch: pytest.MonkeyPatch, route) -> None:  # type: ignore[no-untyped-def]
     vendor = route.path.split("/")[2]
     monkeypatch.setenv(f"CALLVAULT_SECRET_{vendor.upper()}", f"dev-{vendor}-secret")
-    event = json.loads((ROOT / "events" / f"{route.code_uri.name}.json").read_text())
+    event = resigned(json.loads((ROOT / "events" / f"{route.code_uri.name}.json").read_text()))
     assert event["rawPath"] == route.path and event["version"] == "2.0"
     response = handler_for(route.path)(event, LambdaContext())
     assert response["statusCode"] == 200, response
     assert json.loads(response["body"])["status"] == "stored"
+
+
+def test_make_events_is_current_and_deterministic() -> None:
+    """`make events` writes what is committed, the same on every run (no clock in it, but for the
+    signing time of the vendors that sign one, which it does not rewrite a file for)."""
+    from callvault_local import sample_events
+
+    rendered = {path: sample_events.comparable(content) for path, content in sample_events.render().items()}
+    assert rendered == {path: sample_events.comparable(content) for path, content in sample_events.render().items()}
+    stale = [
+        str(path.relative_to(ROOT)) for path, content in rendered.items() if sample_events.comparable(path.read_text()) != content
+    ]
+    assert stale == [], "run `make events`"
+
+
+def test_make_events_points_env_local_json_at_moto_port() -> None:
+    from callvault_local import sample_events
+
+    env_vars = json.loads(sample_events.render(moto_port=5917)[sample_events.ENV_VARS_FILE])
+    assert env_vars["Parameters"]["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5917"

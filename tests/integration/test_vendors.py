@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from tests.conftest import PAYLOADS, Stored, payload, post_webhook
+from tests.conftest import PAYLOADS, Stored, payload, payload_path, post_webhook
 
 SAMPLES = [
-    ("agentsessions", "session-completed", "agentsessions/doc-example"),
+    ("agentsessions", "session-completed", "doc-examples/agentsessions"),
     ("agentsessions", "session-completed", "agentsessions/session-completed"),
     ("cozmox", "server-messages", "cozmox/status-update-ringing"),
     ("cozmox", "server-messages", "cozmox/status-update-in-progress"),
@@ -23,13 +23,29 @@ SAMPLES = [
     ("voiceos", "events", "voiceos/conversation-ended"),
     ("speaknode", "session-started", "speaknode/session-started"),
     ("speaknode", "conversation-complete", "speaknode/conversation-complete"),
-    ("speaknode", "conversation-complete", "speaknode/doc-example"),
+    ("speaknode", "conversation-complete", "doc-examples/speaknode"),
+    *[
+        ("retell", "events", f"retell/{name}")
+        for name in ("call-started", "transcript-updated", "transfer-started", "call-ended", "call-analyzed")
+    ],
+    *[
+        ("elevenlabs", "post-call", f"elevenlabs/{name}")
+        for name in ("post-call-transcription", "post-call-audio", "call-initiation-failure")
+    ],
 ]
+
+
+def test_retell_and_elevenlabs_samples_are_their_sdks_types() -> None:
+    # events/payloads/{retell,elevenlabs}/ are built from the SDKs' own models (tests/sdk_payloads.py)
+    from tests.sdk_payloads import samples
+
+    for name, body in samples().items():
+        assert payload(name) == body, f"{name}: regenerate with `uv run python -m tests.sdk_payloads`"
 
 
 @pytest.mark.parametrize(("vendor", "webhook", "name"), SAMPLES)
 def test_sample_is_stored_with_its_raw_bytes(stored: Stored, vendor: str, webhook: str, name: str) -> None:
-    raw = (PAYLOADS / f"{name}.json").read_bytes()
+    raw = payload_path(name).read_bytes()
     response = post_webhook(vendor, webhook, raw)
     assert response.status == 200, response.json
     assert response.json["status"] == "stored"

@@ -85,5 +85,23 @@ def test_binary_bodies_are_base64_and_text_bodies_are_text(api: LocalApi) -> Non
 
 
 def test_unknown_paths_and_methods_are_404(api: LocalApi) -> None:
-    assert api.handle("GET", "/nothing", {}, b"", "127.0.0.1").status == 404
-    assert api.handle("DELETE", "/things/a/b", {}, b"", "127.0.0.1").status == 404
+    """HTTP APIs answer a request no route matches, a known path with another method included,
+    404 `{"message":"Not Found"}` (never 405)."""
+    for method, target in (("GET", "/nothing"), ("DELETE", "/things/a/b"), ("POST", "/things/special/one")):
+        reply = api.handle(method, target, {}, b"", "127.0.0.1")
+        assert (reply.status, json.loads(reply.body)) == (404, {"message": "Not Found"}), (method, target)
+
+
+def test_path_is_decoded_before_routing_and_handed_on_decoded(api: LocalApi) -> None:
+    """As an HTTP API does: rawPath, requestContext.http.path and pathParameters carry the
+    decoded path; an encoded slash is a slash (another segment)."""
+    event = _echo(api, "GET", "/things/widget/%3Cstring%3E%20%C3%A9")["event"]
+    assert event["pathParameters"] == {"kind": "widget", "thing_id": "<string> é"}
+    assert event["rawPath"] == event["requestContext"]["http"]["path"] == "/things/widget/<string> é"
+    assert _echo(api, "POST", "/files/a%2Fb")["event"]["pathParameters"] == {"path": "a/b"}
+    assert api.handle("GET", "/things/a%2Fb/c", {}, b"", "127.0.0.1").status == 404
+
+
+def test_a_repeated_query_parameter_is_joined_with_commas(api: LocalApi) -> None:
+    event = _echo(api, "GET", "/things/a/b?tag=x&tag=y%2Cz&plus=a+b&empty=")["event"]
+    assert event["queryStringParameters"] == {"tag": "x,y,z", "plus": "a b", "empty": ""}

@@ -149,7 +149,7 @@ def test_voiceos_samples_are_sdk_conversations(name: str) -> None:
 
 
 def test_speaknode_doc_example_maps_every_documented_field() -> None:
-    update = speaknode.parse("conversation-complete", payload("speaknode/doc-example"), {}).update
+    update = speaknode.parse("conversation-complete", payload("doc-examples/speaknode"), {}).update
     assert update is not None
     assert update.status is Status.ENDED
     assert update.recording_url == "string" and update.recording_expires_at == "2019-08-24T14:15:22.000Z"

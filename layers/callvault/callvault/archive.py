@@ -6,7 +6,8 @@ import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,6 +31,15 @@ def quarantine_key(vendor: str, webhook: str, digest: str, received: datetime) -
     return f"quarantine/{vendor}/{webhook}/{received:%Y/%m/%d}/{digest}.bin"
 
 
+def day_of_key(key: str) -> date | None:
+    """The receive day a raw or quarantine key carries (`kind/vendor/webhook/yyyy/mm/dd/name`)."""
+    parts = key.split("/")
+    try:
+        return date(int(parts[3]), int(parts[4]), int(parts[5]))
+    except (IndexError, ValueError):
+        return None
+
+
 def s3_uri(key: str) -> str:
     return f"s3://{settings().bucket_name}/{key}"
 
@@ -44,20 +54,21 @@ def raw_key_webhook(key: str) -> str:
     return key.split("/")[2]
 
 
-def put_once(key: str, body: bytes, content_type: str) -> bool:
+def put_once(key: str, body: bytes, content_type: str) -> str | None:
     """Write `body` at `key` unless an object is already there.
 
-    True when this call created it, False when it existed (a retry or a duplicate). Raises
-    StorageUnavailable when S3 cannot be written.
+    The version this call created (`"null"` in an unversioned bucket), or None when the object
+    existed (a retry or a duplicate). Raises StorageUnavailable when S3 cannot be written.
     """
     for attempt in range(_CONFLICT_RETRIES + 1):
         try:
-            aws.s3().put_object(Bucket=settings().bucket_name, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*")
-            return True
+            bucket = settings().bucket_name
+            put = aws.s3().put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*")
+            return str(put.get("VersionId") or "null")
         except ClientError as exc:
             code = aws.error_code(exc)
             if code in ("PreconditionFailed", "412"):
-                return False
+                return None
             if code in ("ConditionalRequestConflict", "409") and attempt < _CONFLICT_RETRIES:
                 time.sleep(0.05 * 2**attempt)
                 continue
@@ -70,8 +81,12 @@ def put_once(key: str, body: bytes, content_type: str) -> bool:
 @contextmanager
 def _s3_errors(operation: str) -> Iterator[None]:
     """S3's errors raised as StorageUnavailable; anything else (a failing upload body) as it is."""
+    from boto3.exceptions import S3UploadFailedError
+
     try:
         yield
+    except S3UploadFailedError as exc:  # boto3's upload wraps the ClientError of a part that failed
+        raise StorageUnavailable(f"s3 {operation} failed: {aws.error_code(exc.__cause__)}") from exc
     except ClientError as exc:
         raise StorageUnavailable(f"s3 {operation} failed: {aws.error_code(exc)}") from exc
     except BotoCoreError as exc:
@@ -86,13 +101,94 @@ def read(uri: str) -> bytes:
     return body
 
 
+def own_key(uri: str) -> str | None:
+    """The key of an `s3://` URI in this archive's bucket, else None."""
+    prefix = f"s3://{settings().bucket_name}/"
+    return uri.removeprefix(prefix) if uri.startswith(prefix) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One object version or delete marker, as ListObjectVersions gives it."""
+
+    key: str
+    version_id: str
+    is_marker: bool
+
+
+def versions(prefix: str) -> Iterator[Version]:
+    """Every version and delete marker of every key under `prefix`."""
+    with _s3_errors("list versions"):
+        pages = aws.s3().get_paginator("list_object_versions").paginate(Bucket=settings().bucket_name, Prefix=prefix)
+        for page in pages:
+            for version in page.get("Versions", []):
+                yield Version(version["Key"], version["VersionId"], is_marker=False)
+            for marker in page.get("DeleteMarkers", []):
+                yield Version(marker["Key"], marker["VersionId"], is_marker=True)
+
+
+def folders(prefix: str) -> list[str]:
+    """The "folders" right under `prefix` (keys up to the next `/`), from the version listing."""
+    found: list[str] = []
+    with _s3_errors("list versions"):
+        pages = (
+            aws.s3().get_paginator("list_object_versions").paginate(Bucket=settings().bucket_name, Prefix=prefix, Delimiter="/")
+        )
+        for page in pages:
+            found += [common["Prefix"] for common in page.get("CommonPrefixes", [])]
+    return found
+
+
+def read_version(version: Version) -> bytes | None:
+    """The bytes of one object version; None when it was deleted since it was listed."""
+    try:
+        with _s3_errors("get"):
+            got = aws.s3().get_object(Bucket=settings().bucket_name, Key=version.key, VersionId=version.version_id)
+            body: bytes = got["Body"].read()
+    except StorageUnavailable as exc:
+        if aws.error_code(exc.__cause__) in ("NoSuchVersion", "NoSuchKey"):
+            return None
+        raise
+    return body
+
+
+def delete_versions(doomed: list[Version]) -> None:
+    """Delete these versions and markers for good (a versioned DeleteObjects, 1,000 to a request)."""
+    for start in range(0, len(doomed), 1000):
+        batch = [{"Key": v.key, "VersionId": v.version_id} for v in doomed[start : start + 1000]]
+        with _s3_errors("delete"):
+            reply = aws.s3().delete_objects(Bucket=settings().bucket_name, Delete={"Objects": batch, "Quiet": True})  # type: ignore[typeddict-item,unused-ignore]
+        if reply.get("Errors"):
+            first = reply["Errors"][0]
+            raise StorageUnavailable(f"s3 delete failed: {first.get('Code')} ({len(reply['Errors'])} versions left)")
+
+
 def recording_key(vendor: str, session_id: str, source_url: str, extension: str) -> str:
     """Where a session's recording lives: one object per source URL (a re-copy overwrites it)."""
     digest = hashlib.sha256(source_url.encode()).hexdigest()[:16]
     return f"audio/{vendor}/{session_id}/{digest}{extension}"
 
 
-def upload_stream(key: str, body: BinaryIO, content_type: str) -> None:
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    content_type: str | None
+    metadata: dict[str, str]
+
+
+def head(key: str) -> ObjectInfo | None:
+    """What S3 knows of the object at `key` (None when there is none). Raises StorageUnavailable."""
+    with _s3_errors("head"):
+        try:
+            reply = aws.s3().head_object(Bucket=settings().bucket_name, Key=key)
+        except ClientError as exc:
+            if aws.error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+    return ObjectInfo(reply["ContentLength"], reply.get("ContentType"), dict(reply.get("Metadata") or {}))
+
+
+def upload_stream(key: str, body: BinaryIO, content_type: str, metadata: dict[str, str] | None = None) -> None:
     """Stream `body` to `key` with a multipart upload: at most a few parts in memory at once,
     whatever the size; aborted (nothing left behind) when reading `body` fails.
 
@@ -111,4 +207,5 @@ def upload_stream(key: str, body: BinaryIO, content_type: str) -> None:
     # throughput as 2, 8 MB less peak RSS). boto3's constructor does not take this setting.
     config.max_in_memory_upload_chunks = 1
     with _s3_errors("upload"):
-        aws.s3().upload_fileobj(body, settings().bucket_name, key, ExtraArgs={"ContentType": content_type}, Config=config)
+        extra = {"ContentType": content_type, "Metadata": metadata or {}}
+        aws.s3().upload_fileobj(body, settings().bucket_name, key, ExtraArgs=extra, Config=config)

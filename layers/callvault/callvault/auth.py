@@ -108,7 +108,8 @@ def _decode_digest(signature: str) -> bytes | None:
     return raw if len(raw) == 32 else None
 
 
-def _hmac_matches(presented: bytes, message: bytes, secrets: Sequence[bytes]) -> bool:
+def hmac_matches(presented: bytes, message: bytes, secrets: Sequence[bytes]) -> bool:
+    """Whether `presented` is HMAC-SHA256(secret, `message`) for any of `secrets`, compared in constant time."""
     expected = [hmac.new(key, message, hashlib.sha256).digest() for key in secrets]
     return _matches_any(presented, expected)
 
@@ -121,7 +122,7 @@ def hmac_body(header: str) -> Verifier:
         if signature is None:
             return None
         presented = _decode_digest(signature)
-        if presented is not None and _hmac_matches(presented, body, secrets):
+        if presented is not None and hmac_matches(presented, body, secrets):
             return True
         raise AuthError("invalid signature")
 
@@ -159,7 +160,7 @@ def hmac_timestamped(
         if abs(clock() - seconds) > tolerance_seconds:
             raise AuthError("stale timestamp")
         presented = _decode_digest(signature)
-        if presented is not None and _hmac_matches(presented, stamp.encode() + b"." + body, secrets):
+        if presented is not None and hmac_matches(presented, stamp.encode() + b"." + body, secrets):
             return True
         raise AuthError("invalid signature")
 

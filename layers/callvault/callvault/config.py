@@ -29,6 +29,9 @@ class Settings(BaseModel):
     # Copy attempts per recording before it is marked failed: the stream event's retries + 1
     # (template: MaximumRetryAttempts 6), so a record redelivered past them fetches nothing.
     recording_max_attempts: int = Field(default=7, ge=1, le=100)
+    # Retention (template: TranscriptRetentionDays): session and event items expire by DynamoDB TTL
+    # this many days after their last write; 0 keeps them.
+    transcript_retention_days: int = Field(default=0, ge=0)
     # Only for the local stack and tests: loopback addresses and plain http allowed. Never in AWS.
     recording_allow_loopback: bool = False
     # Reconcile (one function per vendor): the vendor, its API's base URL (empty: the vendor's
@@ -71,5 +74,6 @@ def settings() -> Settings:
         "api_retries": env.get("API_RETRIES"),
         "api_backoff_seconds": env.get("API_BACKOFF_SECONDS"),
         "stale_after_seconds": env.get("STALE_AFTER_SECONDS"),
+        "transcript_retention_days": env.get("TRANSCRIPT_RETENTION_DAYS"),
     }
     return Settings.model_validate({k: v for k, v in values.items() if v is not None})

@@ -14,7 +14,7 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 class WebhookReply(TypedDict):
     """What a webhook route answers with 200 (DESIGN.md "Responses")."""
 
-    status: Literal["stored", "duplicate", "ignored"]
+    status: Literal["stored", "duplicate", "ignored", "forgotten"]
     event_id: str
     vendor: str
     session_id: str | None

@@ -31,7 +31,7 @@ from callvault.vendors.base import ParsedEvent, PayloadError, VendorAdapter
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
-Outcome = Literal["stored", "duplicate", "ignored", "quarantined"]
+Outcome = Literal["stored", "duplicate", "ignored", "forgotten", "quarantined"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,12 @@ class Filed:
 
 
 # The metric each outcome counts on the webhook path (a replay counts none: nothing arrived).
-_OUTCOME_METRICS: dict[Outcome, str] = {"stored": "EventsStored", "duplicate": "EventsDuplicate", "ignored": "EventsIgnored"}
+_OUTCOME_METRICS: dict[Outcome, str] = {
+    "stored": "EventsStored",
+    "duplicate": "EventsDuplicate",
+    "ignored": "EventsIgnored",
+    "forgotten": "EventsForgotten",
+}
 
 # A vendor's own event id is used as is when it is safe in an S3 key and a DynamoDB sort key.
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@=+-]{0,199}")
@@ -211,11 +216,15 @@ def _archive_and_store(
     session_id = parsed.session_id or ""
     logger.append_keys(event_id=event_id, session_id=session_id, event_type=parsed.event_type)
     key = archive.raw_key(adapter.vendor, webhook, event_id, received)
-    archive.put_once(key, request.body, "application/json")
-
     if parsed.update is None:
+        # No transaction will look at the tombstone: look before archiving (one GetItem).
+        if session_id and store.tombstone(adapter.vendor, session_id) is not None:
+            logger.info("event for a forgotten session dropped")
+            return Filed("forgotten", event_id, session_id)
+        archive.put_once(key, request.body, "application/json")
         logger.info("event acknowledged")
         return Filed("ignored", event_id, session_id)
+    created = archive.put_once(key, request.body, "application/json")
 
     record = store.EventRecord(
         vendor=adapter.vendor,
@@ -227,8 +236,17 @@ def _archive_and_store(
         raw_s3_uri=archive.s3_uri(key),
         source="pull" if webhook == PULL else "webhook",
     )
-    outcome = store.record_event(record, parsed.update)
-    logger.info("event recorded", outcome=outcome)
+    recording = None
+    if parsed.recording is not None:  # in the body itself: into the archive before the session points at it
+        from callvault import recordings  # only this path pays for the recordings module
+
+        recording = recordings.store_embedded(adapter.vendor, session_id, event_id, parsed.recording)
+    outcome = store.record_event(record, parsed.update, recording)
+    if outcome == "forgotten":  # erased meanwhile: take back the raw body this delivery archived
+        archive.delete_versions([archive.Version(key, created, is_marker=False)] if created else [])
+        logger.info("event for a forgotten session dropped")
+    else:
+        logger.info("event recorded", outcome=outcome)
     return Filed(outcome, event_id, session_id)
 
 

@@ -9,6 +9,7 @@ flat whatever the size.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import time
@@ -23,7 +24,9 @@ from callvault.download import DownloadError, Opened, open_url
 from callvault.errors import StorageUnavailable
 from callvault.models import Recording, RecordingState, format_utc, utc_iso
 from callvault.observability import count_with, logger
+from callvault.vendors.base import EmbeddedRecording
 
+UPLOAD_READ_BYTES = 1024 * 1024
 CLAIM_SECONDS = 360  # longer than the function's timeout (300 s): a crashed copier's claim lapses
 _AUDIO_TYPES = ("audio/", "video/")  # video/mp4 and video/webm carry audio-only files too
 _GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", "application/ogg", ""})
@@ -181,25 +184,78 @@ def _download_and_store(job: RecordingJob, claim: str, deadline: float) -> Outco
             raise DownloadError(f"not audio: {opened.content_type or 'no content type'}", permanent=True)
         key = archive.recording_key(job.vendor, job.session_id, job.source_url, _EXTENSIONS.get(content_type, ""))
         body = _Tee(head, opened, config.recording_max_bytes, deadline)
-        archive.upload_stream(key, io.BufferedReader(body, buffer_size=1024 * 1024), content_type)
+        archive.upload_stream(key, io.BufferedReader(body, buffer_size=UPLOAD_READ_BYTES), content_type)
     finally:
         opened.close()
-    store.finish_recording(
-        job.vendor,
-        job.session_id,
-        claim,
-        Recording(
-            state=RecordingState.ARCHIVED,
-            s3_uri=archive.s3_uri(key),
-            bytes=body.size,
-            sha256=body.sha256.hexdigest(),
-            content_type=content_type,
-            archived_at=format_utc(datetime.now(UTC)),
-        ),
+    finished = store.finish_recording(
+        job.vendor, job.session_id, claim, archived(key, body.size, body.sha256.hexdigest(), content_type)
     )
+    if not finished and store.tombstone(job.vendor, job.session_id) is not None:
+        # Erased while this copy ran: the erasure could not see an upload not yet complete.
+        archive.delete_versions([v for v in archive.versions(key) if v.key == key])
+        logger.info("recording of a forgotten session removed")
+        return "skipped"
     count_with("RecordingsArchived", vendor=job.vendor)
     logger.info("recording archived", bytes=body.size, key=key)
     return "archived"
+
+
+def archived(key: str, size: int, sha256: str, content_type: str) -> Recording:
+    """A recording now in the archive at `key`, however it got there (copied from a link, or
+    carried in the webhook body): the fields the session records of it."""
+    return Recording(
+        state=RecordingState.ARCHIVED,
+        s3_uri=archive.s3_uri(key),
+        bytes=size,
+        sha256=sha256,
+        content_type=content_type,
+        archived_at=format_utc(datetime.now(UTC)),
+    )
+
+
+class _Base64Audio(io.RawIOBase):
+    """Base64 text read as the bytes it encodes, a chunk at a time: the decoded file is never
+    whole in memory. The text must be valid base64 (the adapter checked it)."""
+
+    _CHUNK_CHARS = 1024 * 1024  # a multiple of 4: every chunk decodes on its own
+
+    def __init__(self, text: str) -> None:
+        self._text, self._position, self._pending = text, 0, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._pending and self._position < len(self._text):
+            chunk = self._text[self._position : self._position + self._CHUNK_CHARS]
+            self._position += len(chunk)
+            self._pending = base64.b64decode(chunk)
+        data, self._pending = self._pending[: len(buffer)], self._pending[len(buffer) :]
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def store_embedded(vendor: str, session_id: str, event_id: str, recording: EmbeddedRecording) -> Recording:
+    """Store a recording that came in the webhook body at `audio/{vendor}/{session_id}/...` and
+    return it as the session records it (`archived`). Idempotent: a retried event finds the file
+    already there and reuses what was recorded of it, uploading nothing again.
+
+    One pass hashes and sizes the decoded audio, a second streams it to S3 with those facts in the
+    object's metadata; each holds one chunk at a time. Raises StorageUnavailable."""
+    content_type = sniff_audio(base64.b64decode(recording.base64_text[:88])) or recording.content_type
+    key = archive.recording_key(vendor, session_id, f"event:{event_id}", _EXTENSIONS.get(content_type, ""))
+    existing = archive.head(key)
+    if existing is not None and "sha256" in existing.metadata:
+        return archived(key, existing.size, existing.metadata["sha256"], existing.content_type or content_type)
+    digest, size, reader = hashlib.sha256(), 0, _Base64Audio(recording.base64_text)
+    while chunk := reader.read(UPLOAD_READ_BYTES):
+        digest.update(chunk)
+        size += len(chunk)
+    stream = io.BufferedReader(_Base64Audio(recording.base64_text), buffer_size=UPLOAD_READ_BYTES)
+    archive.upload_stream(key, stream, content_type, metadata={"sha256": digest.hexdigest()})
+    count_with("RecordingsArchived", vendor=vendor)
+    logger.info("recording stored from the webhook body", bytes=size, key=key)
+    return archived(key, size, digest.hexdigest(), content_type)
 
 
 def job_from_image(image: dict[str, Any]) -> RecordingJob | None:

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +51,10 @@ class InvalidParameter(ValueError):
         self.parameter = parameter
 
 
+class UnknownVendor(LookupError):
+    """A path naming a vendor callvault does not know: a 404, as for any path that names nothing."""
+
+
 class SessionPage(BaseModel):
     """One page of `GET /sessions`: newest first; `next_cursor` null on the last page."""
 
@@ -57,9 +62,14 @@ class SessionPage(BaseModel):
     next_cursor: str | None = None
 
 
+def _vendor_list() -> str:
+    return ", ".join(sorted(vendors.known()))
+
+
 def check_vendor(vendor: str) -> str:
+    """`vendor` as a filter: an unknown one is a bad parameter (400)."""
     if vendor not in vendors.known():
-        raise InvalidParameter("vendor", f"unknown vendor; one of {', '.join(sorted(vendors.known()))}")
+        raise InvalidParameter("vendor", f"unknown vendor; one of {_vendor_list()}")
     return vendor
 
 
@@ -152,7 +162,9 @@ def list_sessions(
     keys, last_key = store.query_listing(
         vendor=vendor, status=status, lowest=lowest or " ", highest=highest, limit=limit, start_key=start_key
     )
-    items = [summary_from_item(ArchivedBodies(item["vendor"]["S"]).resolve(item)) for item in store.get_sessions(keys)]
+    now = time.time()  # an expired session TTL has not deleted yet is not listed
+    live = [item for item in store.get_sessions(keys) if not store.expired(item, now)]
+    items = [summary_from_item(ArchivedBodies(item["vendor"]["S"]).resolve(item)) for item in live]
     return SessionPage(items=items, next_cursor=encode_cursor(last_key, digest) if last_key else None)
 
 
@@ -255,15 +267,23 @@ class ArchivedBodies:
         return [_full_entry(entry) for entry in entries]
 
 
-def get_session(vendor: str, session_id: str) -> Session | None:
-    """The whole normalized session: transcript (read back from the raw body that carried it),
-    every event with its raw payload's S3 URI, the recording. None when there is no such session."""
-    check_vendor(vendor)
+def check_session(vendor: str, session_id: str) -> None:
+    """UnknownVendor (a 404: the path names nothing) unless `vendor` is known; InvalidParameter
+    unless `session_id` could be one of its sessions."""
+    if vendor not in vendors.known():
+        raise UnknownVendor(f"no vendor {vendor!r}; one of {_vendor_list()}")
     if not _SESSION_ID.fullmatch(session_id):
         raise InvalidParameter("session_id", "not a session id")
+
+
+def get_session(vendor: str, session_id: str) -> Session | None:
+    """The whole normalized session: transcript (read back from the raw body that carried it),
+    every event with its raw payload's S3 URI, the recording. None when there is no such
+    session, or when it has outlived its retention (DynamoDB TTL deletes lazily)."""
+    check_session(vendor, session_id)
     items = store.session_items(vendor, session_id)
     session_item = next((i for i in items if i["sk"]["S"] == store.SESSION_SK), None)
-    if session_item is None:
+    if session_item is None or store.expired(session_item, time.time()):
         return None
     events = sorted(
         (

@@ -19,11 +19,13 @@ such a reference too. The read API parses the referenced raw body again with the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -37,6 +39,7 @@ from callvault.observability import logger
 
 SESSION_SK = "SESSION"
 EVENT_SK_PREFIX = "EVENT#"
+TOMBSTONE_SK = "TOMBSTONE"
 VENDOR_FIELD_PREFIX = "vf:"
 _CONFLICT_RETRIES = 5
 # Inline bounds that keep a session item at about 2 KB whatever a vendor sends (each event
@@ -52,8 +55,11 @@ TRANSCRIPT_TURNS_ATTR = "transcript_turns"
 # is in the key. A map, so it cannot be mistaken for an inline value (a string) under the same
 # attribute name; the key alone, as every byte of a reference is paid on every later event.
 REFERENCE_KEY = "raw"
+# DynamoDB TTL (template: the table's TimeToLiveSpecification): epoch seconds past which an item
+# has outlived the retention set for it. TTL deletes lazily; readers treat a past value as gone.
+EXPIRES_ATTR = "expires_at"
 
-Outcome = Literal["stored", "duplicate"]
+Outcome = Literal["stored", "duplicate", "forgotten"]
 
 # Listing (DESIGN.md "Listing uses a GSI"): four sparse, keys-only indexes share one sort key,
 # `list_sk = "{created_at}#{vendor}#{session_id}"`, so that any combination of the vendor and
@@ -122,6 +128,26 @@ def session_pk(vendor: str, session_id: str) -> str:
 
 def _session_key(vendor: str, session_id: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": session_pk(vendor, session_id)}, "sk": {"S": SESSION_SK}}
+
+
+def session_digest(vendor: str, session_id: str) -> str:
+    """A SHA-256 that names a session without holding its id (tombstones, erasure logs)."""
+    return hashlib.sha256(f"{vendor}\0{session_id}".encode()).hexdigest()
+
+
+def tombstone_key(vendor: str, session_id: str) -> dict[str, dict[str, str]]:
+    """Where an erased session's tombstone lives: under the digest of its id, so that no item
+    names the session once it is forgotten, yet every delivery can find it (DESIGN "Erasure")."""
+    return {"pk": {"S": f"{vendor}#{session_digest(vendor, session_id)}"}, "sk": {"S": TOMBSTONE_SK}}
+
+
+def _retention_expiry(received_at: str) -> dict[str, str] | None:
+    """The TTL (epoch seconds) of an item written at `received_at`, or None when kept for ever."""
+    days = settings().transcript_retention_days
+    if not days:
+        return None
+    written = datetime.fromisoformat(received_at.replace("Z", "+00:00"))
+    return {"N": str(int(written.timestamp()) + days * 86_400)}
 
 
 def _number(value: float | int) -> dict[str, str] | None:
@@ -202,7 +228,14 @@ def transcript_turns(update: SessionUpdate) -> int:
     return len(update.transcript or ())
 
 
-def _session_update(record: EventRecord, update: SessionUpdate, *, advance_status: bool, move_transcript: bool) -> dict[str, Any]:
+def _session_update(
+    record: EventRecord,
+    update: SessionUpdate,
+    *,
+    advance_status: bool,
+    move_transcript: bool,
+    recording: Recording | None = None,
+) -> dict[str, Any]:
     names: dict[str, str] = {}
     values: dict[str, Any] = {
         ":vendor": {"S": record.vendor},
@@ -233,6 +266,10 @@ def _session_update(record: EventRecord, update: SessionUpdate, *, advance_statu
     for index, (name, value) in enumerate(attributes.items()):
         names[f"#a{index}"], values[f":a{index}"] = name, value
         sets.append(f"#a{index} = :a{index}" if advance_status else f"#a{index} = if_not_exists(#a{index}, :a{index})")
+    if recording is not None:  # stored with the event: no copy to wait for
+        for index, (name, value) in enumerate(recording_values(recording).items()):
+            names[f"#r{index}"], values[f":r{index}"] = name, value
+            sets.append(f"#r{index} = :r{index}")
     if move_transcript:  # a snapshot at least as long as the one pointed at: point at this body
         names["#transcript"], names["#turns"] = TRANSCRIPT_ATTR, TRANSCRIPT_TURNS_ATTR
         values[":transcript"] = reference(record.raw_s3_uri)
@@ -242,6 +279,10 @@ def _session_update(record: EventRecord, update: SessionUpdate, *, advance_statu
     if update.recording_url is not None:
         values[":pending"] = recording_values(Recording(state=RecordingState.PENDING))[recording_attr("state")]
         sets.append(f"{recording_attr('state')} = if_not_exists({recording_attr('state')}, :pending)")
+    expiry = _retention_expiry(record.received_at)
+    if expiry is not None:  # the session lives as long after its last event as an event does
+        values[":expires"] = expiry
+        sets.append(f"{EXPIRES_ATTR} = :expires")
     item: dict[str, Any] = {
         "TableName": settings().table_name,
         "Key": _session_key(record.vendor, record.session_id),
@@ -278,33 +319,44 @@ def _guards_that_hold(current: Mapping[str, Any] | None, update: SessionUpdate, 
 
 
 def _event_put(record: EventRecord) -> dict[str, Any]:
+    item = {
+        "pk": {"S": session_pk(record.vendor, record.session_id)},
+        "sk": {"S": EVENT_SK_PREFIX + record.event_id},
+        "event_id": {"S": record.event_id},
+        "type": {"S": record.event_type},
+        "webhook": {"S": record.webhook},
+        "received_at": {"S": record.received_at},
+        "raw_s3_uri": {"S": record.raw_s3_uri},
+        "source": {"S": record.source},
+    }
+    expiry = _retention_expiry(record.received_at)
+    if expiry is not None:
+        item[EXPIRES_ATTR] = expiry
+    return {"TableName": settings().table_name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
+
+
+def _not_forgotten(record: EventRecord) -> dict[str, Any]:
+    # The transaction refuses to write a session erased meanwhile (an erasure writes its tombstone first).
     return {
         "TableName": settings().table_name,
-        "Item": {
-            "pk": {"S": session_pk(record.vendor, record.session_id)},
-            "sk": {"S": EVENT_SK_PREFIX + record.event_id},
-            "event_id": {"S": record.event_id},
-            "type": {"S": record.event_type},
-            "webhook": {"S": record.webhook},
-            "received_at": {"S": record.received_at},
-            "raw_s3_uri": {"S": record.raw_s3_uri},
-            "source": {"S": record.source},
-        },
+        "Key": tombstone_key(record.vendor, record.session_id),
         "ConditionExpression": "attribute_not_exists(pk)",
     }
 
 
-def record_event(record: EventRecord, update: SessionUpdate) -> Outcome:
-    """Store the event and merge it into its session, exactly once.
+def record_event(record: EventRecord, update: SessionUpdate, recording: Recording | None = None) -> Outcome:
+    """Store the event and merge it into its session, exactly once; `recording`, the recording the
+    event carried, already in the archive (`recordings.archived`).
 
-    "duplicate" when the event was stored before (nothing is written). Raises
-    StorageUnavailable when DynamoDB cannot be written; then nothing was.
+    "duplicate" when the event was stored before, "forgotten" when the session was erased
+    (nothing is written either way). Raises StorageUnavailable when DynamoDB cannot be
+    written; then nothing was.
     """
     advance, move = update.status is not None, transcript_turns(update) > 0
     conflicts = 0
     while True:
-        session = _session_update(record, update, advance_status=advance, move_transcript=move)
-        items = [{"Put": _event_put(record)}, {"Update": session}]
+        session = _session_update(record, update, advance_status=advance, move_transcript=move, recording=recording)
+        items = [{"Put": _event_put(record)}, {"Update": session}, {"ConditionCheck": _not_forgotten(record)}]
         try:
             aws.dynamodb().transact_write_items(TransactItems=items)  # type: ignore[arg-type,unused-ignore]
             return "stored"
@@ -313,6 +365,8 @@ def record_event(record: EventRecord, update: SessionUpdate) -> Outcome:
                 raise StorageUnavailable(f"dynamodb write failed: {aws.error_code(exc)}") from exc
             reasons = exc.response.get("CancellationReasons", [])
             codes = [reason.get("Code") for reason in reasons]
+            if codes[2:3] == ["ConditionalCheckFailed"]:
+                return "forgotten"
             if codes[:1] == ["ConditionalCheckFailed"]:
                 return "duplicate"
             if (advance or move) and codes[1:2] == ["ConditionalCheckFailed"]:
@@ -386,13 +440,14 @@ def get_sessions(keys: list[Item]) -> list[Item]:
     return [found[key] for key in ((k["pk"]["S"], k["sk"]["S"]) for k in wanted) if key in found]
 
 
-def session_items(vendor: str, session_id: str) -> list[Item]:
+def session_items(vendor: str, session_id: str, *, consistent: bool = False) -> list[Item]:
     """Every item of one session: the session item and its events (all pages)."""
     items: list[Item] = []
     kwargs: dict[str, Any] = {
         "TableName": settings().table_name,
         "KeyConditionExpression": "pk = :pk",
         "ExpressionAttributeValues": {":pk": {"S": session_pk(vendor, session_id)}},
+        "ConsistentRead": consistent,
     }
     while True:
         page = _call("query", aws.dynamodb().query, **kwargs)
@@ -400,6 +455,46 @@ def session_items(vendor: str, session_id: str) -> list[Item]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def expired(item: Item, now: float) -> bool:
+    """True when the item has outlived its retention (TTL may not have deleted it yet)."""
+    expires = item.get(EXPIRES_ATTR, {}).get("N")
+    return expires is not None and float(expires) <= now
+
+
+# Erasure (callvault/erasure.py): the tombstone, and deleting a session's items.
+
+
+def tombstone(vendor: str, session_id: str) -> Item | None:
+    """The session's tombstone if it was erased (a strongly consistent read), else None."""
+    key = tombstone_key(vendor, session_id)
+    reply = _call("get", aws.dynamodb().get_item, TableName=settings().table_name, Key=key, ConsistentRead=True)
+    found: Item | None = reply.get("Item")
+    return found
+
+
+def put_tombstone(vendor: str, session_id: str, attributes: dict[str, str | int]) -> None:
+    """Write (or rewrite) the session's tombstone with `attributes`: times and counts, nothing personal."""
+    item: Item = {**tombstone_key(vendor, session_id), "vendor": {"S": vendor}}
+    for name, value in attributes.items():
+        item[name] = {"N": str(value)} if isinstance(value, int) else {"S": value}
+    _call("put", aws.dynamodb().put_item, TableName=settings().table_name, Item=item)
+
+
+def delete_items(keys: list[Item]) -> None:
+    """Delete the items with these keys (pk/sk pairs), 25 to a request, retrying what is left unprocessed."""
+    for start in range(0, len(keys), 25):
+        pending = [{"DeleteRequest": {"Key": {"pk": k["pk"], "sk": k["sk"]}}} for k in keys[start : start + 25]]
+        attempt = 0
+        while pending:
+            reply = _call("batch write", aws.dynamodb().batch_write_item, RequestItems={settings().table_name: pending})
+            pending = reply.get("UnprocessedItems", {}).get(settings().table_name, [])
+            if pending:
+                attempt += 1
+                if attempt > _CONFLICT_RETRIES:
+                    raise StorageUnavailable("dynamodb batch write kept leaving items unprocessed")
+                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - retry jitter, not a secret  # nosec B311
 
 
 # Recordings: a claim on the session's recording, so one copier copies it once.

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from callvault.auth import Headers, Verifier
 from callvault.config import Settings
-from callvault.models import SessionUpdate, Status
+from callvault.models import Agent, SessionUpdate, Status, format_utc, utc_iso
 
 if TYPE_CHECKING:
     from callvault.vendor_api import ApiClient
@@ -21,6 +23,15 @@ class PayloadError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class EmbeddedRecording:
+    """A recording carried in the body itself (base64), not behind a link: stored as the session's
+    recording by the pipeline, decoded in chunks on its way to S3."""
+
+    base64_text: str
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedEvent:
     """One webhook event, understood. `update` None means acknowledged only (`ignored`)."""
 
@@ -28,6 +39,7 @@ class ParsedEvent:
     session_id: str | None
     update: SessionUpdate | None
     vendor_event_id: str | None = None
+    recording: EmbeddedRecording | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +190,33 @@ def require_session_id(value: Any) -> str:
     return text
 
 
+def agent(agent_id: str | None, name: str | None) -> Agent | None:
+    """The agent, when the event names it at all."""
+    return Agent(id=agent_id, name=name) if agent_id or name else None
+
+
 def compact(values: Mapping[str, Any]) -> dict[str, Any]:
     """`values` without the absent (None) ones: absent facts are not stored."""
     return {k: v for k, v in values.items() if v is not None}
+
+
+def signed_url_expiry(url: str | None) -> str | None:
+    """When a signed URL stops working, where the URL itself says so: S3 SigV4 (`X-Amz-Date` +
+    `X-Amz-Expires`), Google (`X-Goog-Date` + `X-Goog-Expires`) or an epoch `Expires` (CloudFront,
+    SigV2). None when it does not say or cannot be read."""
+    if not url:
+        return None
+    try:
+        query = {name.lower(): values[0] for name, values in parse_qs(urlsplit(url).query).items()}
+    except ValueError:
+        return None
+    for vendor in ("amz", "goog"):
+        signed, lifetime = query.get(f"x-{vendor}-date"), query.get(f"x-{vendor}-expires")
+        if signed and lifetime and lifetime.isascii() and lifetime.isdigit() and len(lifetime) <= 9:
+            try:
+                start = datetime.strptime(signed, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            except ValueError:
+                return None
+            return format_utc(start + timedelta(seconds=int(lifetime)))
+    expires = query.get("expires")
+    return utc_iso(expires) if expires and expires.isascii() and expires.isdigit() and len(expires) <= 11 else None

@@ -1,0 +1,281 @@
+"""ElevenLabs (Agents platform): post-call webhooks, `{"type", "event_timestamp", "data"}`, on one route.
+
+- `post_call_transcription`: the whole conversation once it is over and analysed: transcript,
+  metadata (times, cost, termination reason, phone call), analysis (summary, success).
+- `post_call_audio`: the whole call's MP3, base64, in the body (`data.full_audio`): there is no
+  link to fetch, so the pipeline stores it as the session's recording, decoded on its way to S3.
+- `call_initiation_failure`: a call that never connected, with its reason.
+
+Signed `ElevenLabs-Signature: t=<unix s>,v0=<hex HMAC-SHA256(secret, "{t}.{body}")>`; as the SDK's
+`construct_event` checks, t may be no older than 30 minutes (a later t is not refused).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import with_config
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
+
+from callvault import auth
+from callvault.auth import AuthError, Headers
+from callvault.config import Settings
+from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, transcript, utc_iso
+from callvault.vendors.base import (
+    EmbeddedRecording,
+    ObjectList,
+    ParsedEvent,
+    PayloadError,
+    VendorAdapter,
+    VendorItem,
+    VendorModel,
+    agent,
+    compact,
+    parse_model,
+    require_session_id,
+)
+
+VENDOR = "elevenlabs"
+WEBHOOKS = frozenset({"post-call"})
+SIGNATURE_HEADER = "elevenlabs-signature"
+TOLERANCE_SECONDS = 30 * 60  # the SDK's construct_event
+TRANSCRIPTION, AUDIO, INITIATION_FAILURE = "post_call_transcription", "post_call_audio", "call_initiation_failure"
+
+_STATUS = {"initiated": Status.QUEUED, "in-progress": Status.IN_PROGRESS}  # processing, done, failed: the call is over
+_ROLES = {"agent": "assistant", "user": "user"}
+_WEB_SOURCES = frozenset(
+    {"android_sdk", "node_js_sdk", "react_native_sdk", "react_sdk", "js_sdk", "python_sdk", "widget", "swift_sdk", "flutter_sdk"}
+)
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")  # the SDK compares lower-case hex as sent
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+
+# Typed dicts, not models: a long conversation has thousands of turns (see cozmox.ArtifactMessage).
+@with_config(VendorItem.model_config)
+class ToolCallItem(TypedDict, total=False):
+    tool_name: str | None
+    params_as_json: str | None
+
+
+@with_config(VendorItem.model_config)
+class ToolResultItem(TypedDict, total=False):
+    tool_name: str | None
+    result_value: str | None
+    is_error: bool | None
+
+
+@with_config(VendorItem.model_config)
+class Turn(TypedDict, total=False):
+    role: str | None
+    message: str | None
+    time_in_call_secs: float | None
+    tool_calls: ObjectList[ToolCallItem] | None
+    tool_results: ObjectList[ToolResultItem] | None
+
+
+class PhoneCall(VendorModel):
+    type: str | None = None
+    direction: str | None = None
+    agent_number: str | None = None
+    external_number: str | None = None
+    call_sid: str | None = None
+
+
+class Metadata(VendorModel):
+    start_time_unix_secs: float | None = None
+    call_duration_secs: float | None = None
+    cost: float | None = None  # ElevenLabs credits, not money
+    cost_fiat: float | None = None  # USD
+    termination_reason: str | None = None
+    phone_call: PhoneCall | None = None
+    conversation_initiation_source: str | None = None
+    main_language: str | None = None
+    sms: Any = None
+
+
+class Analysis(VendorModel):
+    transcript_summary: str | None = None
+    call_summary_title: str | None = None
+    call_successful: str | None = None
+    data_collection_results: dict[str, Any] | None = None
+    evaluation_criteria_results: dict[str, Any] | None = None
+
+
+class FailureMetadata(VendorModel):
+    type: str | None = None
+    body: dict[str, Any] | None = None
+
+
+class Data(VendorModel):
+    conversation_id: str | None = None
+    agent_id: str | None = None
+    agent_name: str | None = None
+    status: str | None = None
+    user_id: str | None = None
+    transcript: ObjectList[Turn] | None = None
+    metadata: dict[str, Any] | None = None  # read as Metadata or FailureMetadata, by event type
+    analysis: Analysis | None = None
+    full_audio: str | None = None
+    failure_reason: str | None = None
+
+
+class Envelope(VendorModel):
+    type: str | None = None
+    event_timestamp: float | None = None
+    data: Data | None = None
+
+
+def _turns(turn: Turn, started: str | None) -> list[dict[str, Any]]:
+    """One transcript turn: what was said, then the tools it called and what they answered."""
+    offset = turn.get("time_in_call_secs")
+    at = add_seconds(started, offset) if offset is not None else None
+    entries: list[dict[str, Any]] = []
+    role = turn.get("role")
+    calls, results = turn.get("tool_calls") or [], turn.get("tool_results") or []
+    if role in _ROLES and (turn.get("message") is not None or not (calls or results)):
+        entries.append({"role": _ROLES[role or ""], "text": turn.get("message"), "at": at})
+    for call in calls:
+        tool = {"name": call.get("tool_name"), "arguments": call.get("params_as_json")}
+        entries.append({"role": "tool", "at": at, "tool": tool})
+    for result in results:
+        output = {"name": result.get("tool_name"), "output": result.get("result_value"), "is_error": bool(result.get("is_error"))}
+        entries.append({"role": "tool", "at": at, "tool": output})
+    return entries
+
+
+def _channel_and_numbers(metadata: Metadata) -> tuple[Channel | None, str | None, str | None]:
+    phone = metadata.phone_call
+    if phone is not None:
+        if phone.direction == "inbound":
+            return Channel.INBOUND_PHONE, phone.external_number, phone.agent_number
+        if phone.direction == "outbound":
+            return Channel.OUTBOUND_PHONE, phone.agent_number, phone.external_number
+        return Channel.UNKNOWN, None, None
+    source = metadata.conversation_initiation_source
+    if source in _WEB_SOURCES:
+        return Channel.WEB, None, None
+    if source == "twilio_sms" or metadata.sms:
+        return Channel.SMS, None, None
+    return None, None, None
+
+
+def _transcription(data: Data) -> SessionUpdate:
+    metadata = parse_model(Metadata, data.metadata or {})
+    analysis = data.analysis or Analysis()
+    started = utc_iso(metadata.start_time_unix_secs)
+    channel, from_number, to_number = _channel_and_numbers(metadata)
+    credits = compact({"credits": metadata.cost})
+    return SessionUpdate(
+        status=_STATUS.get(data.status or "", Status.ENDED),
+        channel=channel,
+        agent=agent(data.agent_id, data.agent_name),
+        from_number=from_number,
+        to_number=to_number,
+        started_at=started,
+        ended_at=add_seconds(started, metadata.call_duration_secs),
+        duration_seconds=metadata.call_duration_secs,
+        ended_reason=metadata.termination_reason,
+        cost=Cost(total_usd=metadata.cost_fiat, breakdown=credits) if metadata.cost_fiat is not None or credits else None,
+        transcript=transcript([entry for turn in data.transcript for entry in _turns(turn, started)])
+        if data.transcript is not None
+        else None,
+        summary=analysis.transcript_summary,
+        vendor_fields=compact(
+            {
+                "call_successful": analysis.call_successful,
+                "call_summary_title": analysis.call_summary_title,
+                "data_collection_results": analysis.data_collection_results,
+                "evaluation_criteria_results": analysis.evaluation_criteria_results,
+                "conversation_status": data.status,
+                "user_id": data.user_id,
+                "main_language": metadata.main_language,
+                "call_sid": metadata.phone_call.call_sid if metadata.phone_call else None,
+                "telephony": metadata.phone_call.type if metadata.phone_call else None,
+            }
+        ),
+    )
+
+
+def _initiation_failure(data: Data) -> SessionUpdate:
+    """A call that never connected: ended, with ElevenLabs' reason (busy, no-answer, unknown).
+    Such calls are ones the agent placed; the provider's own report is kept as a vendor field."""
+    failure = parse_model(FailureMetadata, data.metadata or {})
+    body = failure.body or {}
+    to_number, from_number = body.get("To"), body.get("From")  # Twilio's status callback, when it is one
+    return SessionUpdate(
+        status=Status.ENDED,
+        channel=Channel.OUTBOUND_PHONE,
+        agent=agent(data.agent_id, data.agent_name),
+        from_number=from_number if isinstance(from_number, str) else None,
+        to_number=to_number if isinstance(to_number, str) else None,
+        ended_reason=data.failure_reason or "call_initiation_failure",
+        vendor_fields=compact({"telephony": failure.type, "initiation_failure": failure.body}),
+    )
+
+
+def _audio(data: Data) -> tuple[SessionUpdate, EmbeddedRecording | None]:
+    """The call is over (ElevenLabs sends its audio after it); the audio itself is the recording."""
+    audio = data.full_audio or ""
+    if audio and (len(audio) % 4 or not _BASE64.fullmatch(audio)):
+        raise PayloadError("full_audio is not base64")
+    update = SessionUpdate(status=Status.ENDED, agent=agent(data.agent_id, data.agent_name))
+    return update, EmbeddedRecording(audio, "audio/mpeg") if audio else None
+
+
+def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
+    envelope = parse_model(Envelope, payload)
+    data = envelope.data or Data()
+    event_type = envelope.type or "unknown"
+    session_id = require_session_id(data.conversation_id)
+    if event_type == TRANSCRIPTION:
+        return ParsedEvent(event_type, session_id, _transcription(data))
+    if event_type == INITIATION_FAILURE:
+        return ParsedEvent(event_type, session_id, _initiation_failure(data))
+    if event_type == AUDIO:
+        update, recording = _audio(data)
+        return ParsedEvent(event_type, session_id, update, recording=recording)
+    return ParsedEvent(event_type, session_id, None)
+
+
+def elevenlabs_signature(clock: Callable[[], float] = time.time) -> auth.Verifier:
+    """`ElevenLabs-Signature` as the SDK's `construct_event` checks it; any `v0=` may match any secret
+    (a header carrying two signatures during a rotation)."""
+
+    def verify(headers: Headers, body: bytes, secrets: Sequence[bytes]) -> bool | None:
+        header = headers.get(SIGNATURE_HEADER)
+        if header is None:
+            return None
+        parts = [part.strip() for part in header.split(",")]
+        stamps = [part[2:] for part in parts if part.startswith("t=")]
+        digests = [part[3:] for part in parts if part.startswith("v0=")]
+        stamp = stamps[-1] if stamps else ""
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12) or not digests:
+            raise AuthError("malformed signature")
+        if int(stamp) < clock() - TOLERANCE_SECONDS:
+            raise AuthError("stale timestamp")
+        message = stamp.encode() + b"." + body
+        for digest in digests:
+            if _HEX_DIGEST.fullmatch(digest) and auth.hmac_matches(bytes.fromhex(digest), message, secrets):
+                return True
+        raise AuthError("invalid signature")
+
+    return verify
+
+
+def sign(body: bytes, secret: str) -> dict[str, str]:
+    """The header ElevenLabs sends with `body`, signed now with `secret`."""
+    stamp = str(int(time.time()))
+    digest = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"ElevenLabs-Signature": f"t={stamp},v0={digest}"}
+
+
+def auth_scheme(config: Settings) -> tuple[auth.Verifier, ...]:
+    return (elevenlabs_signature(),)
+
+
+ADAPTER = VendorAdapter(vendor=VENDOR, webhooks=WEBHOOKS, auth_scheme=auth_scheme, parse=parse, sign=sign)
