@@ -84,4 +84,4 @@ def test_stack_not_running_is_one_clear_line(stack: RunningStack) -> None:
         timeout=60,
         check=False,
     )
-    assert result.returncode == 2 and "make dev" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 1 and "make dev" in result.stderr and "Traceback" not in result.stderr
