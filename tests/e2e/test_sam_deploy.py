@@ -98,7 +98,25 @@ class Deployed:
         if isinstance(value, dict) and "Fn::Sub" in value:
             known = {"AWS::Region": REGION, "AWS::URLSuffix": "amazonaws.com", **self.physical}
             return re.sub(r"\$\{([^}]+)\}", lambda m: known[m.group(1)], value["Fn::Sub"])
+        if isinstance(value, dict) and "Fn::If" in value:
+            condition, when_true, when_false = value["Fn::If"]
+            return self.resolve(when_true if self.holds(load()["Conditions"][condition]) else when_false)
         return value
+
+    def holds(self, condition: Any) -> bool:
+        """A template condition, with every parameter at its default (as the test deploys)."""
+        if "Condition" in condition:
+            return self.holds(load()["Conditions"][condition["Condition"]])
+        (function, args), *_ = condition.items()
+        if function == "Fn::Equals":
+            return bool(str(self.resolve(args[0])) == str(self.resolve(args[1])))
+        if function == "Fn::Not":
+            return not self.holds(args[0])
+        if function == "Fn::And":
+            return all(self.holds(arg) for arg in args)
+        if function == "Fn::Or":
+            return any(self.holds(arg) for arg in args)
+        raise AssertionError(f"condition function {function} not handled by the test")
 
 
 def _build_and_deploy(tmp_path: Path, endpoint: str) -> Deployed:
