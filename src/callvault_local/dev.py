@@ -36,6 +36,8 @@ from callvault_local.template import Route, routes
 LOCAL_REGION = "us-east-1"
 # API Gateway HTTP APIs take payloads up to 10 MB; the handlers answer 413 above their own limit.
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
+# A second signal sooner than this after the first is the same Ctrl-C delivered twice (see `serve`).
+SAME_SIGNAL_WINDOW_S = 1.0
 
 # What an HTTP API answers a request that matches no route (method and path).
 NOT_FOUND_BODY = b'{"message":"Not Found"}'
@@ -446,7 +448,9 @@ def banner(dev: DevStack) -> str:
 def serve(port: int = DEFAULT_PORT, moto_port: int = DEFAULT_MOTO_PORT) -> int:
     """Run until interrupted (Ctrl-C or SIGTERM); the exit status.
 
-    A second Ctrl-C or SIGTERM exits at once. Either way the process ends within moments: after
+    A second Ctrl-C or SIGTERM exits at once; one within a second of the first is the same Ctrl-C
+    arriving twice (the terminal sends it to the whole group, and `uv run`, between make and this
+    process, forwards its own copy) and is not counted. Either way the process ends within moments: after
     the servers stop it leaves with `os._exit`, not waiting for work still in a thread (a handler
     in a download's backoff, an S3 upload's transfer threads, which Python would otherwise join
     at exit): the local stack keeps nothing that outlives the process.
@@ -454,11 +458,14 @@ def serve(port: int = DEFAULT_PORT, moto_port: int = DEFAULT_MOTO_PORT) -> int:
     import signal
 
     stopped = threading.Event()
+    first_signal_at: list[float] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
-        if stopped.is_set():
+        if not first_signal_at:
+            first_signal_at.append(time.monotonic())
+            stopped.set()
+        elif time.monotonic() - first_signal_at[0] >= SAME_SIGNAL_WINDOW_S:
             _exit_now(1, f"{signal.Signals(signum).name} again: stopping now")
-        stopped.set()
 
     for signum in (signal.SIGINT, signal.SIGTERM):  # set before anything starts: no window for a traceback
         signal.signal(signum, on_signal)

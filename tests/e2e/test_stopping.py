@@ -75,5 +75,12 @@ def test_a_signal_stops_the_stack_and_its_children_whatever_is_in_flight(
             # the exit for its retries (a minute and more) and the 503 one for about 10 s.
             process = stack.process
             wait_until(lambda: process.poll() is not None and _group_gone(process.pid), 10, "the stack's processes gone")
+            # One Ctrl-C is one stop, though make dev's callvault gets it twice (the terminal's, and uv's
+            # forwarded copy): a clean "stopping", not "SIGINT again" and make's "Error 1".
+            output = stack.output_after_exit()
+            assert "stopping" in output, output
+            assert not [line for line in output if "again" in line or "Error" in line], output
+            if command is CALLVAULT_DEV:
+                assert process.returncode == 0, output
     finally:
         media.close()
