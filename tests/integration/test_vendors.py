@@ -123,6 +123,16 @@ def test_cozmox_call_lifecycle(stored: Stored) -> None:
     assert len(stored.events("cozmox", call_id)) == 6
 
 
+def test_a_later_event_knowing_less_of_the_agent_keeps_what_the_session_has(stored: Stored) -> None:
+    # The end-of-call report names the assistant; the status-update that follows it (same status:
+    # ended) carries only its id and must not blank the name.
+    for name in ("end-of-call-report", "status-update-ended"):
+        assert post_webhook("cozmox", "server-messages", payload(f"cozmox/{name}")).json["status"] == "stored"
+    session = stored.session("cozmox", payload("cozmox/hang")["message"]["call"]["id"])
+    agent = json.loads(session["agent"])
+    assert agent["id"] and agent["name"], agent
+
+
 @pytest.mark.parametrize("vendor", ["cozmox", "vapi"])
 def test_vapi_format_tool_calls_are_acknowledged_and_archived(stored: Stored, vendor: str) -> None:
     raw = (PAYLOADS / f"{vendor}/tool-calls.json").read_bytes()

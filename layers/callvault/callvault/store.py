@@ -223,6 +223,14 @@ def session_attributes(update: SessionUpdate, source: EventRecord | None) -> tup
     return attrs, oversized
 
 
+def partial_documents(update: SessionUpdate) -> set[str]:
+    """The documents this event knows only in part (a field of them absent): they fill a session
+    that lacks them but never replace what another event told in full (a status-update's bare
+    agent id after the end-of-call report's id and name)."""
+    documents = {"agent": update.agent, "cost": update.cost}
+    return {name for name, value in documents.items() if value is not None and None in value.model_dump().values()}
+
+
 def transcript_turns(update: SessionUpdate) -> int:
     """The length of the transcript snapshot an event carries (0: none, or empty)."""
     return len(update.transcript or ())
@@ -263,9 +271,11 @@ def _session_update(
     attributes, oversized = session_attributes(update, record)
     if oversized:
         logger.warning("session attributes left out", fields=oversized, event_id=record.event_id)
+    fill_only = partial_documents(update)
     for index, (name, value) in enumerate(attributes.items()):
         names[f"#a{index}"], values[f":a{index}"] = name, value
-        sets.append(f"#a{index} = :a{index}" if advance_status else f"#a{index} = if_not_exists(#a{index}, :a{index})")
+        replace = advance_status and name not in fill_only
+        sets.append(f"#a{index} = :a{index}" if replace else f"#a{index} = if_not_exists(#a{index}, :a{index})")
     if recording is not None:  # stored with the event: no copy to wait for
         for index, (name, value) in enumerate(recording_values(recording).items()):
             names[f"#r{index}"], values[f":r{index}"] = name, value
