@@ -5,7 +5,9 @@ resources `make dev` serves on its moto endpoint.
 
     make events     (or: uv run python -m callvault_local.sample_events [--moto-port N])
 
-The output depends on nothing but the repository (and MOTO_PORT): a second run changes nothing.
+The output depends on nothing but the repository (and MOTO_PORT), but for the Retell and ElevenLabs
+events' signatures, which carry their signing time: those are made again once a minute old, so that
+the events are accepted when invoked just after; a second run within the minute changes nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import argparse
 import base64
 import importlib
 import json
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +59,32 @@ def resigned(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "headers": {**event["headers"], **fresh}}
 
 
-# The headers whose value carries the signing time, per SIGNED_WITH_TIME vendor.
+# The headers whose value carries the signing time, per SIGNED_WITH_TIME vendor, and how to read it.
 _TIMED_HEADERS = {"retell": "x-retell-signature", "elevenlabs": "elevenlabs-signature"}
+_SIGNING_TIME = {"retell": (re.compile(r"v=(\d+)"), 1000), "elevenlabs": (re.compile(r"t=(\d+)"), 1)}
+# A saved signature older than this is made again: the file is then good for the next few minutes
+# (Retell takes 5), and a second run just after the first writes nothing.
+RESIGN_AFTER_SECONDS = 60
+
+
+def signed_at(content: str) -> float | None:
+    """When a rendered sample event's signature was made (epoch seconds); None: not timed."""
+    data = json.loads(content)
+    vendor = str(data.get("rawPath", "")).split("/")[2:3]
+    timed = _TIMED_HEADERS.get(vendor[0]) if vendor else None
+    if timed is None:
+        return None
+    pattern, per_second = _SIGNING_TIME[vendor[0]]
+    found = pattern.search(str({k.lower(): v for k, v in data["headers"].items()}.get(timed, "")))
+    return int(found.group(1)) / per_second if found else 0.0
+
+
+def needs_writing(existing: str | None, content: str, now: float) -> bool:
+    """Whether `make events` writes a file: it is new, it changed, or its timed signature went stale."""
+    if existing is None or comparable(existing) != comparable(content):
+        return True
+    made = signed_at(existing)
+    return made is not None and now - made > RESIGN_AFTER_SECONDS
 
 
 def comparable(content: str) -> str:
@@ -118,8 +146,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="make events", description=__doc__.splitlines()[0])
     add_local_options(parser)  # env.local.json points at MOTO_PORT (or --moto-port)
     stack = local_stack(parser.parse_args(argv))
+    now = time.time()
     for target, content in render(stack.moto_port).items():
-        if not target.exists() or comparable(target.read_text()) != comparable(content):
+        if needs_writing(target.read_text() if target.exists() else None, content, now):
             target.write_text(content)
             print(f"{target.relative_to(ROOT)} written")
 

@@ -43,3 +43,25 @@ def test_make_events_points_env_local_json_at_moto_port() -> None:
 
     env_vars = json.loads(sample_events.render(moto_port=5917)[sample_events.ENV_VARS_FILE])
     assert env_vars["Parameters"]["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5917"
+
+
+@pytest.mark.parametrize("vendor", ["retell", "elevenlabs"])
+def test_make_events_signs_a_stale_timed_signature_again(stored: Stored, monkeypatch: pytest.MonkeyPatch, vendor: str) -> None:
+    """The committed Retell and ElevenLabs events' signatures went stale long ago: `make events` makes
+    them again (the file as written is then accepted as it is), and a run just after writes nothing."""
+    import time
+
+    from callvault_local import sample_events
+
+    (route,) = [r for r in WEBHOOKS if r.path.startswith(f"/webhooks/{vendor}/")]
+    target = ROOT / "events" / f"{route.code_uri.name}.json"
+    committed = target.read_text()
+    now = time.time()
+    assert sample_events.needs_writing(committed, committed, now), "the committed signature is stale"
+    fresh = sample_events.render()[target]
+    assert not sample_events.needs_writing(fresh, sample_events.render()[target], time.time())
+    monkeypatch.setenv(f"CALLVAULT_SECRET_{vendor.upper()}", f"dev-{vendor}-secret")
+    response = handler_for(route.path)(json.loads(fresh), LambdaContext())
+    assert response["statusCode"] == 200, response
+    stale = handler_for(route.path)(json.loads(committed), LambdaContext())
+    assert stale["statusCode"] == 401, stale
