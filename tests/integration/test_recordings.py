@@ -323,6 +323,23 @@ def test_vapi_storage_link_is_fetched_through_the_authenticated_endpoint(
     assert media.authorization["/call.wav"] is None  # the key goes to Vapi's API only, never on to the file
 
 
+def test_the_key_is_not_sent_on_to_a_redirect_even_on_the_same_host(
+    stored: Stored, copier: StreamDelivery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Credentials go to the URL asked for only: a redirect, to the API's own host too, goes without them."""
+    urls: list[str] = []
+    api = VapiApi(VAPI_KEY, lambda call_id, kind: f"{urls[0]}/files/{call_id}.wav")
+    urls.append(api.url)
+    monkeypatch.setenv("CALLVAULT_API_URL_VAPI", api.url)
+    monkeypatch.setenv("CALLVAULT_API_KEY_VAPI", VAPI_KEY)
+    try:
+        _vapi_call_with_recording("vapi-same-host", "https://storage.vapi.ai/vapi-same-host-1-mono.wav")
+        copier.poll()
+    finally:
+        api.close()
+    assert api.requests == [("/call/vapi-same-host/mono-recording", f"Bearer {VAPI_KEY}"), ("/files/vapi-same-host.wav", None)]
+
+
 def test_vapi_endpoint_refusing_the_key_fails_the_copy(
     stored: Stored, copier: StreamDelivery, vapi_api: VapiApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -133,11 +133,6 @@ def pool(scheme: str, host: str, address: str, port: int, timeout: Any, maxsize:
     return urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=maxsize)
 
 
-def _origin(url: str) -> tuple[str, str | None, int | None]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.hostname, parts.port
-
-
 @cache
 def _bounded_retry() -> Any:
     """urllib3's Retry with a server's Retry-After honoured up to MAX_WAIT_SECONDS: a `Retry-After:
@@ -156,8 +151,8 @@ def _bounded_retry() -> Any:
 def open_url(url: str, *, deadline: float, allow_loopback: bool = False, headers: Mapping[str, str] | None = None) -> Opened:
     """GET `url` (following up to five redirects, each checked) and return the open response.
 
-    `headers` (credentials, say) go only to `url`'s own origin: a redirect elsewhere (to a
-    short-lived storage URL) does not carry them on.
+    `headers` (credentials, say) go only with the request for `url` itself: no redirect carries
+    them on, to a short-lived storage URL or to the same host.
 
     Transient failures (connection errors, 429 and 5xx after three tries with backoff) raise a
     non-permanent DownloadError; 4xx, refused addresses and bad schemes a permanent one.
@@ -178,8 +173,7 @@ def open_url(url: str, *, deadline: float, allow_loopback: bool = False, headers
         raise_on_status=False,
         respect_retry_after_header=True,
     )
-    first_origin = _origin(url)
-    for _ in range(MAX_REDIRECTS + 1):
+    for hop in range(MAX_REDIRECTS + 1):
         parts = urlsplit(url)
         host = parts.hostname
         if not host:
@@ -204,7 +198,7 @@ def open_url(url: str, *, deadline: float, allow_loopback: bool = False, headers
                 "GET",
                 target,
                 headers={
-                    **(headers if headers and _origin(url) == first_origin else {}),
+                    **(headers if headers and hop == 0 else {}),
                     "Host": host_header,
                     "User-Agent": _USER_AGENT,
                     "Accept": "audio/*, */*;q=0.5",

@@ -45,7 +45,7 @@ class ParsedEvent:
 @dataclass(frozen=True, slots=True)
 class Fetch:
     """The first request of a recording's download: its URL and the headers it needs. The
-    headers go to that URL's origin only, never to where it redirects."""
+    headers go with the request for that URL only, never to where it redirects."""
 
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
