@@ -36,11 +36,13 @@ from callvault_local.console import (
     add_storage_options,
     local_stack,
     not_running,
+    port_option,
     vendor_name,
     webhook_name,
 )
 
 DEFAULT_URL = "http://127.0.0.1:{port}"
+VENDOR_HELP = "e.g. cozmox (any case; a mistake lists them)"
 
 
 class Unreachable(UserError):
@@ -102,9 +104,30 @@ def send(file: Path, vendor: str, webhook: str, url: str | None, stack: LocalSta
         if url:
             raise
         raise not_running(stack, target) from None
+    said = _api_json(target, status, text)
+    if not 200 <= status < 300:  # the sender's mistake (a wrong secret, say): one line, on stderr
+        message = said.get("error") or said.get("message") or json.dumps(said)
+        raise UserError(f"POST {target} -> {status}: {message}", status=1)
     print(f"POST {target} -> {status}")
     print(text)
-    return 0 if 200 <= status < 300 else 1
+    return 0
+
+
+def _api_json(url: str, status: int, text: str) -> dict[str, Any]:
+    """A callvault (or API Gateway) answer: a JSON object. Anything else came from another server
+    on that port (moto's, given as the API's port, typically): UserError saying so."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+        raise UserError(
+            f"{origin} answered HTTP {status}, but not as callvault's API does: is that the moto port? "
+            "The API is on --port / PORT (3000 by default), moto on --moto-port / MOTO_PORT",
+            status=1,
+        )
+    return body
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float = 30) -> tuple[int, str]:
@@ -162,12 +185,9 @@ def read_api(path: str, query: dict[str, Any], url: str | None, stack: LocalStac
         if url:
             raise
         raise not_running(stack, target) from None
-    try:
-        body = json.loads(text)
-    except ValueError:
-        body = None
+    body = _api_json(target, status, text)
     if status != 200:  # the API's own words: {"error": ...} from the function, {"message": ...} from API Gateway
-        said = body.get("error") or body.get("message") if isinstance(body, dict) else None
+        said = body.get("error") or body.get("message")
         raise UserError(f"HTTP {status}: {said or text.strip()[:200]}", status=1)
     return status, body
 
@@ -225,15 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     send_cmd = commands.add_parser("send", help="post a vendor payload, signed the way that vendor signs")
     send_cmd.add_argument("file", type=Path, help="a vendor payload, or an API Gateway event from events/")
-    send_cmd.add_argument("--vendor", required=True)
-    send_cmd.add_argument("--webhook", required=True)
+    send_cmd.add_argument("--vendor", required=True, help=VENDOR_HELP)
+    send_cmd.add_argument("--webhook", required=True, help="the vendor's webhook, e.g. server-messages (any case)")
     send_cmd.add_argument("--url", help="the stack's ApiUrl, or a full webhook URL (default: the local stack)")
     add_local_options(send_cmd)
 
     sessions = commands.add_parser("sessions", help="read stored sessions (the read API)")
     actions = sessions.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="list sessions, newest first")
-    listing.add_argument("--vendor")
+    listing.add_argument("--vendor", help=VENDOR_HELP)
     listing.add_argument("--status", choices=["queued", "ringing", "in_progress", "ended"])
     listing.add_argument("--created-after", help="ISO 8601, exclusive")
     listing.add_argument("--created-before", help="ISO 8601, exclusive")
@@ -248,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_local_options(command)
 
     replay = commands.add_parser("replay", help="file archived payloads again (after a parser fix), idempotently")
-    replay.add_argument("--vendor", required=True)
+    replay.add_argument("--vendor", required=True, help=VENDOR_HELP)
     replay.add_argument("--since", help="first day, YYYY-MM-DD (UTC)")
     replay.add_argument("--until", help="last day, YYYY-MM-DD (UTC)")
     replay.add_argument("--quarantine", action="store_true", help="also the bodies that could not be filed (quarantine/)")
@@ -264,18 +284,18 @@ def build_parser() -> argparse.ArgumentParser:
         add_storage_options(command, table=False)
 
     forget = commands.add_parser("forget", help="erase one session everywhere; a tombstone keeps it forgotten")
-    forget.add_argument("--vendor", required=True)
+    forget.add_argument("--vendor", required=True, help=VENDOR_HELP)
     forget.add_argument("--session", required=True, help="the vendor's session id")
     add_storage_options(forget)
 
     reconcile = commands.add_parser("reconcile", help="pull what the webhooks missed from a vendor's own API (one pass)")
-    reconcile.add_argument("--vendor", required=True)
+    reconcile.add_argument("--vendor", required=True, help="a vendor with a pull API, e.g. voiceos (any case)")
     reconcile.add_argument("--since", help="ISO 8601 start (default: the vendor's watermark minus the overlap, or 24 h)")
     add_storage_options(reconcile)
 
     fake_api = commands.add_parser("fake-api", help="a loopback fake of a vendor's API to reconcile from (trying it out)")
-    fake_api.add_argument("--vendor", required=True, choices=["voiceos", "cozmox"])
-    fake_api.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    fake_api.add_argument("--vendor", required=True, help="the vendor whose API to fake, e.g. voiceos (any case)")
+    fake_api.add_argument("--port", type=port_option, default=0, help="port (default: a free one)")
     fake_api.add_argument("--key", default="fake-api-key", help="the API key it accepts")
     fake_api.add_argument("--conversations", type=int, default=50, help="calls it lists (created over the last hour)")
     return parser
@@ -284,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _dev(args: Any) -> int:
     from callvault_local import dev
 
-    stack = local_stack(args)
+    stack = local_stack(args, serving=True)
     return dev.serve(stack.port, stack.moto_port)
 
 
@@ -313,7 +333,10 @@ def _reconcile(args: Any) -> int:
 def _fake_api(args: Any) -> int:
     from callvault_local import fake_vendor_apis
 
-    return fake_vendor_apis.serve(args.vendor, args.port, args.key, args.conversations)
+    vendor = vendor_name(args.vendor)
+    if vendor not in fake_vendor_apis.VENDORS:
+        raise UserError(f"no fake API for {vendor}: one of {', '.join(sorted(fake_vendor_apis.VENDORS))}")
+    return fake_vendor_apis.serve(vendor, args.port, args.key, args.conversations)
 
 
 def _archive(args: Any) -> int:

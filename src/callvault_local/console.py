@@ -35,7 +35,8 @@ def port_number(text: str) -> int:
     return int(text)
 
 
-def _port_option(text: str) -> int:
+def port_option(text: str) -> int:
+    """argparse's `type` for a port option."""
     try:
         return port_number(text)
     except ValueError as exc:
@@ -72,18 +73,19 @@ class LocalStack:
 def add_local_options(parser: argparse.ArgumentParser) -> None:
     """`--port` and `--moto-port`, for any command that talks to (or runs) the local stack."""
     parser.add_argument(
-        "--port", type=_port_option, metavar="N", help=f"the local stack's API port (else PORT, else {DEFAULT_PORT})"
+        "--port", type=port_option, metavar="N", help=f"the local stack's API port (else PORT, else {DEFAULT_PORT})"
     )
     parser.add_argument(
         "--moto-port",
-        type=_port_option,
+        type=port_option,
         metavar="N",
         help=f"the local stack's moto endpoint port (else MOTO_PORT, else {DEFAULT_MOTO_PORT})",
     )
 
 
-def local_stack(args: Any, environ: Mapping[str, str] = os.environ) -> LocalStack:
-    """The local stack a command's options and the environment name."""
+def local_stack(args: Any, environ: Mapping[str, str] = os.environ, *, serving: bool = False) -> LocalStack:
+    """The local stack a command's options and the environment name; `serving`: the command runs it
+    (`callvault dev`, where 0 means any free port), else it talks to it (0 names nothing)."""
     ports = {}
     for name, variable, default in _PORTS:
         given = getattr(args, name, None)
@@ -92,7 +94,12 @@ def local_stack(args: Any, environ: Mapping[str, str] = os.environ) -> LocalStac
                 given = port_number(environ[variable])
             except ValueError as exc:
                 raise UserError(f"{variable}: {exc}") from None
+        if given == 0 and not serving:
+            option = "--" + name.replace("_", "-")
+            raise UserError(f"{option}/{variable} 0 means any free port, for `callvault dev` only: give the port the stack took")
         ports[name] = default if given is None else given
+    if ports["port"] == ports["moto_port"] != 0:
+        raise UserError(f"the API and moto were both given port {ports['port']} (PORT, MOTO_PORT): give each a port of its own")
     return LocalStack(**ports)
 
 
@@ -113,6 +120,28 @@ def require_moto(stack: LocalStack) -> None:
         socket.create_connection(("127.0.0.1", stack.moto_port), timeout=2).close()
     except OSError:
         raise not_running(stack, stack.moto_url) from None
+    if _answers_as_the_api(stack.moto_url):
+        raise UserError(
+            f"{stack.moto_url} answers as callvault's API, not moto: the moto port is --moto-port / MOTO_PORT "
+            "(5000 by default), the API's --port / PORT",
+            status=1,
+        )
+
+
+def _answers_as_the_api(url: str) -> bool:
+    """Whether `url` is callvault's API (its unrouted answer is JSON; moto's for `/` is XML)."""
+    import urllib.error
+    import urllib.request
+
+    head: bytes
+    try:
+        with urllib.request.urlopen(url + "/", timeout=5) as response:  # noqa: S310 - a loopback http URL  # nosec B310
+            head = bytes(response.read(64))
+    except urllib.error.HTTPError as exc:
+        head = bytes(exc.read(64))
+    except OSError:
+        return False
+    return head.lstrip().startswith(b"{")
 
 
 def vendor_name(given: str) -> str:

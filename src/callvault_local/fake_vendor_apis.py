@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import threading
 from collections import Counter, deque
 from collections.abc import Callable
@@ -357,7 +358,7 @@ def serve(vendor: str, port: int, key: str, conversations: int) -> int:
     try:
         api.start(port)
     except OSError as exc:
-        print(f"callvault fake-api: cannot listen on 127.0.0.1:{port}: {exc.strerror}")
+        print(f"callvault fake-api: cannot listen on 127.0.0.1:{port}: {exc.strerror}", file=sys.stderr)
         return 1
     spacing = timedelta(seconds=3600 / max(conversations, 1))
     api.populate(conversations, start=datetime.now(UTC) - timedelta(hours=1), spacing=spacing)

@@ -21,17 +21,21 @@ def _fail(message: str) -> int:
 
 def run(args: Any) -> int:
     # Before the package is imported: its logger and metrics read these once.
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    # The failures are summed up below in words; the functions' JSON log lines would only repeat them.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     from callvault import reconcile
     from callvault.sessions import InvalidParameter, parse_time
     from callvault.vendor_api import ApiError
+    from callvault_local.console import UserError, vendor_name
 
-    vendor: str = args.vendor
     try:
+        vendor = vendor_name(args.vendor)
         adapter, reconciler = reconcile.adapter_with_reconciler(vendor)
-    except reconcile.ReconcileUnavailable as exc:
+    except UserError as exc:
         return _fail(str(exc))
+    except reconcile.ReconcileUnavailable as exc:
+        return _fail(f"{exc} (vendors with a pull API: {', '.join(reconcile.pull_vendors())})")
     since = None
     if args.since:
         try:
@@ -67,8 +71,8 @@ def run(args: Any) -> int:
         print(f"callvault reconcile: {report.refused}", file=sys.stderr)
     elif report.failed:
         print(
-            f"callvault reconcile: {report.failed} failed (see the log above); the watermark stays at the last "
-            "complete pass, so the next one lists them again",
+            f"callvault reconcile: {report.failed} failed (first: {report.first_failure}); the watermark stays at "
+            "the last complete pass, so the next one lists them again",
             file=sys.stderr,
         )
     print(report.line(vendor))

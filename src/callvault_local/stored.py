@@ -24,6 +24,8 @@ def run(args: Any) -> int:
         print(f"{listed} object(s) in s3://{bucket}/{args.prefix}", file=sys.stderr)
         return 0
     key = args.key.removeprefix(f"s3://{bucket}/")
+    if key.startswith("s3://"):
+        raise UserError(f"{args.key} is not in this stack's bucket s3://{bucket} (--bucket names another)")
     try:
         body = aws.s3().get_object(Bucket=bucket, Key=key)["Body"].read()
     except aws.s3().exceptions.NoSuchKey:

@@ -103,8 +103,56 @@ def test_wrong_secret_is_refused_and_nothing_written(dev_stack: RunningStack) ->
     before = (len(dev_stack.raw_keys()), len(dev_stack.items()))
     wrong = {"CALLVAULT_SECRET_VOICEOS": "not-the-secret"}
     result = _send(dev_stack, "events/payloads/voiceos/conversation-ended.json", "voiceos", "events", env=wrong)
-    assert result.returncode == 1 and "-> 401" in result.stdout
+    assert result.returncode == 1 and "-> 401: " in _one_line_error(result) and result.stdout == ""
     assert (len(dev_stack.raw_keys()), len(dev_stack.items())) == before
+
+
+def test_the_moto_port_given_as_the_api_port_is_one_line_saying_so(dev_stack: RunningStack) -> None:
+    moto = {"PORT": dev_stack.moto_url.rsplit(":", 1)[1]}
+    commands: list[tuple[str, ...]] = [
+        ("send", "events/payloads/voiceos/conversation-ended.json", "--vendor", "voiceos", "--webhook", "events"),
+        ("sessions", "list"),
+    ]
+    for args in commands:
+        result = subprocess.run(
+            [sys.executable, "-m", "callvault_local.cli", *args],
+            cwd=ROOT,
+            env={**dev_env(), **moto},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 1 and "not as callvault's API does: is that the moto port?" in _one_line_error(result)
+    api = {"MOTO_PORT": dev_stack.url.rsplit(":", 1)[1]}
+    for args in [("archive", "ls"), ("replay", "--vendor", "cozmox")]:
+        result = subprocess.run(
+            [sys.executable, "-m", "callvault_local.cli", *args],
+            cwd=ROOT,
+            env={**dev_env(), **api},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 1 and "answers as callvault's API, not moto" in _one_line_error(result)
+    moto_port = dev_stack.moto_url.rsplit(":", 1)[1]
+    elsewhere = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "callvault_local.cli",
+            "archive",
+            "get",
+            "s3://another-bucket/raw/x.json",
+            "--moto-port",
+            moto_port,
+        ],
+        cwd=ROOT,
+        env=dev_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert elsewhere.returncode == 2 and "is not in this stack's bucket" in _one_line_error(elsewhere)
 
 
 def test_binary_body_reaches_the_handler_base64_and_is_quarantined(dev_stack: RunningStack) -> None:

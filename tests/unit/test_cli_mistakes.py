@@ -205,3 +205,39 @@ def test_progress_is_drawn_on_a_terminal_only_and_summarized() -> None:
     assert pipe.getvalue() == ""
     assert terminal.getvalue().startswith("\rreplay cozmox: 1  (duplicate 1)") and terminal.getvalue().endswith("\r")
     assert Progress("replay voiceos", stream=pipe).finish() == "replay voiceos: nothing to do"
+
+
+def test_reconcile_and_fake_api_match_vendors_as_every_command_does(capsys: pytest.CaptureFixture[str]) -> None:
+    from callvault import reconcile, vendors
+
+    listed = f"one of: {', '.join(sorted(vendors.known()))}"
+    assert one_line(capsys, "reconcile", "--vendor", "acme") == (2, f"callvault reconcile: unknown vendor 'acme'; {listed}")
+    pulls = ", ".join(reconcile.pull_vendors())
+    status, line = one_line(capsys, "reconcile", "--vendor", "SpeakNode")
+    assert status == 2 and line.endswith(f"(vendors with a pull API: {pulls})"), line
+    # Any case is the vendor: the next thing missing is its API key.
+    assert one_line(capsys, "reconcile", "--vendor", "VoiceOS") == (
+        2,
+        "callvault reconcile: no API key: set CALLVAULT_API_KEY_VOICEOS to your voiceos API key",
+    )
+    from callvault_local.fake_vendor_apis import VENDORS
+
+    assert one_line(capsys, "fake-api", "--vendor", "SpeakNode") == (
+        2,
+        f"callvault fake-api: no fake API for speaknode: one of {', '.join(sorted(VENDORS))}",
+    )
+
+
+def test_the_same_port_for_both_or_port_0_to_a_client_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORT", "3919")
+    monkeypatch.setenv("MOTO_PORT", "3919")
+    expected = "the API and moto were both given port 3919 (PORT, MOTO_PORT): give each a port of its own"
+    assert one_line(capsys, "dev") == (2, f"callvault dev: {expected}")
+    monkeypatch.delenv("PORT")
+    monkeypatch.delenv("MOTO_PORT")
+    assert one_line(capsys, "send", SAMPLE, "--vendor", "cozmox", "--webhook", "server-messages", "--port", "0") == (
+        2,
+        "callvault send: --port/PORT 0 means any free port, for `callvault dev` only: give the port the stack took",
+    )

@@ -46,6 +46,7 @@ class Report:
     recovered: int = 0  # stored sessions callvault had never heard of: the webhooks lost them
     requests: int = 0
     refused: str | None = None
+    first_failure: str | None = None  # what went wrong first, for a person reading the summary
     since: str = ""
     until: str = ""
 
@@ -53,9 +54,19 @@ class Report:
         """The summary line (DESIGN.md contract)."""
         return f"reconcile {vendor}: listed {self.listed}, stored {self.stored}, duplicate {self.duplicate}, failed {self.failed}"
 
+    def fail(self, reason: str) -> None:
+        """Count one failure (a conversation, or the listing itself) and keep the first reason."""
+        self.failed += 1
+        self.first_failure = self.first_failure or reason
+
     @property
     def ok(self) -> bool:
         return self.failed == 0 and self.refused is None
+
+
+def pull_vendors() -> list[str]:
+    """The vendors that have a pull API, by name."""
+    return sorted(name for name in vendors.known() if vendors.adapter(name).reconciler is not None)
 
 
 def adapter_with_reconciler(vendor: str) -> tuple[VendorAdapter, Reconciler]:
@@ -105,7 +116,7 @@ def _reconcile_one(adapter: VendorAdapter, reconciler: Reconciler, client: ApiCl
         if rank is None:
             report.recovered += 1
     elif filed.outcome == "quarantined":  # kept under quarantine/ for a parser fix and replay
-        report.failed += 1
+        report.fail(f"{listed.session_id}: quarantined ({filed.reason})")
         logger.warning("pulled conversation quarantined", session_id=listed.session_id, reason=filed.reason)
     else:
         report.duplicate += 1
@@ -161,10 +172,10 @@ def run_pass(
                 except ApiError as exc:
                     if exc.refused_key:
                         raise
-                    report.failed += 1
+                    report.fail(exc.reason)
                     logger.warning("conversation not fetched", session_id=listed.session_id, reason=exc.reason)
                 except StorageUnavailable as exc:
-                    report.failed += 1
+                    report.fail(str(exc))
                     logger.error("conversation not stored", session_id=listed.session_id, reason=str(exc))
             if progress:
                 progress(report)
@@ -180,19 +191,19 @@ def run_pass(
                 if exc.not_found:  # the vendor no longer has it: nothing to learn, nothing lost
                     report.duplicate += 1
                     continue
-                report.failed += 1
+                report.fail(exc.reason)
                 logger.warning("open session not fetched", session_id=session_id, reason=exc.reason)
             except StorageUnavailable as exc:
-                report.failed += 1
+                report.fail(str(exc))
                 logger.error("open session not stored", session_id=session_id, reason=str(exc))
     except ApiError as exc:
         if exc.refused_key:
             report.refused = f"the {adapter.vendor} API refused the key ({exc.reason})"
         else:  # the listing itself kept failing: what the rest of it held is listed next time
-            report.failed += 1
+            report.fail(exc.reason)
         logger.warning("listing stopped", reason=exc.reason)
     except StorageUnavailable as exc:
-        report.failed += 1
+        report.fail(str(exc))
         logger.error("storage unavailable", reason=str(exc))
     report.requests = client.requests
     if report.ok:

@@ -10,6 +10,7 @@ local stack and its fake vendor APIs).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -130,7 +131,7 @@ class ApiClient:
                 preload_content=False,
             )
         except urllib3.exceptions.HTTPError as exc:
-            raise ApiError(f"{method} {path} failed: {type(exc).__name__}") from exc
+            raise ApiError(f"{method} {self._parts.netloc}{path} failed: {_failure(exc)}") from exc
         try:
             # Each retry was a request too (the Retry history lists them).
             self.requests += len(getattr(response.retries, "history", ()) or ())
@@ -142,3 +143,16 @@ class ApiClient:
         if response.status != 200:
             raise ApiError(f"{method} {path}: HTTP {response.status}", response.status)
         return bytes(content)
+
+
+def _failure(exc: Exception) -> str:
+    """What a connection failure was, in words ("Connection refused", "timed out"), not urllib3's
+    wrapper's name: the retries' last cause where they ran out."""
+    cause = getattr(exc, "reason", None) or exc
+    text = str(cause)
+    errno_text = re.search(r"\[Errno -?\d+\] ([^)'\"]+)", text)
+    if errno_text:
+        return errno_text.group(1).strip()
+    if "timed out" in text.lower():
+        return "timed out"
+    return type(cause).__name__
