@@ -273,3 +273,23 @@ def test_a_recording_copy_that_outlives_the_erasure_deletes_what_it_wrote(
     finally:
         media.close()
     assert traces(stored, "rec-erased") == []
+
+
+def test_no_writer_of_the_session_item_touches_its_tombstone(stored: Stored) -> None:
+    """The tombstone is the session item: the recording copier's claim, release and finish, and
+    the event's transaction, each find it and write nothing."""
+    from datetime import UTC, datetime
+
+    from callvault.models import Recording, RecordingState
+
+    body = payload("speaknode/conversation-complete")
+    body["data"].update(session_id="rec-pending", audio_url="https://media.example.com/a.wav")
+    assert post_webhook("speaknode", "conversation-complete", body).status == 200
+    assert erase("speaknode", "rec-pending")[0] == 200
+    snapshot = everything(stored)
+
+    assert store.claim_recording("speaknode", "rec-pending", "claim-1", datetime.now(UTC), 300) is None
+    store.release_recording("speaknode", "rec-pending", "claim-1", "HTTP 503")
+    assert not store.finish_recording("speaknode", "rec-pending", "claim-1", Recording(state=RecordingState.ARCHIVED))
+    assert post_webhook("speaknode", "conversation-complete", body).json["status"] == "forgotten"
+    assert everything(stored) == snapshot and traces(stored, "rec-pending") == []

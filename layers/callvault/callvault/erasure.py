@@ -94,7 +94,7 @@ class _Sweep:
         for item in [*items, *([self.session_item] if self.session_item else [])]:
             for name, value in item.items():
                 text = value.get("S")
-                if name in ("received_at", "first_seen_at", "updated_at", "created_at"):
+                if name in ("received_at", "first_seen_at", "updated_at", "created_at"):  # first_seen_at: older items
                     found = _day(text)
                     if found:
                         self.days.add(found)

@@ -30,6 +30,7 @@ import json
 import random
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -252,8 +253,7 @@ def _session_update(
     sets = [
         "vendor = :vendor",
         "session_id = :session_id",
-        "updated_at = :now",
-        "first_seen_at = if_not_exists(first_seen_at, :now)",
+        "updated_at = :now",  # (no first-seen time of its own: list_sk has it until a creation time comes)
     ]
     # A forgotten session's item is its tombstone: the transaction refuses to write it again.
     names: dict[str, str] = {"#erased": ERASED_ATTR}
@@ -415,12 +415,12 @@ def query_listing(
     index, partition_attr = INDEXES[status is not None]
     after = start_key[LIST_SK_ATTR]["S"] if start_key else None
     top = min(highest, after) if after is not None else highest
-    found: list[Item] = []
-    more = False
-    for partition in _listing_partitions(vendor, status):
-        page = _call(
+    client = aws.dynamodb()
+
+    def query(partition: str) -> dict[str, Any]:
+        page: dict[str, Any] = _call(
             "query",
-            aws.dynamodb().query,
+            client.query,
             TableName=settings().table_name,
             IndexName=index,
             KeyConditionExpression="#p = :p AND #s BETWEEN :lo AND :hi",
@@ -429,8 +429,16 @@ def query_listing(
             ScanIndexForward=False,
             Limit=limit + 1,  # the position itself may be among them (BETWEEN is inclusive)
         )
-        found += (key for key in page.get("Items", []) if key[LIST_SK_ATTR]["S"] != after)
-        more = more or "LastEvaluatedKey" in page
+        return page
+
+    partitions = _listing_partitions(vendor, status)
+    if len(partitions) == 1:
+        pages = [query(partitions[0])]
+    else:  # the Queries overlap: each waits on the network, not on this function's CPU
+        with ThreadPoolExecutor(max_workers=len(partitions)) as pool:
+            pages = list(pool.map(query, partitions))
+    found = [key for page in pages for key in page.get("Items", []) if key[LIST_SK_ATTR]["S"] != after]
+    more = any("LastEvaluatedKey" in page for page in pages)
     found.sort(key=lambda key: key[LIST_SK_ATTR]["S"], reverse=True)
     keys = found[:limit]
     if keys and (more or len(found) > limit):
