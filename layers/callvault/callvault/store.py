@@ -409,13 +409,16 @@ def query_listing(
     """One page of session keys, newest first, with `list_sk` between `lowest` and `highest` and
     below `start_key`'s (exclusive); and the position to resume from (`{"list_sk": ...}`), if any.
 
-    One Query of at most `limit` + 1 keys per partition the filters name (the vendor's, or each
+    One Query of at most `limit` keys per partition the filters name (the vendor's, or each
     known vendor's when no vendor is given) on the index of the status filter, merged by
     `list_sk` (unique: it ends with the vendor and the session id)."""
     index, partition_attr = INDEXES[status is not None]
     after = start_key[LIST_SK_ATTR]["S"] if start_key else None
     top = min(highest, after) if after is not None else highest
     client = aws.dynamodb()
+
+    # BETWEEN is inclusive: the partition holding the position itself reads one key more.
+    holder = after.split("#")[1] if after is not None else None
 
     def query(partition: str) -> dict[str, Any]:
         page: dict[str, Any] = _call(
@@ -427,7 +430,7 @@ def query_listing(
             ExpressionAttributeNames={"#p": partition_attr, "#s": LIST_SK_ATTR},
             ExpressionAttributeValues={":p": {"S": partition}, ":lo": {"S": lowest}, ":hi": {"S": top}},
             ScanIndexForward=False,
-            Limit=limit + 1,  # the position itself may be among them (BETWEEN is inclusive)
+            Limit=limit + 1 if partition.split("#")[0] == holder else limit,
         )
         return page
 
