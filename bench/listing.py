@@ -5,9 +5,11 @@
 1,000 sessions are stored through the real webhook handlers; the table then grows to 5k, 10k and
 50k sessions by copies of those items under new ids and times (the same shapes ingest writes).
 For each size and filter it asks for one page of 20 and counts what DynamoDB reads to answer:
-the index entries the Query examines (ScannedCount) plus the items BatchGetItem returns. A
-design that scans, or filters after reading, grows with the table; this one should not.
-Wall time is moto's (its index queries scan in Python), shown for completeness only.
+the index entries the Queries examine (ScannedCount) plus the items BatchGetItem returns, the
+Queries made, and the read units billed (DynamoDB's rules, eventually consistent: a Query 0.5
+per started 4 KB of what it read, at least 0.5; BatchGetItem 0.5 per item, each item's size
+rounded up to 4 KB). A design that scans, or filters after reading, grows with the table; this
+one should not. Wall time is moto's (its index queries scan in Python), shown for completeness only.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,7 @@ FILTERS: dict[str, dict[str, str]] = {
     "page 2 (cursor)": {},
 }
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
+PER_READ_UNIT = 0.125 / 1e6  # on-demand read request unit, us-east-1 (as bench/write_cost.py)
 
 
 def _iso(moment: datetime) -> str:
@@ -80,6 +84,8 @@ def _client() -> Any:
 
 def grow(seeds: list[dict[str, Any]], start: int, stop: int) -> None:
     """Copies of the seeded session items as sessions `start`..`stop`, one minute apart."""
+    from callvault import store
+
     client = _client()
     batch: list[dict[str, Any]] = []
     for n in range(start, stop):
@@ -87,7 +93,7 @@ def grow(seeds: list[dict[str, Any]], start: int, stop: int) -> None:
         vendor = item["vendor"]["S"]
         session_id, created = f"copy-{n:06d}", _iso(BASE + timedelta(minutes=n))
         item.update(
-            pk={"S": f"{vendor}#{session_id}"},
+            pk={"S": store.session_pk(vendor, session_id)},
             session_id={"S": session_id},
             created_at={"S": created},
             list_sk={"S": f"{created}#{vendor}#{session_id}"},
@@ -100,17 +106,35 @@ def grow(seeds: list[dict[str, Any]], start: int, stop: int) -> None:
         client.batch_write_item(RequestItems={"callvault-sessions": batch})
 
 
-def page_reads(filters: dict[str, str], *, second_page: bool) -> tuple[int, int, float]:
-    """(items read, items returned, seconds) for one page request of the read API."""
+@dataclass
+class PageRead:
+    """What one page request of the read API made DynamoDB read."""
+
+    items_read: int
+    items_returned: int
+    seconds: float
+    queries: int
+    read_units: float
+
+
+def page_reads(filters: dict[str, str], *, second_page: bool) -> PageRead:
+    """What one page request of the read API read, and returned."""
+    from bench.dynamodb_units import item_size, read_units
     from callvault import aws, sessions
 
     reads: Counter[str] = Counter()
+    units = 0.0
 
     def count(parsed: Any, model: Any, **_: Any) -> None:
+        nonlocal units
         if model.name == "Query":
             reads["query"] += parsed.get("ScannedCount", 0)
+            reads["queries"] += 1
+            units += read_units(sum(item_size(i) for i in parsed.get("Items", [])), consistent=False)
         elif model.name == "BatchGetItem":
-            reads["batch"] += sum(len(v) for v in parsed.get("Responses", {}).values())
+            found = [i for rows in parsed.get("Responses", {}).values() for i in rows]
+            reads["batch"] += len(found)
+            units += sum(read_units(item_size(i), consistent=False) for i in found)
 
     client = aws.dynamodb()
     cursor = sessions.list_sessions(limit=PAGE, **filters).next_cursor if second_page else None
@@ -121,7 +145,7 @@ def page_reads(filters: dict[str, str], *, second_page: bool) -> tuple[int, int,
         elapsed = time.perf_counter() - start
     finally:
         client.meta.events.unregister("after-call.dynamodb", count)
-    return reads["query"] + reads["batch"], len(page.items), elapsed
+    return PageRead(reads["query"] + reads["batch"], len(page.items), elapsed, reads["queries"], units)
 
 
 def main() -> None:
@@ -132,7 +156,7 @@ def main() -> None:
     from callvault_local import moto_patches, stack
 
     moto_patches.apply()
-    results: dict[int, dict[str, tuple[int, int, float]]] = {}
+    results: dict[int, dict[str, PageRead]] = {}
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
         aws.reset()
         stack.create(boto3.Session())
@@ -150,13 +174,19 @@ def main() -> None:
     header = f"{'filter':18s}" + "".join(f"{size:>10,d}" for size in SIZES) + "   growth 1k->50k"
     print(header)
     for label in FILTERS:
-        reads = [results[size][label][0] for size in SIZES]
-        returned = [results[size][label][1] for size in SIZES]
+        reads = [results[size][label].items_read for size in SIZES]
+        returned = [results[size][label].items_returned for size in SIZES]
         growth = reads[-1] / reads[0] if reads[0] else float("nan")
         print(f"{label:18s}" + "".join(f"{r:>10d}" for r in reads) + f"   {growth:.2f}x  (items returned: {returned})")
+    print(f"\n== Read units (RCU) and Queries per page request (limit {PAGE}), ${PER_READ_UNIT * 1e6:.3f} per million RCU")
+    print(f"{'filter':18s}" + "".join(f"{size:>14,d}" for size in SIZES) + "   $ per million pages (50k)")
+    for label in FILTERS:
+        row = [results[size][label] for size in SIZES]
+        cells = "".join(f"{f'{r.read_units:.1f} ({r.queries} Q)':>14s}" for r in row)
+        print(f"{label:18s}{cells}   {row[-1].read_units * PER_READ_UNIT * 1e6:.2f}")
     print("\n== Wall time per page request in moto, ms (moto scans its indexes in Python: not DynamoDB's cost)")
     for size in SIZES:
-        times = [results[size][label][2] * 1000 for label in FILTERS]
+        times = [results[size][label].seconds * 1000 for label in FILTERS]
         print(f"{size:>7,d} sessions: median {statistics.median(times):.1f} ms")
 
 

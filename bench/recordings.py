@@ -166,7 +166,7 @@ def _child(mode: str, url: str) -> None:
         outcome = recordings.copy_recording(recordings.RecordingJob("speaknode", "bench", url, None))
         assert outcome == "archived", outcome
         item = boto3.client("dynamodb").get_item(
-            TableName="callvault-sessions", Key={"pk": {"S": "speaknode#bench"}, "sk": {"S": "SESSION"}}
+            TableName="callvault-sessions", Key={"pk": {"S": store.session_pk("speaknode", "bench")}, "sk": {"S": "SESSION"}}
         )["Item"]
         total = int(item["recording_bytes"]["N"])
     elapsed = time.perf_counter() - start

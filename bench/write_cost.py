@@ -34,13 +34,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers/callvault"), str(ROOT / "src")]
 
+from bench.dynamodb_units import item_size, read_units, write_units  # noqa: E402
 from callvault_local.offline import isolate  # noqa: E402
 
 isolate(
@@ -94,48 +94,6 @@ BOT_LINES = [
     "Not at all - the kitchen has several vegetarian mains and can adapt most dishes. I'll add a note.",
     "Yes, I've added a high chair to the booking. Is there anything else I can help you with?",
 ]
-
-
-# -- DynamoDB's size and unit rules ---------------------------------------------------------------
-
-
-def _number_size(text: str) -> int:
-    digits = Decimal(text).normalize().as_tuple().digits
-    return (len(digits) + 1) // 2 + 1
-
-
-def value_size(value: dict[str, Any]) -> int:
-    ((kind, inner),) = value.items()
-    if kind == "S":
-        return len(inner.encode())
-    if kind == "N":
-        return _number_size(inner)
-    if kind == "B":
-        return len(inner)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "M":
-        return 3 + sum(len(k.encode()) + value_size(v) + 1 for k, v in inner.items())
-    if kind == "L":
-        return 3 + sum(value_size(v) + 1 for v in inner)
-    if kind == "SS":
-        return sum(len(s.encode()) for s in inner)
-    if kind == "NS":
-        return sum(_number_size(n) for n in inner)
-    return sum(len(b) for b in inner)
-
-
-def item_size(item: dict[str, Any] | None) -> int:
-    return sum(len(name.encode()) + value_size(value) for name, value in (item or {}).items())
-
-
-def write_units(before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
-    return max(1, math.ceil(max(item_size(before), item_size(after)) / 1024))
-
-
-def read_units(total_bytes: int, *, consistent: bool) -> float:
-    units = max(1, math.ceil(total_bytes / 4096))
-    return float(units) if consistent else units / 2
 
 
 # -- the meter ------------------------------------------------------------------------------------
@@ -419,7 +377,8 @@ def recording_copier_writes(meter: Meter, vendor: str, session_id: str) -> list[
 
     from callvault import models, store
 
-    item = meter.observer.get_item(TableName=meter.table, Key={"pk": {"S": f"{vendor}#{session_id}"}, "sk": {"S": "SESSION"}})
+    key = {"pk": {"S": store.session_pk(vendor, session_id)}, "sk": {"S": "SESSION"}}
+    item = meter.observer.get_item(TableName=meter.table, Key=key)
     claim_args: dict[str, Any] = {"vendor": vendor, "session_id": session_id, "claim": "bench-claim"}
     claim_args |= {"now": datetime.now(UTC), "seconds": 300}
     if "source_url" in inspect.signature(store.claim_recording).parameters:

@@ -28,7 +28,7 @@ import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from callvault import aws as callvault_aws  # noqa: E402
-from callvault import config, secrets, vendors  # noqa: E402
+from callvault import config, secrets, store, vendors  # noqa: E402
 from callvault_local import moto_patches, stack  # noqa: E402
 from callvault_local.apigw import LambdaContext, http_event  # noqa: E402
 from callvault_local.functions import load_handler  # noqa: E402
@@ -154,20 +154,20 @@ class Stored:
         return [{k: deserialize(v) for k, v in item.items()} for page in pages for item in page["Items"]]
 
     def session(self, vendor: str, session_id: str) -> dict[str, Any]:
-        (item,) = [i for i in self.items() if i["pk"] == f"{vendor}#{session_id}" and i["sk"] == "SESSION"]
+        (item,) = [i for i in self.items() if i["pk"] == store.session_pk(vendor, session_id) and i["sk"] == "SESSION"]
         return item
 
     def transcript(self, session: dict[str, Any]) -> list[dict[str, Any]]:
         """A session item's transcript, read back as the read API reads it (from the raw body it points at)."""
         from callvault import sessions
 
-        vendor, _, session_id = session["pk"].partition("#")
+        vendor, session_id = session["vendor"], session["session_id"]
         found = sessions.get_session(vendor, session_id)
         assert found is not None
         return [dict(turn) for turn in found.transcript]
 
     def events(self, vendor: str, session_id: str) -> list[dict[str, Any]]:
-        return [i for i in self.items() if i["pk"] == f"{vendor}#{session_id}" and i["sk"].startswith("EVENT#")]
+        return [i for i in self.items() if i["pk"] == store.session_pk(vendor, session_id) and i["sk"].startswith("EVENT#")]
 
     def keys(self, prefix: str = "") -> list[str]:
         pages = boto3.client("s3").get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix)

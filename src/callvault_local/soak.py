@@ -194,6 +194,7 @@ def check(traffic: Sequence[Delivery], ledger: Ledger, dropped: set[str] | froze
     it is not lost when reconcile filed its session at least as far along as the event says."""
     import boto3
 
+    from callvault.store import session_pk
     from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE
 
     items: dict[tuple[str, str], dict[str, Any]] = {}
@@ -209,7 +210,7 @@ def check(traffic: Sequence[Delivery], ledger: Ledger, dropped: set[str] | froze
     for key, delivery in authentic.items():
         ids = ledger.event_ids.get(key, set())
         session_id = key.split("/")[1]
-        pk = f"{delivery.vendor}#{session_id}"
+        pk = session_pk(delivery.vendor, session_id)
         if key in dropped:
             session = items.get((pk, "SESSION"), {})
             status = session.get("status", {}).get("S")
@@ -222,7 +223,7 @@ def check(traffic: Sequence[Delivery], ledger: Ledger, dropped: set[str] | froze
         if ledger.stored_answers.get(key, 0) > 1:
             doubled += 1
     event_items = sum(1 for _, sk in items if sk.startswith("EVENT#")) - pulled
-    forged_in = sum(1 for pk, _ in items if pk.split("#", 1)[1].startswith("forged-"))
+    forged_in = sum(1 for item in items.values() if item.get("session_id", {}).get("S", "").startswith("forged-"))
     return {
         "unique": len(authentic),
         "event_items": event_items,

@@ -81,7 +81,9 @@ def test_every_sample_event_is_stored_once_over_http(dev_stack: RunningStack, ev
     body = dev_stack.client("s3").get_object(Bucket=LOCAL_BUCKET, Key=raw[0])["Body"].read()
     sent = event["body"].encode()
     assert body == sent  # byte for byte
-    pk = f"{vendor}#{stored['session_id']}"
+    from callvault.store import session_pk
+
+    pk = session_pk(vendor, stored["session_id"])
     keys = {(i["pk"]["S"], i["sk"]["S"]) for i in dev_stack.items()}
     assert (pk, "SESSION") in keys and (pk, f"EVENT#{stored['event_id']}") in keys
 

@@ -88,5 +88,7 @@ def test_sam_local_invoke_stores_through_make_dev(route: Route, dev_stack: Runni
     assert reply["statusCode"] == 200, reply
     body = json.loads(reply["body"])
     assert body["status"] == "stored"
-    key = f"{body['vendor']}#{body['session_id']}"
+    from callvault.store import session_pk
+
+    key = session_pk(body["vendor"], body["session_id"])
     assert any(item["pk"]["S"] == key and item["sk"]["S"] == f"EVENT#{body['event_id']}" for item in dev_stack.items())

@@ -131,9 +131,10 @@ def test_forget_removes_every_byte_of_the_session_and_nothing_else(stored: Store
     assert traces(stored, VICTIM) == []
     after_objects, after_items = everything(stored)
     assert after_objects == untouched  # every other version kept, byte for byte
-    (tombstone,) = [i for i in after_items if i["sk"] == store.TOMBSTONE_SK]
+    (tombstone,) = [i for i in after_items if i["pk"] == store.session_pk("cozmox", VICTIM)]
+    assert tombstone["sk"] == store.SESSION_SK  # the session item's place: the transaction's own condition finds it
     assert set(tombstone) == {"pk", "sk", "vendor", "erased_at", "last_swept_at", *answer["removed"]}
-    others = [i for i in before_items if VICTIM not in str(i)]
+    others = [i for i in before_items if i["pk"] != store.session_pk("cozmox", VICTIM)]
     assert sorted(map(str, after_items)) == sorted(map(str, [*others, tombstone]))  # every other item as it was
     assert read(f"/sessions/cozmox/{VICTIM}")[0] == 404
     assert read(f"/sessions/cozmox/{BYSTANDER}")[0] == 200
@@ -147,7 +148,7 @@ def test_erasing_twice_is_safe_and_an_unknown_session_is_404(stored: Stored) -> 
     assert first[0] == second[0] == 200
     assert set(second[1]["removed"].values()) == {0} and second[1]["erased_at"] == first[1]["erased_at"]
     assert erase("cozmox", "call_never-seen") == (404, {"error": "no session 'call_never-seen' for cozmox"})
-    assert [i for i in stored.items() if i["sk"] == store.TOMBSTONE_SK and "never" in str(i)] == []
+    assert [i for i in stored.items() if i["pk"] == store.session_pk("cozmox", "call_never-seen")] == []
     status, reply = erase("nosuchvendor", VICTIM)
     assert status == 404 and reply["error"].startswith("no vendor 'nosuchvendor'")  # a path naming nothing
 
@@ -223,7 +224,7 @@ def test_an_expired_session_reads_as_unknown(stored: Stored, monkeypatch: pytest
     monkeypatch.setenv("TRANSCRIPT_RETENTION_DAYS", "30")
     config.settings.cache_clear()
     deliver_call(VICTIM)
-    items = [i for i in stored.items() if i["pk"] == f"cozmox#{VICTIM}"]
+    items = [i for i in stored.items() if i["pk"] == store.session_pk("cozmox", VICTIM)]
     for item in items:  # every item carries its TTL: 30 days after it was last written
         from datetime import datetime
 
@@ -234,7 +235,7 @@ def test_an_expired_session_reads_as_unknown(stored: Stored, monkeypatch: pytest
     # 30 days on, before DynamoDB's TTL got round to deleting it
     boto3.client("dynamodb").update_item(
         TableName=stored.table,
-        Key={"pk": {"S": f"cozmox#{VICTIM}"}, "sk": {"S": store.SESSION_SK}},
+        Key={"pk": {"S": store.session_pk("cozmox", VICTIM)}, "sk": {"S": store.SESSION_SK}},
         UpdateExpression="SET expires_at = :past",
         ExpressionAttributeValues={":past": {"N": "1700000000"}},
     )
@@ -272,3 +273,23 @@ def test_a_recording_copy_that_outlives_the_erasure_deletes_what_it_wrote(
     finally:
         media.close()
     assert traces(stored, "rec-erased") == []
+
+
+def test_no_writer_of_the_session_item_touches_its_tombstone(stored: Stored) -> None:
+    """The tombstone is the session item: the recording copier's claim, release and finish, and
+    the event's transaction, each find it and write nothing."""
+    from datetime import UTC, datetime
+
+    from callvault.models import Recording, RecordingState
+
+    body = payload("speaknode/conversation-complete")
+    body["data"].update(session_id="rec-pending", audio_url="https://media.example.com/a.wav")
+    assert post_webhook("speaknode", "conversation-complete", body).status == 200
+    assert erase("speaknode", "rec-pending")[0] == 200
+    snapshot = everything(stored)
+
+    assert store.claim_recording("speaknode", "rec-pending", "claim-1", datetime.now(UTC), 300) is None
+    store.release_recording("speaknode", "rec-pending", "claim-1", "HTTP 503")
+    assert not store.finish_recording("speaknode", "rec-pending", "claim-1", Recording(state=RecordingState.ARCHIVED))
+    assert post_webhook("speaknode", "conversation-complete", body).json["status"] == "forgotten"
+    assert everything(stored) == snapshot and traces(stored, "rec-pending") == []

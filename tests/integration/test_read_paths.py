@@ -36,3 +36,26 @@ def test_unknown_routes_and_methods_answer_as_api_gateway(stored: Stored) -> Non
     unrouted = [("GET", "/session"), ("POST", "/sessions"), ("GET", "/sessions/cozmox"), ("GET", "/webhooks/voiceos/events")]
     for method, target in unrouted:
         assert _get(target, method) == (404, {"message": "Not Found"}), (method, target)
+
+
+def test_every_vendor_listing_merges_vendors_created_at_the_same_moment(stored: Stored) -> None:
+    """A listing of every vendor merges one Query per vendor: sessions of several vendors created
+    at the same time, split across pages, come once each, in one order (list_sk: time, vendor, id)."""
+    from callvault_local.samples import VENDORS, session_webhook
+
+    moment = "2026-11-20T09:00:00.000Z"
+    expected = []
+    for vendor in VENDORS[:3]:
+        for n in range(3):
+            webhook = session_webhook(vendor, f"same-moment-{n}", moment, ended=False)
+            assert post_webhook(vendor, webhook.webhook, webhook.body).json["status"] == "stored"
+            expected.append(f"{moment}#{vendor}#same-moment-{n}")
+    seen, cursor = [], None
+    for _ in range(len(expected)):
+        status, page = _get("/sessions?limit=2" + (f"&cursor={quote(cursor)}" if cursor else ""))
+        assert status == 200, page
+        seen += [f"{i['created_at']}#{i['vendor']}#{i['session_id']}" for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(expected, reverse=True)

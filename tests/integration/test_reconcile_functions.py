@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from callvault import config
+from callvault import config, store
 from callvault_local.apigw import LambdaContext
 from callvault_local.fake_vendor_apis import FakeVendorApi
 from callvault_local.functions import load_handler
@@ -101,7 +101,7 @@ def test_stale_sessions_are_counted_without_a_scan(
     for session_id in ("quiet", "ended"):
         table.update_item(
             TableName=stored.table,
-            Key={"pk": {"S": f"voiceos#{session_id}"}, "sk": {"S": "SESSION"}},
+            Key={"pk": {"S": store.session_pk("voiceos", session_id)}, "sk": {"S": "SESSION"}},
             UpdateExpression="SET updated_at = :old",
             ExpressionAttributeValues={":old": {"S": (now - timedelta(hours=4)).isoformat()}},
         )
@@ -117,7 +117,7 @@ def test_stale_sessions_are_counted_without_a_scan(
 
     monkeypatch.setattr(client, "query", counted_query)
     assert reconcile.count_stale(now) == {"voiceos": 1}
-    assert set(queries) == {"by-status"}
+    assert set(queries) == {"by-vendor-status"}
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     capsys.readouterr()
     assert handler("sessions_stale")({}, LambdaContext())["stale"] == {"voiceos": 1}

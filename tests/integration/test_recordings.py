@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from callvault import config, download, recordings
+from callvault import config, download, recordings, store
 from callvault.models import Recording
 from callvault_local.dev import LocalApi
 from callvault_local.streams import StreamDelivery, deliveries
@@ -155,7 +155,7 @@ def test_slow_server_times_out_then_is_retried_then_dead_lettered(
     assert media.hits["/slow.wav"] - before == 2 and recording["attempts"] == 2
     assert recording["error"] == "timed out while copying"
     assert [json.loads(json.dumps(r["dynamodb"]["Keys"])) for r in copier.dead_letters] == [
-        {"pk": {"S": f"speaknode#{session_id}"}, "sk": {"S": "SESSION"}}
+        {"pk": {"S": store.session_pk("speaknode", session_id)}, "sk": {"S": "SESSION"}}
     ]
     assert stored.keys(f"audio/speaknode/{session_id}/") == []
 
@@ -220,7 +220,7 @@ def test_a_record_delivered_again_after_the_last_attempt_fetches_nothing(
     spent = config.settings().recording_max_attempts
     boto3.client("dynamodb").update_item(  # as if every attempt had been made, the last one cut short (a timeout)
         TableName=stored.table,
-        Key={"pk": {"S": f"speaknode#{session_id}"}, "sk": {"S": "SESSION"}},
+        Key={"pk": {"S": store.session_pk("speaknode", session_id)}, "sk": {"S": "SESSION"}},
         UpdateExpression="SET recording_attempts = :spent, recording_error = :last",
         ExpressionAttributeValues={":spent": {"N": str(spent)}, ":last": {"S": "HTTP 503"}},
     )

@@ -1,9 +1,11 @@
 """Erasing one session everywhere (DESIGN.md "Erasure"): items, raw bodies, transcripts, recording.
 
 Order matters, so that deliveries racing the erasure leave nothing behind:
-1. the tombstone is written first: from then on no transaction files an event for the session
-   (store.record_event checks it) and an ignored event is not archived (ingest looks first);
-2. every S3 version the session owns is deleted, then its items (the items index the raw keys,
+1. the tombstone is written first, in place of the session item (read just before, for the raw
+   bodies and days it names): from then on no transaction files an event for the session (the
+   session update's condition refuses a tombstone) and an ignored event is not archived (ingest
+   looks first);
+2. every S3 version the session owns is deleted, then its event items (they index the raw keys,
    so they go last: an erasure that fails half way finds them again when run again);
 3. a second sweep deletes what deliveries in flight before the tombstone wrote meanwhile.
 
@@ -78,19 +80,21 @@ def _day(text: str | None) -> date | None:
 class _Sweep:
     """One session's erasure in progress: what was looked at, what was removed."""
 
-    def __init__(self, vendor: str, session_id: str, erasure: Erasure) -> None:
+    def __init__(self, vendor: str, session_id: str, erasure: Erasure, session_item: store.Item | None) -> None:
         self.vendor, self.session_id, self.erasure = vendor, session_id, erasure
+        self.session_item = session_item  # as it was before the tombstone replaced it
         self.needles = _needles(session_id)
         self.days: set[date] = set()
         self.examined: set[tuple[str, str]] = set()  # (key, version) read and found not to name the session
 
     def run(self, today: date) -> None:
-        items = store.session_items(self.vendor, self.session_id, consistent=True)
+        # The tombstone stays; the event items go (the session item's references are events' bodies too).
+        items = [i for i in store.session_items(self.vendor, self.session_id, consistent=True) if not store.is_tombstone(i)]
         owned: set[str] = set()
-        for item in items:
+        for item in [*items, *([self.session_item] if self.session_item else [])]:
             for name, value in item.items():
                 text = value.get("S")
-                if name in ("received_at", "first_seen_at", "updated_at", "created_at"):
+                if name in ("received_at", "first_seen_at", "updated_at", "created_at"):  # first_seen_at: older items
                     found = _day(text)
                     if found:
                         self.days.add(found)
@@ -140,19 +144,24 @@ def erase(vendor: str, session_id: str, *, who: str) -> Erasure | None:
     """
     sessions.check_session(vendor, session_id)
     now = datetime.now(UTC)
-    tombstone = store.tombstone(vendor, session_id)
-    if tombstone is None and not store.session_items(vendor, session_id, consistent=True):
+    items = store.session_items(vendor, session_id, consistent=True)
+    if not items:
         return None
-    erased_at = tombstone["erased_at"]["S"] if tombstone else format_utc(now)
+    session_item = next((i for i in items if i["sk"]["S"] == store.SESSION_SK), None)
+    tombstone = session_item if store.is_tombstone(session_item) else None
+    erased_at = tombstone[store.ERASED_ATTR]["S"] if tombstone else format_utc(now)
     erasure = Erasure(vendor, session_id, erased_at)
     if tombstone is None:
-        store.put_tombstone(vendor, session_id, {"erased_at": erased_at})
-    sweep = _Sweep(vendor, session_id, erasure)
+        store.put_tombstone(vendor, session_id, {store.ERASED_ATTR: erased_at})
+        erasure.removed["items"] += session_item is not None  # replaced by the tombstone
+    sweep = _Sweep(vendor, session_id, erasure, None if tombstone else session_item)
     sweep.run(now.date())
     sweep.run(now.date())  # what deliveries in flight before the tombstone wrote meanwhile
     # The tombstone keeps the totals of every run: what was removed, never what it was.
     totals = {kind: count + int((tombstone or {}).get(kind, {}).get("N", 0)) for kind, count in erasure.counts().items()}
-    store.put_tombstone(vendor, session_id, {"erased_at": erased_at, "last_swept_at": format_utc(datetime.now(UTC)), **totals})
+    store.put_tombstone(
+        vendor, session_id, {store.ERASED_ATTR: erased_at, "last_swept_at": format_utc(datetime.now(UTC)), **totals}
+    )
     digest = store.session_digest(vendor, session_id)  # the log names the session as the tombstone does
     logger.info("session erased", vendor=vendor, session_digest=digest, who=who, erased_at=erased_at, removed=erasure.counts())
     return erasure

@@ -9,11 +9,31 @@ it builds two botocore clients for sampling rules, measured at +150-480 ms per c
 36 MB of layer (README, "Measured decisions").
 """
 
+from typing import Any
+
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-logger = Logger(service="callvault")
+# Keys Powertools puts on every line that CloudWatch already has once per invocation (the log
+# group names the function; its REPORT line gives the memory and a cold start's init time) or
+# that never vary; CloudWatch bills each line's bytes, and a webhook logs one line per event.
+# Where in the code a line came from is kept for warnings and errors.
+_REDUNDANT_KEYS = ("function_arn", "function_name", "function_memory_size", "cold_start", "service")
+_QUIET_LEVELS = ("DEBUG", "INFO")
+
+
+class _LeanFormatter(LambdaPowertoolsFormatter):
+    def serialize(self, log: dict[str, Any]) -> str:  # type: ignore[override]
+        for key in _REDUNDANT_KEYS:
+            log.pop(key, None)
+        if log.get("level") in _QUIET_LEVELS:
+            log.pop("location", None)
+        return super().serialize(log)
+
+
+logger = Logger(service="callvault", logger_formatter=_LeanFormatter())
 metrics = Metrics(namespace="callvault", service="callvault")
 
 

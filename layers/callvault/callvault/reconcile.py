@@ -140,7 +140,7 @@ def _open_sessions(vendor: str, now: datetime) -> Iterator[str]:
                 vendor=vendor, status=status.value, lowest=lowest, highest=highest, limit=_PAGE, start_key=start_key
             )
             for key in keys:
-                yield key["pk"]["S"].split("#", 1)[1]
+                yield key[store.LIST_SK_ATTR]["S"].split("#", 2)[2]  # "{created}#{vendor}#{session_id}"
             if not start_key:
                 break
 
@@ -254,18 +254,18 @@ STALE_LOOKBACK = timedelta(days=7)
 def count_stale(now: datetime | None = None) -> dict[str, int]:
     """Sessions not ended whose last event is older than `stale_after_seconds`, per vendor.
 
-    No Scan: one Query per unfinished status on the by-status index, over the sessions created
-    (hence last heard of, at the latest) between the lookback and the stale limit, then one
-    BatchGetItem per page to read their `updated_at`."""
+    No Scan: for each unfinished status, one Query per vendor on the by-vendor-status index, over
+    the sessions created (hence last heard of, at the latest) between the lookback and the stale
+    limit, then one BatchGetItem per page to read their `updated_at`."""
     now = now or datetime.now(UTC)
     limit = format_utc(now - timedelta(seconds=settings().stale_after_seconds))
     lowest = format_utc(now - STALE_LOOKBACK)
     stale: dict[str, int] = {}
-    for status in _UNFINISHED:
+    for vendor_name, status in ((v, s) for v in sorted(vendors.known()) for s in _UNFINISHED):
         start_key = None
-        while True:
+        while True:  # vendor by vendor: one Query per page, no merge across vendors to pay for
             keys, start_key = store.query_listing(
-                vendor=None, status=status.value, lowest=lowest, highest=limit, limit=_PAGE, start_key=start_key
+                vendor=vendor_name, status=status.value, lowest=lowest, highest=limit, limit=_PAGE, start_key=start_key
             )
             for item in store.get_sessions(keys):
                 if item.get("updated_at", {}).get("S", "") < limit:

@@ -36,7 +36,7 @@ from callvault.secrets import secrets_for
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 CURSOR_KEY_OWNER = "cursor"
-_CURSOR_VERSION = 1
+_CURSOR_VERSION = 2  # 2: the position is a list_sk (one per listing, whatever the partitions merged)
 _MAC_BYTES = 16
 _TRANSCRIPT_KEYS = tuple(TranscriptEntry.__annotations__)
 _TOOL_KEYS = tuple(ToolCall.__annotations__)
@@ -143,8 +143,9 @@ def list_sessions(
     """Sessions matching every given filter, newest first (by creation time, or first-seen time
     when the vendor never gave one). `created_after` and `created_before` are exclusive.
 
-    One Query on a keys-only index for at most `limit` keys, then one BatchGetItem for those
-    sessions: the cost follows the page, never the table.
+    One Query on a keys-only index for at most `limit` + 1 keys (one per known vendor when no
+    vendor is given), then one BatchGetItem for the page's sessions: the cost follows the page,
+    never the table.
     """
     if vendor is not None:
         check_vendor(vendor)
@@ -283,7 +284,7 @@ def get_session(vendor: str, session_id: str) -> Session | None:
     check_session(vendor, session_id)
     items = store.session_items(vendor, session_id)
     session_item = next((i for i in items if i["sk"]["S"] == store.SESSION_SK), None)
-    if session_item is None or store.expired(session_item, time.time()):
+    if session_item is None or store.is_tombstone(session_item) or store.expired(session_item, time.time()):
         return None
     events = sorted(
         (

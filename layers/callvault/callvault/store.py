@@ -1,9 +1,15 @@
 """DynamoDB: one event item per event and one session item per call, in one table.
 
-Keys: `pk = "{vendor}#{session_id}"`; the session item has `sk = "SESSION"`, each event
+Keys: `pk = "{vendor}#{digest}"`, the digest a SHA-256 of vendor and session id (`session_digest`;
+the id itself is the attribute `session_id`); the session item has `sk = "SESSION"`, each event
 `sk = "EVENT#{event_id}"`. Recording an event is a single TransactWriteItems: a Put of the
 event item that fails if it exists (the idempotency key, kept forever) and an Update of the
 session item. The two cannot disagree, and a duplicate writes nothing.
+
+An erased session's tombstone is its session item, rewritten by the erasure to hold only its
+keys, `vendor`, times and counts (`erased_at`, ...): the key names the session without holding
+its id, and the session update's own condition (`attribute_not_exists(erased_at)`) refuses a
+forgotten session, so the transaction needs no check of another item (DESIGN.md "Erasure").
 
 The session update is written so that a status only moves forward: the first attempt sets the
 event's status, guarded by `status_rank <= rank`; when the session is already further along (a
@@ -24,6 +30,7 @@ import json
 import random
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -39,7 +46,8 @@ from callvault.observability import logger
 
 SESSION_SK = "SESSION"
 EVENT_SK_PREFIX = "EVENT#"
-TOMBSTONE_SK = "TOMBSTONE"
+# Present on a session item only when it is a tombstone (callvault/erasure.py).
+ERASED_ATTR = "erased_at"
 VENDOR_FIELD_PREFIX = "vf:"
 _CONFLICT_RETRIES = 5
 # Inline bounds that keep a session item at about 2 KB whatever a vendor sends (each event
@@ -61,19 +69,18 @@ EXPIRES_ATTR = "expires_at"
 
 Outcome = Literal["stored", "duplicate", "forgotten"]
 
-# Listing (DESIGN.md "Listing uses a GSI"): four sparse, keys-only indexes share one sort key,
-# `list_sk = "{created_at}#{vendor}#{session_id}"`, so that any combination of the vendor and
-# status filters is one Query, newest first, reading only the page. Keys-only: an index entry
-# is rewritten only when a key changes (a new session, a status change), not on every event.
+# Listing (DESIGN.md "Listing uses a GSI"): two sparse, keys-only indexes share one sort key,
+# `list_sk = "{created_at}#{vendor}#{session_id}"` (unique, so a position in a listing is one
+# list_sk): `by-vendor` (partition: the vendor) and `by-vendor-status` (partition:
+# "{vendor}#{status}"). A listing of one vendor is one Query reading only its page; a listing of
+# every vendor is one such Query per known vendor, merged by list_sk. Each index entry is written
+# only when its key changes (a new session, a status change), not on every event; two indexes
+# rather than one per filter combination, as every entry is paid on every new session.
 LIST_SK_ATTR = "list_sk"
-LIST_ALL_ATTR = "list_all"
-LIST_ALL = "session"
 VENDOR_STATUS_ATTR = "vendor_status"
-INDEXES = {  # (filter by vendor, filter by status) -> (index name, its partition key attribute)
-    (False, False): ("by-created", LIST_ALL_ATTR),
-    (True, False): ("by-vendor", "vendor"),
-    (False, True): ("by-status", "status"),
-    (True, True): ("by-vendor-status", VENDOR_STATUS_ATTR),
+INDEXES = {  # filter by status -> (index name, its partition key attribute)
+    False: ("by-vendor", "vendor"),
+    True: ("by-vendor-status", VENDOR_STATUS_ATTR),
 }
 
 
@@ -123,7 +130,9 @@ class EventRecord:
 
 
 def session_pk(vendor: str, session_id: str) -> str:
-    return f"{vendor}#{session_id}"
+    """The partition of a session's items: the vendor (IAM's LeadingKeys are per vendor) and a
+    digest of the id, so that the tombstone an erasure leaves there names no one."""
+    return f"{vendor}#{session_digest(vendor, session_id)}"
 
 
 def _session_key(vendor: str, session_id: str) -> dict[str, dict[str, str]]:
@@ -131,14 +140,13 @@ def _session_key(vendor: str, session_id: str) -> dict[str, dict[str, str]]:
 
 
 def session_digest(vendor: str, session_id: str) -> str:
-    """A SHA-256 that names a session without holding its id (tombstones, erasure logs)."""
+    """A SHA-256 that names a session without holding its id (keys, tombstones, erasure logs)."""
     return hashlib.sha256(f"{vendor}\0{session_id}".encode()).hexdigest()
 
 
-def tombstone_key(vendor: str, session_id: str) -> dict[str, dict[str, str]]:
-    """Where an erased session's tombstone lives: under the digest of its id, so that no item
-    names the session once it is forgotten, yet every delivery can find it (DESIGN "Erasure")."""
-    return {"pk": {"S": f"{vendor}#{session_digest(vendor, session_id)}"}, "sk": {"S": TOMBSTONE_SK}}
+def is_tombstone(item: Mapping[str, Any] | None) -> bool:
+    """True when `item` (DynamoDB form) is an erased session's tombstone."""
+    return item is not None and ERASED_ATTR in item
 
 
 def _retention_expiry(received_at: str) -> dict[str, str] | None:
@@ -244,22 +252,20 @@ def _session_update(
     move_transcript: bool,
     recording: Recording | None = None,
 ) -> dict[str, Any]:
-    names: dict[str, str] = {}
     values: dict[str, Any] = {
         ":vendor": {"S": record.vendor},
         ":session_id": {"S": record.session_id},
         ":now": {"S": record.received_at},
         ":one": {"N": "1"},
-        ":all": {"S": LIST_ALL},
     }
     sets = [
         "vendor = :vendor",
         "session_id = :session_id",
-        "updated_at = :now",
-        "first_seen_at = if_not_exists(first_seen_at, :now)",
-        f"{LIST_ALL_ATTR} = :all",
+        "updated_at = :now",  # (no first-seen time of its own: list_sk has it until a creation time comes)
     ]
-    conditions: list[str] = []
+    # A forgotten session's item is its tombstone: the transaction refuses to write it again.
+    names: dict[str, str] = {"#erased": ERASED_ATTR}
+    conditions: list[str] = ["attribute_not_exists(#erased)"]
     if update.created_at is not None:
         # The vendor's creation time and the listing key move together (vendors repeat it).
         values[":created"] = {"S": update.created_at}
@@ -304,14 +310,13 @@ def _session_update(
         values[":vendor_status"] = {"S": f"{record.vendor}#{update.status.value}"}
         sets.append(f"#status = :status, status_rank = :rank, {VENDOR_STATUS_ATTR} = :vendor_status")
         conditions.append("(attribute_not_exists(status_rank) OR status_rank <= :rank)")
-    if conditions:
-        item["ConditionExpression"] = " AND ".join(conditions)
-        # On failure DynamoDB returns the item as it is, so the retry knows which guard failed.
-        item["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    item["ConditionExpression"] = " AND ".join(conditions)
+    # On failure DynamoDB returns the item as it is, so the retry knows which guard failed
+    # (or that the item is a tombstone).
+    item["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     item["UpdateExpression"] = "SET " + ", ".join(sets) + " ADD event_count :one"
     item["ExpressionAttributeValues"] = values
-    if names:
-        item["ExpressionAttributeNames"] = names
+    item["ExpressionAttributeNames"] = names
     return item
 
 
@@ -345,15 +350,6 @@ def _event_put(record: EventRecord) -> dict[str, Any]:
     return {"TableName": settings().table_name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
 
 
-def _not_forgotten(record: EventRecord) -> dict[str, Any]:
-    # The transaction refuses to write a session erased meanwhile (an erasure writes its tombstone first).
-    return {
-        "TableName": settings().table_name,
-        "Key": tombstone_key(record.vendor, record.session_id),
-        "ConditionExpression": "attribute_not_exists(pk)",
-    }
-
-
 def record_event(record: EventRecord, update: SessionUpdate, recording: Recording | None = None) -> Outcome:
     """Store the event and merge it into its session, exactly once; `recording`, the recording the
     event carried, already in the archive (`recordings.archived`).
@@ -366,7 +362,7 @@ def record_event(record: EventRecord, update: SessionUpdate, recording: Recordin
     conflicts = 0
     while True:
         session = _session_update(record, update, advance_status=advance, move_transcript=move, recording=recording)
-        items = [{"Put": _event_put(record)}, {"Update": session}, {"ConditionCheck": _not_forgotten(record)}]
+        items = [{"Put": _event_put(record)}, {"Update": session}]
         try:
             aws.dynamodb().transact_write_items(TransactItems=items)  # type: ignore[arg-type,unused-ignore]
             return "stored"
@@ -375,11 +371,12 @@ def record_event(record: EventRecord, update: SessionUpdate, recording: Recordin
                 raise StorageUnavailable(f"dynamodb write failed: {aws.error_code(exc)}") from exc
             reasons = exc.response.get("CancellationReasons", [])
             codes = [reason.get("Code") for reason in reasons]
-            if codes[2:3] == ["ConditionalCheckFailed"]:
-                return "forgotten"
+            session_refused = codes[1:2] == ["ConditionalCheckFailed"]
+            if session_refused and (is_tombstone(reasons[1].get("Item")) or not (advance or move)):
+                return "forgotten"  # erased (an update with no guard is refused by the tombstone only)
             if codes[:1] == ["ConditionalCheckFailed"]:
                 return "duplicate"
-            if (advance or move) and codes[1:2] == ["ConditionalCheckFailed"]:
+            if session_refused:
                 # The session is further along (fill gaps, keep its status), or holds a longer
                 # transcript (keep pointing at it); whichever it is, the other still applies.
                 guards = _guards_that_hold(reasons[1].get("Item"), update, advance, move)
@@ -409,30 +406,62 @@ def _call(operation: str, call: Any, **kwargs: Any) -> Any:
         raise StorageUnavailable(f"dynamodb {operation} failed: {type(exc).__name__}") from exc
 
 
+def _listing_partitions(vendor: str | None, status: str | None) -> list[str]:
+    from callvault import vendors  # the registry: each vendor's sessions are one partition
+
+    listed = [vendor] if vendor else sorted(vendors.known())
+    return [f"{v}#{status}" for v in listed] if status else listed
+
+
 def query_listing(
     *, vendor: str | None, status: str | None, lowest: str, highest: str, limit: int, start_key: Item | None
 ) -> tuple[list[Item], Item | None]:
-    """One page of session keys from the listing index that fits the filters, newest first,
-    with `list_sk` between `lowest` and `highest`; and the key to resume from, if any."""
-    index, partition_attr = INDEXES[(vendor is not None, status is not None)]
-    partition = f"{vendor}#{status}" if vendor and status else vendor or status or LIST_ALL
-    kwargs: dict[str, Any] = {
-        "TableName": settings().table_name,
-        "IndexName": index,
-        "KeyConditionExpression": "#p = :p AND #s BETWEEN :lo AND :hi",
-        "ExpressionAttributeNames": {"#p": partition_attr, "#s": LIST_SK_ATTR},
-        "ExpressionAttributeValues": {":p": {"S": partition}, ":lo": {"S": lowest}, ":hi": {"S": highest}},
-        "ScanIndexForward": False,
-        "Limit": limit,
-    }
-    if start_key:
-        kwargs["ExclusiveStartKey"] = start_key
-    page = _call("query", aws.dynamodb().query, **kwargs)
-    return page.get("Items", []), page.get("LastEvaluatedKey")
+    """One page of session keys, newest first, with `list_sk` between `lowest` and `highest` and
+    below `start_key`'s (exclusive); and the position to resume from (`{"list_sk": ...}`), if any.
+
+    One Query of at most `limit` keys per partition the filters name (the vendor's, or each
+    known vendor's when no vendor is given) on the index of the status filter, merged by
+    `list_sk` (unique: it ends with the vendor and the session id)."""
+    index, partition_attr = INDEXES[status is not None]
+    after = start_key[LIST_SK_ATTR]["S"] if start_key else None
+    top = min(highest, after) if after is not None else highest
+    client = aws.dynamodb()
+
+    # BETWEEN is inclusive: the partition holding the position itself reads one key more.
+    holder = after.split("#")[1] if after is not None else None
+
+    def query(partition: str) -> dict[str, Any]:
+        page: dict[str, Any] = _call(
+            "query",
+            client.query,
+            TableName=settings().table_name,
+            IndexName=index,
+            KeyConditionExpression="#p = :p AND #s BETWEEN :lo AND :hi",
+            ExpressionAttributeNames={"#p": partition_attr, "#s": LIST_SK_ATTR},
+            ExpressionAttributeValues={":p": {"S": partition}, ":lo": {"S": lowest}, ":hi": {"S": top}},
+            ScanIndexForward=False,
+            Limit=limit + 1 if partition.split("#")[0] == holder else limit,
+        )
+        return page
+
+    partitions = _listing_partitions(vendor, status)
+    if len(partitions) == 1:
+        pages = [query(partitions[0])]
+    else:  # the Queries overlap: each waits on the network, not on this function's CPU
+        with ThreadPoolExecutor(max_workers=len(partitions)) as pool:
+            pages = list(pool.map(query, partitions))
+    found = [key for page in pages for key in page.get("Items", []) if key[LIST_SK_ATTR]["S"] != after]
+    more = any("LastEvaluatedKey" in page for page in pages)
+    found.sort(key=lambda key: key[LIST_SK_ATTR]["S"], reverse=True)
+    keys = found[:limit]
+    if keys and (more or len(found) > limit):
+        return keys, {LIST_SK_ATTR: keys[-1][LIST_SK_ATTR]}
+    return keys, None
 
 
 def get_sessions(keys: list[Item]) -> list[Item]:
-    """The session items for `keys` (pk/sk pairs), in the order of `keys`; missing ones left out."""
+    """The session items for `keys` (pk/sk pairs), in the order of `keys`; missing ones and
+    tombstones (an index entry not yet removed from an eventually consistent index) left out."""
     wanted = [{"pk": key["pk"], "sk": key["sk"]} for key in keys]
     found: dict[tuple[str, str], Item] = {}
     pending: dict[str, Any] = {settings().table_name: {"Keys": wanted}} if wanted else {}
@@ -440,7 +469,8 @@ def get_sessions(keys: list[Item]) -> list[Item]:
     while pending:
         reply = _call("batch get", aws.dynamodb().batch_get_item, RequestItems=pending)
         for item in reply.get("Responses", {}).get(settings().table_name, []):
-            found[(item["pk"]["S"], item["sk"]["S"])] = item
+            if not is_tombstone(item):
+                found[(item["pk"]["S"], item["sk"]["S"])] = item
         pending = reply.get("UnprocessedKeys") or {}
         if pending:  # throttled in part: back off, then ask for the rest
             attempt += 1
@@ -478,15 +508,19 @@ def expired(item: Item, now: float) -> bool:
 
 def tombstone(vendor: str, session_id: str) -> Item | None:
     """The session's tombstone if it was erased (a strongly consistent read), else None."""
-    key = tombstone_key(vendor, session_id)
+    key = _session_key(vendor, session_id)
     reply = _call("get", aws.dynamodb().get_item, TableName=settings().table_name, Key=key, ConsistentRead=True)
     found: Item | None = reply.get("Item")
-    return found
+    return found if is_tombstone(found) else None
 
 
 def put_tombstone(vendor: str, session_id: str, attributes: dict[str, str | int]) -> None:
-    """Write (or rewrite) the session's tombstone with `attributes`: times and counts, nothing personal."""
-    item: Item = {**tombstone_key(vendor, session_id), "vendor": {"S": vendor}}
+    """Replace the session item with its tombstone, holding `attributes` (`erased_at` among them:
+    times and counts, nothing personal) beside its keys and vendor. The tombstone has none of the
+    listing indexes' keys but `vendor`, so no index lists it."""
+    if ERASED_ATTR not in attributes:
+        raise ValueError(f"a tombstone needs {ERASED_ATTR}")
+    item: Item = {**_session_key(vendor, session_id), "vendor": {"S": vendor}}
     for name, value in attributes.items():
         item[name] = {"N": str(value)} if isinstance(value, int) else {"S": value}
     _call("put", aws.dynamodb().put_item, TableName=settings().table_name, Item=item)
