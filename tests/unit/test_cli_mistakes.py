@@ -58,7 +58,7 @@ def one_line(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         cli.main(["--version"])
-    assert exited.value.code == 0 and capsys.readouterr().out == "callvault 0.1.0\n"
+    assert exited.value.code == 0 and capsys.readouterr().out == "callvault 0.2.0\n"
 
 
 def test_unknown_vendor_lists_the_vendors(capsys: pytest.CaptureFixture[str]) -> None:

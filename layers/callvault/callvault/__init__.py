@@ -1,3 +1,3 @@
 """callvault: voice-AI webhooks stored exactly once in your own AWS account."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
