@@ -126,6 +126,7 @@ def vapi_call(
             "role": "bot" if n % 2 == 0 else "user",
             "message": _TURNS[n % len(_TURNS)],
             "time": created_at.timestamp() * 1000 + 2000 + n * 5000,
+            "endTime": created_at.timestamp() * 1000 + 5000 + n * 5000,
             "secondsFromStart": 2.0 + n * 5,
         }
         for n in range(turns if started else 0)

@@ -266,7 +266,7 @@ PAGE_LIMIT = 100
 class ListedCall(VendorItem):
     call_id: str | None = None
     call_status: str | None = None
-    call_analysis: dict[str, Any] | None = None
+    end_timestamp: float | None = None
 
 
 class CallsPage(VendorModel):
@@ -275,23 +275,33 @@ class CallsPage(VendorModel):
     pagination_key: str | None = None
 
 
+# Retell analyses a call after it ends (`call_analyzed` follows `call_ended`), and the table's
+# status cannot tell an analysed ended call from one filed before its analysis. So a call that
+# ended this recently before the pass is fetched again even when the table has it ended (an
+# unchanged one is a duplicate that writes nothing): a call pulled, or a `call_ended` received,
+# before its analysis gets the analysis a lost `call_analyzed` carried. Two passes at the default
+# schedule; Retell's analysis takes seconds.
+ANALYSIS_GRACE_MS = 10 * 60 * 1000
+
+
 def _epoch_ms(moment: str) -> int:
     return int(datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp() * 1000)
 
 
-def _listed_status(call: ListedCall) -> Status | None:
-    """The listed call's status, as far as the table's status can tell it: an ended call whose
-    analysis is still to come is None (fetched again while listed; unchanged, a duplicate), so
-    the analysis a lost `call_analyzed` carried is pulled once it exists."""
+def _listed_status(call: ListedCall, until_ms: int) -> Status | None:
+    """The listed call's status for the table's check; None (fetch it) for one that ended within
+    the analysis grace before the pass's end."""
     status = _CALL_STATUS.get(call.call_status or "")
-    if status is Status.ENDED and call.call_status != "not_connected" and not call.call_analysis:
+    recent = call.end_timestamp is None or call.end_timestamp > until_ms - ANALYSIS_GRACE_MS
+    if status is Status.ENDED and call.call_status != "not_connected" and recent:
         return None
     return status
 
 
 def list_pages(client: ApiClient, since: str, until: str) -> Iterator[list[Listed]]:
     """Pages of `POST /v3/list-calls` for calls started from `since` to `until`, to the last."""
-    window = {"start_timestamp": {"op": "bt", "type": "range", "value": [_epoch_ms(since), _epoch_ms(until)]}}
+    until_ms = _epoch_ms(until)
+    window = {"start_timestamp": {"op": "bt", "type": "range", "value": [_epoch_ms(since), until_ms]}}
     key: str | None = None
     keys: set[str] = set()
     while True:
@@ -300,7 +310,11 @@ def list_pages(client: ApiClient, since: str, until: str) -> Iterator[list[Liste
             body["pagination_key"] = key
         page = parse_model(CallsPage, load_json(client.request("POST", "/v3/list-calls", body=body)))
         items = page.items or []
-        yield [Listed(session_id=require_session_id(item.call_id), status=_listed_status(item)) for item in items if item.call_id]
+        yield [
+            Listed(session_id=require_session_id(item.call_id), status=_listed_status(item, until_ms))
+            for item in items
+            if item.call_id
+        ]
         if not page.has_more or not items:
             return
         if not page.pagination_key or page.pagination_key in keys:  # the API would send us round
