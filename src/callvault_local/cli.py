@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_storage_options(reconcile)
 
     fake_api = commands.add_parser("fake-api", help="a loopback fake of a vendor's API to reconcile from (trying it out)")
-    fake_api.add_argument("--vendor", required=True, choices=["voiceos", "cozmox"])
+    fake_api.add_argument("--vendor", required=True, choices=["voiceos", "cozmox", "vapi", "retell", "elevenlabs"])
     fake_api.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     fake_api.add_argument("--key", default="fake-api-key", help="the API key it accepts")
     fake_api.add_argument("--conversations", type=int, default=50, help="calls it lists (created over the last hour)")
