@@ -3,8 +3,12 @@
 
 Each speaks its vendor's documented shapes (VoiceOS: vendor-docs/voiceos-list-conversations.txt
 and the `voiceos` SDK's ConversationsPagination/ConversationResponse/ConversationRecording;
-cozmox: the `cozmoxai` SDK's CallListResponse/CallRetrieveResponse), checks the key as the
-vendor does, pages as the vendor pages, and can misbehave on request: answer 429 with
+cozmox: the `cozmoxai` SDK's CallListResponse/CallRetrieveResponse; Vapi: `vapi-server-sdk`'s
+Call, listed by `GET /call` with createdAt bounds and no cursor; Retell: `retell-sdk`'s
+CallListResponse from `POST /v3/list-calls` with a `pagination_key`, and `GET /v2/get-call/{id}`;
+ElevenLabs: the `elevenlabs` SDK's GetConversationsPageResponseModel with `next_cursor`, and
+GetConversationResponseModel), checks the key as the vendor does, pages as the vendor pages,
+and can misbehave on request: answer 429 with
 Retry-After or 5xx for the next N requests, be down altogether, or change its conversations
 between two pages (a hook runs after each list page). Recordings are served by the same server
 (`/media/{id}.wav`), so the local stack's copier can archive them.
@@ -12,6 +16,7 @@ between two pages (a hook runs after each list page). Recordings are served by t
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import sys
@@ -26,7 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from callvault.models import format_utc
 
-VENDORS = ("voiceos", "cozmox")
+VENDORS = ("voiceos", "cozmox", "vapi", "retell", "elevenlabs")
 
 
 @dataclass
@@ -37,6 +42,7 @@ class Conversation:
     created_at: datetime
     body: dict[str, Any]
     recording: bool = True
+    status: str = "ended"  # as VoiceOS names it: queued, started, ended
 
 
 @dataclass
@@ -106,7 +112,208 @@ def cozmox_call(call_id: str, created_at: datetime, status: str = "ended", turns
     }
 
 
-_BUILDERS: dict[str, Callable[..., dict[str, Any]]] = {"voiceos": voiceos_conversation, "cozmox": cozmox_call}
+_TURNS = ("Hello, how can I help?", "I'd like to move my appointment.", "Friday at ten works.", "Thanks, bye.")
+_VAPI_STATUS = {"queued": "queued", "started": "in-progress", "ended": "ended"}
+
+
+def vapi_call(
+    call_id: str, created_at: datetime, status: str = "ended", turns: int = 4, recording_url: str | None = None
+) -> dict[str, Any]:
+    """A call in the shape of vapi-server-sdk's Call, as `GET /call` and `GET /call/{id}` give it."""
+    ended = status == "ended"
+    started = status in ("started", "ended")
+    messages: list[dict[str, Any]] = [
+        {
+            "role": "bot" if n % 2 == 0 else "user",
+            "message": _TURNS[n % len(_TURNS)],
+            "time": created_at.timestamp() * 1000 + 2000 + n * 5000,
+            "endTime": created_at.timestamp() * 1000 + 5000 + n * 5000,
+            "secondsFromStart": 2.0 + n * 5,
+        }
+        for n in range(turns if started else 0)
+    ]
+    call: dict[str, Any] = {
+        "id": call_id,
+        "orgId": "org-local",
+        "type": "inboundPhoneCall",
+        "status": _VAPI_STATUS[status],
+        "createdAt": _iso(created_at),
+        "updatedAt": _iso(created_at + timedelta(seconds=62 if ended else 2)),
+        "assistantId": "asst-local",
+        "assistant": {"name": "Local agent"},
+        "phoneNumberId": "pn-local",
+        "customer": {"number": "+15550002222"},
+    }
+    if started:
+        call["startedAt"] = _iso(created_at + timedelta(seconds=2))
+        call["artifact"] = {"messages": messages, "transcript": "\n".join(m["message"] for m in messages)}
+    if ended:
+        call |= {
+            "endedAt": _iso(created_at + timedelta(seconds=62)),
+            "endedReason": "customer-ended-call",
+            "cost": 0.12,
+            "costBreakdown": {"transport": 0.01, "stt": 0.02, "llm": 0.03, "tts": 0.04, "vapi": 0.02, "total": 0.12},
+            "costs": [{"type": "vapi", "subType": "normal", "minutes": 1.0, "cost": 0.02}],
+            "analysis": {"summary": "The caller moved an appointment to Friday.", "successEvaluation": "true"},
+        }
+        if recording_url:
+            call["artifact"] |= {"recording": {"mono": {"combinedUrl": recording_url}}, "recordingUrl": recording_url}
+    return call
+
+
+_RETELL_STATUS = {"queued": "registered", "started": "ongoing", "ended": "ended"}
+# The fields `POST /v3/list-calls` lists (the SDK's CallListResponse items): no transcript.
+_RETELL_UNLISTED = ("transcript", "transcript_object", "transcript_with_tool_calls")
+
+
+def retell_call(
+    call_id: str, created_at: datetime, status: str = "ended", turns: int = 4, recording_url: str | None = None
+) -> dict[str, Any]:
+    """A phone call in the shape of retell-sdk's PhoneCallResponse (`GET /v2/get-call/{id}`)."""
+    ended = status == "ended"
+    started = status in ("started", "ended")
+    start_ms = int(created_at.timestamp() * 1000)
+    utterances: list[dict[str, Any]] = [
+        {
+            "role": "agent" if n % 2 == 0 else "user",
+            "content": _TURNS[n % len(_TURNS)],
+            "words": [
+                {"word": word, "start": n * 5.0 + 0.3 * i, "end": n * 5.0 + 0.3 * i + 0.25}
+                for i, word in enumerate(_TURNS[n % len(_TURNS)].split())
+            ],
+        }
+        for n in range(turns if started else 0)
+    ]
+    call: dict[str, Any] = {
+        "call_id": call_id,
+        "call_type": "phone_call",
+        "agent_id": "agent-local",
+        "agent_name": "Local agent",
+        "agent_version": 1,
+        "call_status": _RETELL_STATUS[status],
+        "direction": "inbound",
+        "from_number": "+15550002222",
+        "to_number": "+15550001111",
+        "opt_in_signed_url": False,
+    }
+    if started:
+        call |= {
+            "start_timestamp": start_ms,
+            "transcript": "\n".join(f"{u['role'].title()}: {u['content']}" for u in utterances),
+            "transcript_object": utterances,
+            "transcript_with_tool_calls": utterances,
+        }
+    if ended:
+        call |= {
+            "end_timestamp": start_ms + 60_000,
+            "duration_ms": 60_000,
+            "disconnection_reason": "user_hangup",
+            "call_cost": {
+                "combined_cost": 12.0,
+                "product_costs": [{"product": "retell_platform", "cost": 7.0}, {"product": "gpt-4o", "cost": 5.0}],
+                "total_duration_seconds": 60.0,
+                "total_duration_unit_price": 0.2,
+            },
+            "call_analysis": {
+                "call_summary": "The caller moved an appointment to Friday.",
+                "user_sentiment": "Positive",
+                "call_successful": True,
+                "in_voicemail": False,
+            },
+        }
+        if recording_url:
+            call["recording_url"] = recording_url
+    return call
+
+
+_ELEVENLABS_STATUS = {"queued": "initiated", "started": "in-progress", "ended": "done"}
+
+
+def elevenlabs_conversation(
+    conversation_id: str, created_at: datetime, status: str = "ended", turns: int = 4, recording_url: str | None = None
+) -> dict[str, Any]:
+    """A conversation in the shape of the elevenlabs SDK's GetConversationResponseModel (the `data`
+    of `post_call_transcription`). Its audio is not served: reconcile does not pull it."""
+    ended = status == "ended"
+    started = status in ("started", "ended")
+    conversation: dict[str, Any] = {
+        "agent_id": "agent-local",
+        "agent_name": "Local agent",
+        "conversation_id": conversation_id,
+        "status": _ELEVENLABS_STATUS[status],
+        "user_id": "user-local",
+        "transcript": [
+            {"role": "agent" if n % 2 == 0 else "user", "message": _TURNS[n % len(_TURNS)], "time_in_call_secs": n * 5}
+            for n in range(turns if started else 0)
+        ],
+        "metadata": {
+            "start_time_unix_secs": int(created_at.timestamp()),
+            "call_duration_secs": 60 if ended else 0,
+            "cost": 412 if ended else None,
+            "cost_fiat": 0.0945 if ended else None,
+            "termination_reason": "Call ended by remote party" if ended else None,
+            "main_language": "en",
+            "phone_call": {
+                "type": "twilio",
+                "direction": "inbound",
+                "phone_number_id": "pn-local",
+                "agent_number": "+15550001111",
+                "external_number": "+15550002222",
+                "stream_sid": "MZ-local",
+                "call_sid": f"CA-{conversation_id}",
+            },
+        },
+        "has_audio": ended,
+        "has_user_audio": ended,
+        "has_response_audio": ended,
+        "has_auxiliary_audio": False,
+    }
+    conversation["metadata"] = {k: v for k, v in conversation["metadata"].items() if v is not None}
+    if ended:
+        conversation["analysis"] = {
+            "call_successful": "success",
+            "transcript_summary": "The caller moved an appointment to Friday.",
+            "call_summary_title": "Reschedule",
+            "evaluation_criteria_results": {},
+            "data_collection_results": {},
+        }
+    return conversation
+
+
+def _elevenlabs_summary(body: dict[str, Any]) -> dict[str, Any]:
+    """A conversation as `GET /v1/convai/conversations` lists it (ConversationSummaryResponseModel)."""
+    metadata, analysis = body.get("metadata") or {}, body.get("analysis") or {}
+    return {
+        "agent_id": body["agent_id"],
+        "agent_name": body.get("agent_name"),
+        "conversation_id": body["conversation_id"],
+        "start_time_unix_secs": metadata.get("start_time_unix_secs"),
+        "call_duration_secs": metadata.get("call_duration_secs", 0),
+        "message_count": len(body.get("transcript") or []),
+        "status": body["status"],
+        "call_successful": analysis.get("call_successful", "unknown"),
+        "transcript_summary": analysis.get("transcript_summary"),
+        "direction": (metadata.get("phone_call") or {}).get("direction"),
+    }
+
+
+_BUILDERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "voiceos": voiceos_conversation,
+    "cozmox": cozmox_call,
+    "vapi": vapi_call,
+    "retell": retell_call,
+    "elevenlabs": elevenlabs_conversation,
+}
+# Vendors whose builder writes the recording URL into the call itself (a clone keeps it).
+_RECORDED_IN_BODY = frozenset({"vapi", "retell"})
+# Each API's list path and the prefix of its get-one path (what a fault of a `kind` matches).
+_PATHS = {
+    "voiceos": ("/conversations", "/conversations/"),
+    "cozmox": ("/calls", "/calls/"),
+    "vapi": ("/call", "/call/"),
+    "retell": ("/v3/list-calls", "/v2/get-call/"),
+    "elevenlabs": ("/v1/convai/conversations", "/v1/convai/conversations/"),
+}
 # The fields `GET /calls` lists (the SDK's CallListResponse Data); the rest only `GET /calls/{id}` gives.
 _COZMOX_LISTED = (
     "id",
@@ -155,9 +362,13 @@ class FakeVendorApi:
 
     def add(self, conversation_id: str, created_at: datetime, status: str = "ended", *, recording: bool = True) -> dict[str, Any]:
         """Add (or replace) a call; its body, as the vendor's API returns it."""
-        body = _BUILDERS[self.vendor](conversation_id, created_at, status)
+        if self.vendor in _RECORDED_IN_BODY:
+            media = self.media_url(conversation_id) if recording and status == "ended" else None
+            body = _BUILDERS[self.vendor](conversation_id, created_at, status, recording_url=media)
+        else:
+            body = _BUILDERS[self.vendor](conversation_id, created_at, status)
         with self._lock:
-            self.conversations[conversation_id] = Conversation(conversation_id, created_at, body, recording)
+            self.conversations[conversation_id] = Conversation(conversation_id, created_at, body, recording, status)
         return body
 
     def populate(self, count: int, *, start: datetime, spacing: timedelta = timedelta(seconds=1), seed: int = 7) -> None:
@@ -203,7 +414,7 @@ class FakeVendorApi:
 
     # -- answering: (status, headers, body)
 
-    def answer(self, method: str, target: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def answer(self, method: str, target: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(target)
         path = unquote(parts.path)
         if path.startswith("/media/"):
@@ -213,7 +424,7 @@ class FakeVendorApi:
             if self.down:
                 self.requests["down"] += 1
                 return _json(503, {"detail": "service unavailable"})
-            if self.faults and self.faults[0].kind in (None, _kind(path)):
+            if self.faults and self.faults[0].kind in (None, _kind(self.vendor, path)):
                 fault = self.faults.popleft()
                 self.requests[f"fault {fault.status}"] += 1
                 extra = {"retry-after": fault.retry_after} if fault.retry_after else {}
@@ -223,15 +434,121 @@ class FakeVendorApi:
             self.requests["unauthorized"] += 1
             return _json(401, {"detail": "Invalid API key"})
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if self.vendor == "retell" and method == "POST" and path == "/v3/list-calls":
+            return self._retell_list(body)
         if method != "GET":
             return _json(405, {"detail": "method not allowed"})
-        return self._voiceos(path, query) if self.vendor == "voiceos" else self._cozmox(path, query)
+        answer: Callable[[str, dict[str, str]], tuple[int, dict[str, str], bytes]] = {
+            "voiceos": self._voiceos,
+            "cozmox": self._cozmox,
+            "vapi": self._vapi,
+            "retell": self._retell,
+            "elevenlabs": self._elevenlabs,
+        }[self.vendor]
+        return answer(path, query)
 
     def _authorized(self, headers: dict[str, str]) -> bool:
-        bearer = headers.get("authorization", "")
+        if self.vendor == "elevenlabs":
+            return headers.get("xi-api-key") == self.key
         if self.vendor == "cozmox" and headers.get("x-api-key") == self.key:
             return True
-        return bearer == f"Bearer {self.key}"
+        return headers.get("authorization", "") == f"Bearer {self.key}"
+
+    def _one(self, conversation_id: str) -> Conversation | None:
+        self.requests["get"] += 1
+        with self._lock:
+            return self.conversations.get(conversation_id)
+
+    def _sorted(self, keep: Callable[[Conversation], bool]) -> list[Conversation]:
+        """The calls `keep` accepts, newest first (as every one of these APIs lists by default)."""
+        with self._lock:
+            found = [c for c in self.conversations.values() if keep(c)]
+        return sorted(found, key=lambda c: (c.created_at, c.id), reverse=True)
+
+    def _vapi(self, path: str, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """`GET /call?createdAt{Gt,Ge,Lt,Le}&limit`: a JSON list, newest first, no cursor."""
+        if path == "/call":
+            self.requests["list"] += 1
+            try:
+                bounds = {op: _instant(query[f"createdAt{op}"]) for op in ("Gt", "Ge", "Lt", "Le") if f"createdAt{op}" in query}
+                limit = min(int(float(query.get("limit", "100"))), self.max_page)
+            except ValueError:
+                return _json(400, {"message": ["createdAt bounds are ISO 8601 dates, limit a number"], "error": "Bad Request"})
+
+            def keep(c: Conversation) -> bool:
+                t = c.created_at
+                return all(
+                    (op != "Gt" or t > b) and (op != "Ge" or t >= b) and (op != "Lt" or t < b) and (op != "Le" or t <= b)
+                    for op, b in bounds.items()
+                )
+
+            reply = _json(200, [c.body for c in self._sorted(keep)[:limit]])
+            self._listed(self.pages_served)
+            return reply
+        if path.startswith("/call/") and path.count("/") == 2:
+            conversation = self._one(path.removeprefix("/call/"))
+            missing = {"message": "Call not found", "error": "Not Found"}
+            return _json(200, conversation.body) if conversation else _json(404, missing)
+        return _json(404, {"message": "Cannot GET " + path, "error": "Not Found"})
+
+    def _retell_list(self, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+        """`POST /v3/list-calls` {filter_criteria.start_timestamp, limit, sort_order, pagination_key}."""
+        self.requests["list"] += 1
+        try:
+            request = json.loads(raw or b"{}")
+            window = ((request.get("filter_criteria") or {}).get("start_timestamp")) or {"value": [0, 2**53]}
+            low, high = (float(v) for v in window["value"])
+            limit = min(int(request.get("limit", 1000)), self.max_page)
+            after = _cursor_position(request["pagination_key"]) if request.get("pagination_key") else None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return _json(400, {"error_message": "invalid list-calls request"})
+        found = self._sorted(lambda c: low <= c.created_at.timestamp() * 1000 <= high)
+        if request.get("sort_order") == "ascending":
+            found.reverse()
+        if after is not None:
+            found = [c for c in found if _beyond(c, after, ascending=request.get("sort_order") == "ascending")]
+        page = found[:limit]
+        items = [{k: v for k, v in c.body.items() if k not in _RETELL_UNLISTED} for c in page]
+        more = len(found) > limit
+        reply = _json(200, {"items": items, "has_more": more, "pagination_key": _cursor(page[-1]) if more else None})
+        self._listed(self.pages_served)
+        return reply
+
+    def _retell(self, path: str, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if path.startswith("/v2/get-call/") and path.count("/") == 3:
+            conversation = self._one(path.removeprefix("/v2/get-call/"))
+            return _json(200, conversation.body) if conversation else _json(404, {"error_message": "Call not found"})
+        return _json(404, {"error_message": "Not Found"})
+
+    def _elevenlabs(self, path: str, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """`GET /v1/convai/conversations?call_start_after_unix&call_start_before_unix&page_size&cursor`."""
+        if path == "/v1/convai/conversations":
+            self.requests["list"] += 1
+            try:
+                after = int(query.get("call_start_after_unix", "0"))
+                before = int(query.get("call_start_before_unix", str(2**40)))
+                size = int(query.get("page_size", "30"))
+                position = _cursor_position(query["cursor"]) if query.get("cursor") else None
+            except (ValueError, KeyError, TypeError):
+                return _json(422, {"detail": [{"msg": "invalid query"}]})
+            if not 1 <= size <= 100:
+                return _json(422, {"detail": [{"msg": "page_size can not exceed 100"}]})
+            size = min(size, self.max_page)
+            found = self._sorted(lambda c: after < int(c.created_at.timestamp()) < before)
+            if position is not None:
+                found = [c for c in found if _beyond(c, position, ascending=False)]
+            page = found[:size]
+            more = len(found) > size
+            conversations = [_elevenlabs_summary(c.body) for c in page]
+            cursor = _cursor(page[-1]) if more else None
+            reply = _json(200, {"conversations": conversations, "has_more": more, "next_cursor": cursor})
+            self._listed(self.pages_served)
+            return reply
+        segments = path.strip("/").split("/")
+        if len(segments) == 4 and segments[:3] == ["v1", "convai", "conversations"]:
+            conversation = self._one(segments[3])
+            return _json(200, conversation.body) if conversation else _json(404, {"detail": {"status": "conversation_not_found"}})
+        return _json(404, {"detail": "Not Found"})
 
     def _window(self, after: str | None, before: str | None) -> list[Conversation]:
         low = datetime.fromisoformat(after.replace("Z", "+00:00")) if after else datetime.min.replace(tzinfo=UTC)
@@ -315,9 +632,34 @@ def silent_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
     return out.getvalue()
 
 
-def _kind(path: str) -> str:
-    """What a request asks for: list, get or recording (the same for both vendors' paths)."""
-    return {1: "list", 2: "get"}.get(len(path.strip("/").split("/")), "recording")
+def _kind(vendor: str, path: str) -> str:
+    """What a request asks for: list, get or recording."""
+    listing, one = _PATHS[vendor]
+    if path == listing:
+        return "list"
+    rest = path.removeprefix(one)
+    return "get" if rest != path and "/" not in rest else "recording"
+
+
+def _instant(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _cursor(conversation: Conversation) -> str:
+    """An opaque cursor: where the page ended (creation time and id), as keyset APIs keep it."""
+    return base64.urlsafe_b64encode(json.dumps([_iso(conversation.created_at), conversation.id]).encode()).decode()
+
+
+def _cursor_position(cursor: str) -> tuple[datetime, str]:
+    created, conversation_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    return _instant(created), str(conversation_id)
+
+
+def _beyond(conversation: Conversation, position: tuple[datetime, str], *, ascending: bool) -> bool:
+    """Whether `conversation` comes after the cursor's position in the listing's order."""
+    key = (conversation.created_at, conversation.id)
+    return key > position if ascending else key < position
 
 
 def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:
@@ -331,10 +673,9 @@ def _handler(api: FakeVendorApi) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             length = int(self.headers.get("content-length") or 0)
-            if length:
-                self.rfile.read(length)
+            request = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, reply_headers, body = api.answer(self.command, self.path, headers)
+            status, reply_headers, body = api.answer(self.command, self.path, headers, request)
             self.send_response(status)
             for name, value in reply_headers.items():
                 self.send_header(name, value)

@@ -275,7 +275,7 @@ def worker(moto_port: int) -> int:
 
 
 # Vendors whose own API reconcile pulls from: their dropped webhooks can be recovered.
-PULL_VENDORS = ("voiceos", "cozmox")
+PULL_VENDORS = ("voiceos", "cozmox", "vapi", "retell", "elevenlabs")
 RECONCILE_PASSES = 5  # a pass that met an injected storage fault is run again, as the schedule would
 
 

@@ -58,6 +58,27 @@ def test_a_pass_then_a_second_pass_then_a_wrong_key(stack: RunningStack) -> None
         assert "Traceback" not in wrong.stderr + wrong.stdout
 
 
+@pytest.mark.parametrize("vendor", ["vapi", "retell", "elevenlabs"])
+def test_each_new_pull_vendor_from_its_api_url(stack: RunningStack, vendor: str) -> None:
+    upper = vendor.upper()
+    with FakeVendorApi(vendor, key="k-2") as api:
+        api.populate(5, start=datetime.now(UTC) - timedelta(minutes=30), spacing=timedelta(minutes=1))
+        env = {f"CALLVAULT_API_URL_{upper}": api.url, f"CALLVAULT_API_KEY_{upper}": "k-2"}
+        first = reconcile_cli(stack, "--vendor", vendor, **env)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.splitlines()[-1] == f"reconcile {vendor}: listed 5, stored 5, duplicate 0, failed 0"
+        second = reconcile_cli(stack, "--vendor", vendor, **env)
+        assert second.stdout.splitlines()[-1] == f"reconcile {vendor}: listed 5, stored 0, duplicate 5, failed 0"
+        sessions = [i for i in stack.items() if i["sk"]["S"] == "SESSION" and i["vendor"]["S"] == vendor]
+        assert len(sessions) == 5
+
+        wrong = reconcile_cli(stack, "--vendor", vendor, **env | {f"CALLVAULT_API_KEY_{upper}": "nope"})
+        assert wrong.returncode == 1 and "Traceback" not in wrong.stderr + wrong.stdout
+        (line,) = wrong.stderr.strip().splitlines()
+        assert line.startswith(f"callvault reconcile: the {vendor} API refused the key (") and "HTTP 401" in line
+        assert wrong.stdout.splitlines()[-1] == f"reconcile {vendor}: listed 0, stored 0, duplicate 0, failed 0"
+
+
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [

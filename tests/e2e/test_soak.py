@@ -38,6 +38,6 @@ def test_small_soak_balances_under_faults() -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert summary and summary[0].endswith("lost 0, doubled 0"), result.stdout
     assert "crash-after-archive" in result.stdout  # the faults really happened
-    # 30% of VoiceOS' and cozmox' webhooks never arrived: reconcile recovered them (lost 0 above).
+    # 30% of the pull vendors' webhooks never arrived: reconcile recovered them (lost 0 above).
     (recovery,) = [line for line in result.stdout.splitlines() if line.startswith("dropped on the way in:")]
     assert " 0 sessions recovered" not in recovery and recovery.endswith("failed 0"), recovery

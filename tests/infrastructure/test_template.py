@@ -385,7 +385,7 @@ def test_alarm_dimensions_are_the_ones_the_code_emits(capsys: pytest.CaptureFixt
     assert "WHERE reason = 'malformed'" in _query("QuarantineGrowthAlarm")
 
 
-@pytest.mark.parametrize("vendor", ["voiceos", "cozmox"])
+@pytest.mark.parametrize("vendor", ["voiceos", "cozmox", "vapi", "retell", "elevenlabs"])
 def test_each_pull_vendor_has_a_scheduled_least_privilege_reconcile_function(vendor: str) -> None:
     from callvault import reconcile
 
@@ -396,8 +396,14 @@ def test_each_pull_vendor_has_a_scheduled_least_privilege_reconcile_function(ven
     assert "ReservedConcurrentExecutions" not in function  # an account's first quota is 10
     (schedule,) = function["Events"].values()
     assert schedule["Type"] == "ScheduleV2" and schedule["Properties"]["ScheduleExpression"] == {"Ref": "ReconcileSchedule"}
-    secret = f"{vendor.capitalize()}ApiKeySecret"
+    secret = f"{vendor.capitalize()}ApiKeySecret"  # Vapi's: the one its recordings are fetched with too
     assert resources[secret]["Properties"]["SecretString"] == "[]"  # off until the user sets the key
+    environment = function["Environment"]["Variables"]
+    assert environment["API_KEY_SECRET_ARN"] == {"Ref": secret}
+    assert environment["API_URL"] == {"Ref": f"{vendor.capitalize()}ApiUrl"}
+    _, reconciler = reconcile.adapter_with_reconciler(vendor)  # the parameter's default is the module's public API
+    assert load()["Parameters"][f"{vendor.capitalize()}ApiUrl"]["Default"] == (reconciler.public_url or "")
+    assert f"{vendor.capitalize()}ApiKeySecretArn" in load()["Outputs"]
     statements = function["Policies"][0]["Statement"]
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert actions == {

@@ -29,7 +29,19 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     config.settings.cache_clear()
 
 
-@pytest.fixture(params=["voiceos", "cozmox"])
+PULL_VENDORS = ["voiceos", "cozmox", "vapi", "retell", "elevenlabs"]
+# Where each API's call keeps its id, and the path that fetches one.
+ID_KEY = {"voiceos": "id", "cozmox": "id", "vapi": "id", "retell": "call_id", "elevenlabs": "conversation_id"}
+ONE_PATH = {
+    "voiceos": "/conversations/{}",
+    "cozmox": "/calls/{}",
+    "vapi": "/call/{}",
+    "retell": "/v2/get-call/{}",
+    "elevenlabs": "/v1/convai/conversations/{}",
+}
+
+
+@pytest.fixture(params=PULL_VENDORS)
 def api(request: pytest.FixtureRequest, stored: Stored) -> Iterator[FakeVendorApi]:
     with FakeVendorApi(request.param, key="right-key") as fake:
         yield fake
@@ -75,7 +87,7 @@ def test_every_conversation_becomes_one_session_and_a_second_pass_stores_nothing
     raw = stored.keys(f"raw/{api.vendor}/pull/")
     assert len(raw) == 12
     # Byte for byte: each archived body is exactly what the API answered for that conversation.
-    archived = {json.loads(stored.body(key))["id"]: stored.body(key) for key in raw}
+    archived = {json.loads(stored.body(key))[ID_KEY[api.vendor]]: stored.body(key) for key in raw}
     assert archived["conv-000003"] == api.answer("GET", _one_path(api, "conv-000003"), _auth(api))[2]
     api.requests.clear()
     writes_before = len(stored.items()), len(stored.keys())
@@ -87,11 +99,11 @@ def test_every_conversation_becomes_one_session_and_a_second_pass_stores_nothing
 
 
 def _one_path(api: FakeVendorApi, conversation_id: str) -> str:
-    return f"/conversations/{conversation_id}" if api.vendor == "voiceos" else f"/calls/{conversation_id}"
+    return ONE_PATH[api.vendor].format(conversation_id)
 
 
 def _auth(api: FakeVendorApi) -> dict[str, str]:
-    return {"authorization": f"Bearer {api.key}"}
+    return {"authorization": f"Bearer {api.key}", "xi-api-key": api.key}
 
 
 def test_a_pulled_conversation_is_the_session_its_webhook_would_have_made(stored: Stored) -> None:
@@ -139,7 +151,10 @@ def test_paging_boundaries(api: FakeVendorApi, stored: Stored, total: int, page:
     report = run(api)
     assert (report.listed, report.stored, report.failed) == (total, total, 0)
     assert session_ids(stored, api.vendor) == sorted(api.conversations)
-    assert api.requests["list"] == -(-total // page)
+    # Vapi's `GET /call` has no cursor: each next page is asked for at the last one's oldest
+    # instant (that call again, skipped), and the listing ends at an empty page.
+    vapi_pages = {(3, 1): 7, (4, 2): 5, (5, 2): 6}
+    assert api.requests["list"] == (vapi_pages[total, page] if api.vendor == "vapi" else -(-total // page))
 
 
 def test_an_empty_window_lists_nothing_and_moves_the_watermark(api: FakeVendorApi, stored: Stored) -> None:
@@ -312,3 +327,162 @@ def test_the_fakes_answer_in_the_vendors_sdk_types() -> None:
         assert listing.meta is not None and listing.meta.total_pages == 2 and listing.data
         call = CallRetrieveResponse.model_validate_json(cozmox.answer("GET", "/calls/c-1", auth)[2])
         assert call.recording_url and call.status == "completed"
+
+
+def webhook_twin(vendor: str, call: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The webhook route and body that would have carried this (ended) call from the vendor: Vapi's
+    end-of-call-report (the call, and its artifact and analysis beside it), Retell's call_analyzed,
+    ElevenLabs' post_call_transcription."""
+    if vendor == "vapi":
+        report = {
+            "type": "end-of-call-report",
+            "timestamp": 1_795_400_000_000,
+            **{k: call[k] for k in ("endedReason", "cost", "costs", "artifact", "analysis", "startedAt", "endedAt")},
+            "assistant": call["assistant"],
+            "customer": call["customer"],
+            "call": call,
+        }
+        return "server-messages", {"message": report}
+    if vendor == "retell":
+        return "events", {"event": "call_analyzed", "call": call}
+    return "post-call", {"type": "post_call_transcription", "event_timestamp": 1_795_400_000, "data": call}
+
+
+@pytest.mark.parametrize("vendor", ["vapi", "retell", "elevenlabs"])
+def test_webhooks_for_some_calls_then_one_pass_files_each_once_normalized_like_its_webhook_twin(
+    stored: Stored, vendor: str
+) -> None:
+    with FakeVendorApi(vendor, key="right-key") as api:
+        for n in range(6):
+            api.add(f"call-{n}", START + timedelta(minutes=5 * n), "ended")
+        delivered = ["call-1", "call-4"]
+        for call_id in delivered:
+            webhook, body = webhook_twin(vendor, api.conversations[call_id].body)
+            response = post_webhook(vendor, webhook, body)
+            assert response.status == 200 and response.json["status"] == "stored", response
+        twins = {call_id: normalized(vendor, call_id) for call_id in delivered}
+
+        report = run(api)
+        assert (report.listed, report.stored, report.duplicate, report.recovered) == (6, 4, 2, 4)
+        assert session_ids(stored, vendor) == sorted(api.conversations)
+        assert all(len(stored.events(vendor, call_id)) == 1 for call_id in api.conversations)
+        assert run(api, now=NOW + timedelta(minutes=5)).stored == 0
+        # The same call known only from the API: its session is exactly its webhook twin's.
+        for call_id in delivered:
+            original, clone_id = api.conversations[call_id], call_id + "-pulled"
+            body = dict(original.body, **{ID_KEY[vendor]: clone_id})
+            api.conversations[clone_id] = Conversation(clone_id, original.created_at, body)
+        assert run(api, now=NOW + timedelta(minutes=10)).stored == 2
+        for call_id, twin in twins.items():
+            pulled = normalized(vendor, call_id + "-pulled")
+            assert pulled | {"session_id": call_id} == twin
+            assert twin["transcript"] and twin["summary"] and twin["ended_at"]  # a whole call, not an empty one
+
+
+@pytest.mark.parametrize("vendor", ["vapi", "retell", "elevenlabs"])
+def test_a_webhook_and_a_pull_in_either_order_make_one_session_going_forward(stored: Stored, vendor: str) -> None:
+    with FakeVendorApi(vendor, key="right-key") as api:
+        # The webhook's ended call first, then a pull that still sees it running: stays ended.
+        ended = api.add("a", START, "ended")
+        webhook, body = webhook_twin(vendor, ended)
+        assert post_webhook(vendor, webhook, body).json["status"] == "stored"
+        api.add("a", START, "started")
+        assert run(api).stored == 0
+        assert stored.session(vendor, "a")["status"] == "ended"
+        # A pull of the running call first, then the webhook of its end: ended, both events kept.
+        api.add("b", START + timedelta(minutes=1), "started")
+        assert run(api, since="2026-11-20T11:00:00Z").stored == 1
+        assert stored.session(vendor, "b")["status"] == "in_progress"
+        webhook, body = webhook_twin(vendor, api.add("b", START + timedelta(minutes=1), "ended"))
+        assert post_webhook(vendor, webhook, body).json["status"] == "stored"
+        assert stored.session(vendor, "b")["status"] == "ended"
+        assert run(api, now=NOW + timedelta(minutes=5)).stored == 0
+        assert session_ids(stored, vendor) == ["a", "b"]
+        assert sorted(e["source"] for e in stored.events(vendor, "b")) == ["pull", "webhook"]
+
+
+@pytest.mark.parametrize("vendor", ["vapi", "retell"])
+def test_a_pulled_calls_recording_url_is_archived_by_the_copier(
+    stored: Stored, monkeypatch: pytest.MonkeyPatch, vendor: str
+) -> None:
+    monkeypatch.setenv("RECORDING_ALLOW_LOOPBACK", "true")
+    config.settings.cache_clear()
+    with FakeVendorApi(vendor, key="right-key") as api:
+        api.add("with-audio", START, "ended")
+        api.add("still-running", START + timedelta(minutes=1), "started")
+        run(api)
+        (copier,) = deliveries(stored.table, backoff_seconds=0, log=lambda _: None)
+        copier.poll()
+        recording = stored.session(vendor, "with-audio")
+        assert recording["recording_state"] == "archived"
+        assert recording["recording_source_url"] == api.media_url("with-audio")
+        assert stored.keys(f"audio/{vendor}/with-audio/")
+        assert "recording_state" not in stored.session(vendor, "still-running")
+
+
+def test_a_retell_call_that_just_ended_is_fetched_again_for_its_analysis(stored: Stored) -> None:
+    with FakeVendorApi("retell", key="right-key") as api:
+        body = api.add("call-1", NOW - timedelta(minutes=4), "ended")  # ended a minute later
+        api.conversations["call-1"].body = {k: v for k, v in body.items() if k != "call_analysis"}
+        assert run(api).stored == 1
+        assert stored.session("retell", "call-1")["status"] == "ended"
+        again = run(api, now=NOW + timedelta(minutes=5))  # not analysed yet: fetched, unchanged, nothing written
+        assert (again.stored, again.duplicate, api.requests["get"]) == (0, 1, 2)
+        api.conversations["call-1"].body = body  # analysed now; its call_analyzed webhook is lost
+        assert run(api, now=NOW + timedelta(minutes=6)).stored == 1
+        assert normalized("retell", "call-1")["summary"] == body["call_analysis"]["call_summary"]
+        later = run(api, now=NOW + timedelta(minutes=15))  # past the analysis grace: the table's status decides
+        assert (later.listed, later.duplicate, api.requests["get"]) == (1, 1, 3)
+
+
+def test_an_elevenlabs_conversation_still_processing_stays_open_until_done(stored: Stored) -> None:
+    with FakeVendorApi("elevenlabs", key="right-key") as api:
+        done = api.add("conv-1", START, "ended")
+        processing = {k: v for k, v in done.items() if k != "analysis"} | {"status": "processing"}
+        api.conversations["conv-1"].body = processing
+        run(api)
+        session = normalized("elevenlabs", "conv-1")
+        assert session["status"] == "in_progress" and session["ended_at"] and session["summary"] is None
+        api.conversations["conv-1"].body = done
+        assert run(api, now=NOW + timedelta(minutes=5)).stored == 1
+        session = normalized("elevenlabs", "conv-1")
+        assert session["status"] == "ended" and session["summary"] == done["analysis"]["transcript_summary"]
+
+
+def test_the_new_fakes_answer_in_the_vendors_sdk_types() -> None:
+    """Vapi's, Retell's and ElevenLabs' fakes are built from their SDKs' models."""
+    from elevenlabs.types.get_conversation_response_model import GetConversationResponseModel
+    from elevenlabs.types.get_conversations_page_response_model import GetConversationsPageResponseModel
+    from retell.types.call_list_response import CallListResponse
+    from retell.types.phone_call_response import PhoneCallResponse
+    from vapi.core.pydantic_utilities import parse_obj_as
+    from vapi.types.call import Call
+    from vapi.types.server_message_end_of_call_report import ServerMessageEndOfCallReport
+
+    auth = {"authorization": "Bearer k", "xi-api-key": "k"}
+    with (
+        FakeVendorApi("vapi", key="k") as vapi,
+        FakeVendorApi("retell", key="k") as retell,
+        FakeVendorApi("elevenlabs", key="k") as elevenlabs,
+    ):
+        for fake in (vapi, retell, elevenlabs):
+            fake.add("c-1", START, "ended")
+            fake.add("c-2", START + timedelta(minutes=1), "started")
+        calls = parse_obj_as(list[Call], json.loads(vapi.answer("GET", "/call?limit=1", auth)[2]))
+        assert [c.id for c in calls] == ["c-2"]
+        call = parse_obj_as(Call, json.loads(vapi.answer("GET", "/call/c-1", auth)[2]))
+        assert call.artifact and call.artifact.messages and call.analysis and call.analysis.summary
+        report = parse_obj_as(ServerMessageEndOfCallReport, webhook_twin("vapi", vapi.conversations["c-1"].body)[1]["message"])
+        assert report.call and report.call.id == "c-1"
+        listing = CallListResponse.model_validate_json(
+            retell.answer("POST", "/v3/list-calls", auth, json.dumps({"limit": 1}).encode())[2]
+        )
+        assert listing.has_more and listing.pagination_key and [i.call_id for i in listing.items] == ["c-2"]
+        retell_call = PhoneCallResponse.model_validate_json(retell.answer("GET", "/v2/get-call/c-1", auth)[2])
+        assert retell_call.transcript_object and retell_call.call_analysis and retell_call.recording_url
+        page = GetConversationsPageResponseModel.model_validate_json(
+            elevenlabs.answer("GET", "/v1/convai/conversations?page_size=1", auth)[2]
+        )
+        assert page.has_more and page.next_cursor and [c.conversation_id for c in page.conversations] == ["c-2"]
+        one = GetConversationResponseModel.model_validate_json(elevenlabs.answer("GET", "/v1/convai/conversations/c-1", auth)[2])
+        assert one.transcript and one.analysis and one.metadata.phone_call

@@ -122,3 +122,36 @@ def test_stale_sessions_are_counted_without_a_scan(
     capsys.readouterr()
     assert handler("sessions_stale")({}, LambdaContext())["stale"] == {"voiceos": 1}
     assert metrics_of(capsys.readouterr().out)["SessionsStale"][0] == 1
+
+
+@pytest.mark.parametrize(
+    ("vendor", "secret_value"),
+    [("vapi", '["vapi-key"]'), ("retell", "retell-key"), ("elevenlabs", "elevenlabs-key")],
+    ids=["vapi-json-list", "retell", "elevenlabs"],
+)
+def test_each_new_pull_vendor_reconciles_from_its_own_secret_and_url(
+    stored: Stored, monkeypatch: pytest.MonkeyPatch, vendor: str, secret_value: str
+) -> None:
+    """Vapi's key is the one its recordings are fetched with (a JSON list, as its README says);
+    the others hold the bare key. Off until set, as every vendor's."""
+    arn = boto3.client("secretsmanager").create_secret(Name=f"{vendor}-api-key", SecretString="[]")["ARN"]
+    monkeypatch.delenv(f"CALLVAULT_API_KEY_{vendor.upper()}", raising=False)
+    for name, value in {
+        "RECONCILE_VENDOR": vendor,
+        "API_KEY_SECRET_ARN": arn,
+        "RECORDING_ALLOW_LOOPBACK": "true",
+        "API_BACKOFF_SECONDS": "0.01",
+        "SECRET_CACHE_SECONDS": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    config.settings.cache_clear()
+    key = secret_value.strip('[]"')
+    with FakeVendorApi(vendor, key=key) as api:
+        monkeypatch.setenv("API_URL", api.url)
+        api.populate(3, start=datetime.now(UTC) - timedelta(minutes=40))
+        reconcile = handler("reconcile")
+        assert reconcile({}, LambdaContext())["status"] == "off" and sum(api.requests.values()) == 0
+        boto3.client("secretsmanager").put_secret_value(SecretId=arn, SecretString=secret_value)
+        result = reconcile({}, LambdaContext())
+        assert result["status"] == "ok" and (result["listed"], result["stored"], result["recovered"]) == (3, 3, 3)
+    config.settings.cache_clear()

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import with_config
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
@@ -25,12 +28,17 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 from callvault import auth
 from callvault.auth import AuthError, Headers
 from callvault.config import Settings
+from callvault.ingest import load_json
 from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, transcript, utc_iso
+from callvault.vendor_api import ApiClient, ApiError
 from callvault.vendors.base import (
     EmbeddedRecording,
+    Listed,
     ObjectList,
     ParsedEvent,
     PayloadError,
+    Pulled,
+    Reconciler,
     VendorAdapter,
     VendorItem,
     VendorModel,
@@ -46,7 +54,11 @@ SIGNATURE_HEADER = "elevenlabs-signature"
 TOLERANCE_SECONDS = 30 * 60  # the SDK's construct_event
 TRANSCRIPTION, AUDIO, INITIATION_FAILURE = "post_call_transcription", "post_call_audio", "call_initiation_failure"
 
-_STATUS = {"initiated": Status.QUEUED, "in-progress": Status.IN_PROGRESS}  # processing, done, failed: the call is over
+# done, failed: the call is over. `processing` (only the API shows it; the webhook comes once the
+# conversation is done): the call is over but its analysis is still being made, so the session
+# stays open until `done` brings the summary (reconcile fetches it again then).
+_STATUS = {"initiated": Status.QUEUED, "in-progress": Status.IN_PROGRESS, "processing": Status.IN_PROGRESS}
+_UNDER_WAY = frozenset({"initiated", "in-progress"})  # no end time yet: the duration is the call's so far
 _ROLES = {"agent": "assistant", "user": "user"}
 _WEB_SOURCES = frozenset(
     {"android_sdk", "node_js_sdk", "react_native_sdk", "react_sdk", "js_sdk", "python_sdk", "widget", "swift_sdk", "flutter_sdk"}
@@ -170,6 +182,7 @@ def _transcription(data: Data) -> SessionUpdate:
     started = utc_iso(metadata.start_time_unix_secs)
     channel, from_number, to_number = _channel_and_numbers(metadata)
     credits = compact({"credits": metadata.cost})
+    over = data.status not in _UNDER_WAY
     return SessionUpdate(
         status=_STATUS.get(data.status or "", Status.ENDED),
         channel=channel,
@@ -177,8 +190,8 @@ def _transcription(data: Data) -> SessionUpdate:
         from_number=from_number,
         to_number=to_number,
         started_at=started,
-        ended_at=add_seconds(started, metadata.call_duration_secs),
-        duration_seconds=metadata.call_duration_secs,
+        ended_at=add_seconds(started, metadata.call_duration_secs) if over else None,
+        duration_seconds=metadata.call_duration_secs if over else None,
         ended_reason=metadata.termination_reason,
         cost=Cost(total_usd=metadata.cost_fiat, breakdown=credits) if metadata.cost_fiat is not None or credits else None,
         transcript=transcript([entry for turn in data.transcript for entry in _turns(turn, started)])
@@ -278,4 +291,76 @@ def auth_scheme(config: Settings) -> tuple[auth.Verifier, ...]:
     return (elevenlabs_signature(),)
 
 
-ADAPTER = VendorAdapter(vendor=VENDOR, webhooks=WEBHOOKS, auth_scheme=auth_scheme, parse=parse, sign=sign)
+# -- the API reconcile pulls from (the `elevenlabs` SDK's conversational_ai.conversations: `list`, `get`)
+#
+# `GET /v1/convai/conversations?call_start_after_unix&call_start_before_unix&page_size&cursor`
+# (newest first) answers `{"conversations": [summary...], "has_more", "next_cursor"}`;
+# `GET /v1/convai/conversations/{conversation_id}` is the whole conversation (transcript, metadata,
+# analysis): exactly the `data` of the `post_call_transcription` webhook. Key in `xi-api-key`.
+# The audio (`GET .../{conversation_id}/audio`) is not pulled: see the README.
+
+PUBLIC_API_URL = "https://api.elevenlabs.io"
+PAGE_SIZE = 100  # the API's largest
+
+
+class ListedConversation(VendorItem):
+    conversation_id: str | None = None
+    status: str | None = None
+
+
+class ConversationsPage(VendorModel):
+    conversations: ObjectList[ListedConversation] | None = None
+    has_more: bool | None = None
+    next_cursor: str | None = None
+
+
+def _unix(moment: str) -> float:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+
+
+def list_pages(client: ApiClient, since: str, until: str) -> Iterator[list[Listed]]:
+    """Pages of `GET /v1/convai/conversations` for conversations started from `since` to `until`
+    (whole seconds, widened to cover both ends), cursor to cursor, to the last."""
+    window = {"call_start_after_unix": math.floor(_unix(since)) - 1, "call_start_before_unix": math.ceil(_unix(until))}
+    cursor: str | None = None
+    cursors: set[str] = set()
+    while True:
+        body = client.request("GET", "/v1/convai/conversations", {**window, "page_size": PAGE_SIZE, "cursor": cursor})
+        page = parse_model(ConversationsPage, load_json(body))
+        items = page.conversations or []
+        yield [
+            Listed(session_id=require_session_id(item.conversation_id), status=_STATUS.get(item.status or "", Status.ENDED))
+            for item in items
+            if item.conversation_id
+        ]
+        if not page.has_more or not items:
+            return
+        if not page.next_cursor or page.next_cursor in cursors:  # the API would send us round
+            raise ApiError(f"GET /v1/convai/conversations: has_more without a new next_cursor ({page.next_cursor!r})")
+        cursor = page.next_cursor
+        cursors.add(cursor)
+
+
+def parse_conversation(payload: Any) -> ParsedEvent:
+    """A conversation as the API returns it: the `data` of `post_call_transcription`, one mapping."""
+    if not isinstance(payload, dict):
+        raise PayloadError(f"expected a JSON object, got {type(payload).__name__}")
+    return parse("pull", {"type": TRANSCRIPTION, "data": payload}, {})
+
+
+def fetch(client: ApiClient, listed: Listed) -> Pulled:
+    """`GET /v1/convai/conversations/{conversation_id}`: the whole conversation."""
+    path = f"/v1/convai/conversations/{quote(listed.session_id, safe='')}"
+    return Pulled(body=client.request("GET", path), parse=parse_conversation)
+
+
+RECONCILER = Reconciler(
+    public_url=PUBLIC_API_URL,
+    url_hint=f"CALLVAULT_API_URL_ELEVENLABS (default {PUBLIC_API_URL})",
+    auth_headers=lambda key: {"xi-api-key": key},
+    list_pages=list_pages,
+    fetch=fetch,
+    parse=parse_conversation,
+)
+
+ADAPTER = VendorAdapter(vendor=VENDOR, webhooks=WEBHOOKS, auth_scheme=auth_scheme, parse=parse, sign=sign, reconciler=RECONCILER)

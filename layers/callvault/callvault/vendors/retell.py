@@ -15,8 +15,10 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import with_config
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
@@ -24,10 +26,16 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 from callvault import auth
 from callvault.auth import AuthError, Headers
 from callvault.config import Settings
+from callvault.ingest import load_json
 from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, transcript, utc_iso
+from callvault.vendor_api import ApiClient, ApiError
 from callvault.vendors.base import (
+    Listed,
     ObjectList,
     ParsedEvent,
+    PayloadError,
+    Pulled,
+    Reconciler,
     VendorAdapter,
     VendorItem,
     VendorModel,
@@ -243,4 +251,101 @@ def auth_scheme(config: Settings) -> tuple[auth.Verifier, ...]:
     return (retell_signature(config.hmac_tolerance_seconds),)
 
 
-ADAPTER = VendorAdapter(vendor=VENDOR, webhooks=WEBHOOKS, auth_scheme=auth_scheme, parse=parse, sign=sign)
+# -- the API reconcile pulls from (the `retell-sdk`'s CallResource: `list`, `retrieve`)
+#
+# `POST /v3/list-calls` with a JSON body: `filter_criteria.start_timestamp` a range filter
+# (`{"op": "bt", "type": "range", "value": [low_ms, high_ms]}`), `limit`, `sort_order`, and from the
+# second page on the `pagination_key` the last answer gave; it answers `{"items", "has_more",
+# "pagination_key"}`. The listed calls lack the transcript: `GET /v2/get-call/{call_id}` is the
+# whole call, the same object a webhook carries as `call`. Bearer API key.
+
+PUBLIC_API_URL = "https://api.retellai.com"
+PAGE_LIMIT = 100
+
+
+class ListedCall(VendorItem):
+    call_id: str | None = None
+    call_status: str | None = None
+    end_timestamp: float | None = None
+
+
+class CallsPage(VendorModel):
+    items: ObjectList[ListedCall] | None = None
+    has_more: bool | None = None
+    pagination_key: str | None = None
+
+
+# Retell analyses a call after it ends (`call_analyzed` follows `call_ended`), and the table's
+# status cannot tell an analysed ended call from one filed before its analysis. So a call that
+# ended this recently before the pass is fetched again even when the table has it ended (an
+# unchanged one is a duplicate that writes nothing): a call pulled, or a `call_ended` received,
+# before its analysis gets the analysis a lost `call_analyzed` carried. Two passes at the default
+# schedule; Retell's analysis takes seconds.
+ANALYSIS_GRACE_MS = 10 * 60 * 1000
+
+
+def _epoch_ms(moment: str) -> int:
+    return int(datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _listed_status(call: ListedCall, until_ms: int) -> Status | None:
+    """The listed call's status for the table's check; None (fetch it) for one that ended within
+    the analysis grace before the pass's end."""
+    status = _CALL_STATUS.get(call.call_status or "")
+    recent = call.end_timestamp is None or call.end_timestamp > until_ms - ANALYSIS_GRACE_MS
+    if status is Status.ENDED and call.call_status != "not_connected" and recent:
+        return None
+    return status
+
+
+def list_pages(client: ApiClient, since: str, until: str) -> Iterator[list[Listed]]:
+    """Pages of `POST /v3/list-calls` for calls started from `since` to `until`, to the last."""
+    until_ms = _epoch_ms(until)
+    window = {"start_timestamp": {"op": "bt", "type": "range", "value": [_epoch_ms(since), until_ms]}}
+    key: str | None = None
+    keys: set[str] = set()
+    while True:
+        body: dict[str, Any] = {"filter_criteria": window, "limit": PAGE_LIMIT, "sort_order": "descending"}
+        if key is not None:
+            body["pagination_key"] = key
+        page = parse_model(CallsPage, load_json(client.request("POST", "/v3/list-calls", body=body)))
+        items = page.items or []
+        yield [
+            Listed(session_id=require_session_id(item.call_id), status=_listed_status(item, until_ms))
+            for item in items
+            if item.call_id
+        ]
+        if not page.has_more or not items:
+            return
+        if not page.pagination_key or page.pagination_key in keys:  # the API would send us round
+            raise ApiError(f"POST /v3/list-calls: has_more without a new pagination_key ({page.pagination_key!r})")
+        key = page.pagination_key
+        keys.add(key)
+
+
+def parse_call(payload: Any) -> ParsedEvent:
+    """A call as `GET /v2/get-call` returns it, read as the webhook event that would carry it in
+    that state (`call_analyzed`, `call_ended`, `call_started`): one mapping, the same session."""
+    if not isinstance(payload, dict):
+        raise PayloadError(f"expected a JSON object, got {type(payload).__name__}")
+    event = "call_started"
+    if _CALL_STATUS.get(payload.get("call_status") or "") is Status.ENDED:
+        event = "call_analyzed" if payload.get("call_analysis") else "call_ended"
+    return parse("pull", {"event": event, "call": payload}, {})
+
+
+def fetch(client: ApiClient, listed: Listed) -> Pulled:
+    """`GET /v2/get-call/{call_id}`: the whole call, transcript and recording URL included."""
+    return Pulled(body=client.request("GET", f"/v2/get-call/{quote(listed.session_id, safe='')}"), parse=parse_call)
+
+
+RECONCILER = Reconciler(
+    public_url=PUBLIC_API_URL,
+    url_hint=f"CALLVAULT_API_URL_RETELL (default {PUBLIC_API_URL})",
+    auth_headers=lambda key: {"Authorization": f"Bearer {key}"},
+    list_pages=list_pages,
+    fetch=fetch,
+    parse=parse_call,
+)
+
+ADAPTER = VendorAdapter(vendor=VENDOR, webhooks=WEBHOOKS, auth_scheme=auth_scheme, parse=parse, sign=sign, reconciler=RECONCILER)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -24,12 +25,18 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
+from callvault.ingest import load_json
 from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, transcript, utc_iso
 from callvault.secrets import api_key_for
+from callvault.vendor_api import ApiClient, ApiError
 from callvault.vendors.base import (
     Fetch,
+    Listed,
     ObjectList,
     ParsedEvent,
+    PayloadError,
+    Pulled,
+    Reconciler,
     VendorAdapter,
     VendorItem,
     VendorModel,
@@ -318,6 +325,85 @@ def auth_scheme(config: Settings) -> tuple[auth.Verifier, ...]:
     )
 
 
+# -- the API reconcile pulls from (the `vapi-server-sdk`'s CallsClient: `list`, `get`)
+#
+# `GET /call?createdAtGe&createdAtLt|createdAtLe&limit` answers a JSON list of Call objects, newest
+# first, with no cursor: the next page is asked for below the oldest call of the last one
+# (`createdAtLe` its createdAt, the calls of that instant already seen skipped; `createdAtLt` when a
+# whole page shares one instant). `GET /call/{id}` is the whole call: the same Call a server
+# message carries as `call`, with its `artifact` (transcript, recording) and `analysis`.
+
+PAGE_LIMIT = 100  # the API's default, so the API gives it whole
+
+
+class ListedCall(VendorItem):
+    id: str | None = None
+    status: str | None = None
+    created_at: str | None = Field(default=None, alias="createdAt")
+
+
+def _listed_calls(body: bytes) -> list[ListedCall]:
+    payload = load_json(body)
+    if not isinstance(payload, list):
+        raise ApiError(f"GET /call answered {type(payload).__name__}, not a list of calls")
+    return [parse_model(ListedCall, item) for item in payload if isinstance(item, dict)]
+
+
+def list_pages(client: ApiClient, since: str, until: str) -> Iterator[list[Listed]]:
+    """Pages of `GET /call` from `until` down to `since`, newest first, to the first empty page."""
+    upper: dict[str, str] = {"createdAtLt": until}
+    seen: set[str] = set()  # the calls of the boundary instant, listed already
+    while True:
+        calls = _listed_calls(client.request("GET", "/call", {"createdAtGe": since, **upper, "limit": PAGE_LIMIT}))
+        stamps = [utc_iso(call.created_at) for call in calls]
+        if any(stamp is None for stamp in stamps):
+            raise ApiError("GET /call: a call without createdAt, so the listing cannot go on below it")
+        ordered = [stamp for stamp in stamps if stamp is not None]
+        if ordered != sorted(ordered, reverse=True):  # pages below the oldest would skip calls
+            raise ApiError("GET /call: calls not newest first")
+        fresh = [call for call in calls if call.id and call.id not in seen]
+        yield [Listed(session_id=require_session_id(call.id), status=_STATUS.get(call.status or "")) for call in fresh]
+        if not calls:
+            return
+        oldest, bound = ordered[-1], calls[-1].created_at or ""  # the bound as Vapi wrote it, to the digit
+        if fresh:
+            upper = {"createdAtLe": bound}
+            seen = {call.id for call, stamp in zip(calls, ordered, strict=True) if stamp == oldest and call.id}
+        else:  # nothing but the boundary instant's calls again: go below it
+            upper, seen = {"createdAtLt": bound}, set()
+
+
+def parse_call(payload: Any) -> ParsedEvent:
+    """A Call as the API returns it, read as the server message that carries it: an
+    end-of-call-report once it has ended (artifact, analysis, costs as the report has them), else a
+    status-update. One mapping (`parse`): the session is the one the webhooks would have made."""
+    if not isinstance(payload, dict):
+        raise PayloadError(f"expected a JSON object, got {type(payload).__name__}")
+    ended = payload.get("status") == "ended"
+    message: dict[str, Any] = {"type": "end-of-call-report" if ended else "status-update", "call": payload}
+    for key in ("status", "endedReason", "artifact", "analysis", "customer", "phoneNumber", "assistant", "messages"):
+        if key in payload:
+            message[key] = payload[key]
+    if ended:
+        message |= {key: payload[key] for key in ("cost", "costs", "startedAt", "endedAt") if key in payload}
+    return parse("pull", {"message": message}, {})
+
+
+def fetch(client: ApiClient, listed: Listed) -> Pulled:
+    """`GET /call/{id}`: the whole call."""
+    return Pulled(body=client.request("GET", f"/call/{quote(listed.session_id, safe='')}"), parse=parse_call)
+
+
+RECONCILER = Reconciler(
+    public_url=API_URL,
+    url_hint=f"CALLVAULT_API_URL_VAPI (default {API_URL})",
+    auth_headers=lambda key: {"Authorization": f"Bearer {key}"},
+    list_pages=list_pages,
+    fetch=fetch,
+    parse=parse_call,
+)
+
+
 ADAPTER = VendorAdapter(
     vendor=VENDOR,
     webhooks=WEBHOOKS,
@@ -326,4 +412,5 @@ ADAPTER = VendorAdapter(
     # Signed with the Bearer credential: it does not expire, so saved sample events stay valid.
     sign=auth.bearer_headers,
     recording_fetch=recording_fetch,
+    reconciler=RECONCILER,
 )
