@@ -2,7 +2,9 @@
 
 Order matters, so that deliveries racing the erasure leave nothing behind:
 1. the tombstone is written first: from then on no transaction files an event for the session
-   (store.record_event checks it) and an ignored event is not archived (ingest looks first);
+   (store.record_event checks it), and an ignored event, audio in a body or a body that cannot
+   be filed but names the session are not kept (ingest looks first, and takes back what a
+   delivery in flight wrote when its transaction, or a second look, finds the tombstone);
 2. every S3 version the session owns is deleted, then its items (the items index the raw keys,
    so they go last: an erasure that fails half way finds them again when run again);
 3. a second sweep deletes what deliveries in flight before the tombstone wrote meanwhile.
