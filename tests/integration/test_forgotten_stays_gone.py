@@ -261,3 +261,25 @@ def test_replaying_a_pulled_body_of_a_forgotten_session_is_forgotten(stored: Sto
     # a copy of the pulled body kept elsewhere, filed again as replay files it
     assert ingest.replay(voiceos.ADAPTER, ingest.PULL, body, NOW, None) == "forgotten"
     assert traces(stored, "conv-gone") == []
+
+
+def test_the_command_says_how_many_were_forgotten_before_its_contract_line(
+    stored: Stored, quick_retries: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from callvault_local import cli, console
+
+    monkeypatch.setattr(console, "use_storage", lambda _args: None)  # the in-process stack the fixture made
+    with FakeVendorApi("voiceos", key="right-key") as api:
+        api.populate(2, start=datetime.now(UTC) - timedelta(minutes=30), spacing=timedelta(minutes=1))
+        monkeypatch.setenv("CALLVAULT_API_URL_VOICEOS", api.url)
+        monkeypatch.setenv("CALLVAULT_API_KEY_VOICEOS", "right-key")
+        assert cli.main(["reconcile", "--vendor", "voiceos"]) == 0
+        assert erase("voiceos", "conv-000000")[0] == 200
+        capsys.readouterr()
+        assert cli.main(["reconcile", "--vendor", "voiceos"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2:] == [
+        "forgotten 1 (erased sessions the API still lists: counted as duplicate, nothing stored)",
+        "reconcile voiceos: listed 2, stored 0, duplicate 2, failed 0",
+    ]
+    assert traces(stored, "conv-000000") == []
