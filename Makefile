@@ -93,6 +93,7 @@ bench: install
 	$(RUN) python -m bench.write_cost
 	$(RUN) python -m bench.elevenlabs_audio
 	$(RUN) python -m bench.erasure
+	$(RUN) python -m bench.reconcile
 
 clean:
 	rm -rf .venv $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

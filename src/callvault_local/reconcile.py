@@ -75,6 +75,8 @@ def run(args: Any) -> int:
             "the last complete pass, so the next one lists them again",
             file=sys.stderr,
         )
+    if report.forgotten:  # before the contract line, which stays the last
+        print(f"forgotten {report.forgotten} (erased sessions the API still lists: counted as duplicate, nothing stored)")
     print(report.line(vendor))
     return 0 if report.ok else 1
 

@@ -2,9 +2,10 @@
 
 Reads `raw/{vendor}/...` (and, with `quarantine`, `quarantine/{vendor}/...`) from the archive
 bucket for a range of days and runs each body through the same parse-archive-store path as a
-webhook (`callvault.ingest.replay`). A raw body keeps the event id it was archived under, so
-what was stored before is answered `duplicate` and nothing is written twice; a quarantined body
-that now parses is stored.
+webhook (`callvault.ingest.replay`); the vendor API's answers reconcile archived under
+`raw/{vendor}/pull/` go through the vendor's reconciler parse, as when they were pulled. A raw
+body keeps the event id it was archived under, so what was stored before is answered
+`duplicate` and nothing is written twice; a quarantined body that now parses is stored.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def replay(
                 if day is None or (since and day < since) or (until and day > until):
                     continue
                 kind, _, webhook, *_, name = key.split("/")
-                if webhook not in adapter.webhooks:
+                if not ingest.replayable(adapter, webhook):
                     progress.count("skipped")
                     continue
                 body: bytes = aws.s3().get_object(Bucket=bucket, Key=key)["Body"].read()

@@ -152,7 +152,10 @@ def test_webhook_function_least_privilege(route: Any) -> None:
             assert prefixes == sorted([f"raw/{vendor}/{webhook}/*", f"quarantine/{vendor}/{webhook}/*"])
         if "s3:DeleteObjectVersion" in granted:  # only what a delivery of a forgotten session just wrote
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            assert [r["Fn::Sub"].split("}/", 1)[1] for r in resources] == [f"raw/{vendor}/{webhook}/*"]
+            assert [r["Fn::Sub"].split("}/", 1)[1] for r in resources] == [
+                f"raw/{vendor}/{webhook}/*",
+                f"quarantine/{vendor}/{webhook}/*",
+            ]
         if "dynamodb:PutItem" in granted:
             assert statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [f"{vendor}#*"]
         if "secretsmanager:GetSecretValue" in granted:
@@ -174,11 +177,14 @@ def test_only_webhooks_carrying_audio_may_write_audio() -> None:
     granted = {}
     for policy in policies:
         (role,) = policy["Properties"]["Roles"]
-        (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+        statement, listing = policy["Properties"]["PolicyDocument"]["Statement"]
         vendor = functions[role["Ref"].removesuffix("Role")]
-        assert statement["Effect"] == "Allow"
-        assert set(statement["Action"]) == {"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"}
+        assert statement["Effect"] == listing["Effect"] == "Allow"
+        # DeleteObjectVersion, ListBucketVersions: the audio a delivery uploaded while its session was erased
+        assert set(statement["Action"]) == {"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:DeleteObjectVersion"}
         assert statement["Resource"] == {"Fn::Sub": f"${{ArchiveBucket.Arn}}/audio/{vendor}/*"}
+        assert listing["Action"] == "s3:ListBucketVersions" and listing["Resource"] == {"Fn::GetAtt": ["ArchiveBucket", "Arn"]}
+        assert listing["Condition"] == {"StringLike": {"s3:prefix": f"audio/{vendor}/*"}}
         granted[vendor] = statement
     assert set(granted) == BODY_RECORDINGS
 
@@ -408,6 +414,7 @@ def test_each_pull_vendor_has_a_scheduled_least_privilege_reconcile_function(ven
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert actions == {
         "s3:PutObject",
+        "s3:DeleteObjectVersion",  # a pulled call erased meanwhile: the version just written
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
@@ -420,6 +427,11 @@ def test_each_pull_vendor_has_a_scheduled_least_privilege_reconcile_function(ven
                 f"${{ArchiveBucket.Arn}}/raw/{vendor}/pull/*",
                 f"${{ArchiveBucket.Arn}}/quarantine/{vendor}/pull/*",
                 f"${{ArchiveBucket.Arn}}/sessions/{vendor}/*",
+            ]
+        elif statement["Action"] == "s3:DeleteObjectVersion":
+            assert [r["Fn::Sub"] for r in statement["Resource"]] == [
+                f"${{ArchiveBucket.Arn}}/raw/{vendor}/pull/*",
+                f"${{ArchiveBucket.Arn}}/quarantine/{vendor}/pull/*",
             ]
         elif statement["Action"] == "secretsmanager:GetSecretValue":
             assert statement["Resource"] == {"Ref": secret}

@@ -127,6 +127,11 @@ def versions(prefix: str) -> Iterator[Version]:
                 yield Version(marker["Key"], marker["VersionId"], is_marker=True)
 
 
+def key_versions(key: str) -> list[Version]:
+    """Every version and delete marker of exactly `key`."""
+    return [version for version in versions(key) if version.key == key]
+
+
 def folders(prefix: str) -> list[str]:
     """The "folders" right under `prefix` (keys up to the next `/`), from the version listing."""
     found: list[str] = []

@@ -3,8 +3,9 @@
 Order matters, so that deliveries racing the erasure leave nothing behind:
 1. the tombstone is written first, in place of the session item (read just before, for the raw
    bodies and days it names): from then on no transaction files an event for the session (the
-   session update's condition refuses a tombstone) and an ignored event is not archived (ingest
-   looks first);
+   session update's condition refuses a tombstone), and an ignored event, audio in a body or a
+   body that cannot be filed but names the session are not kept (ingest looks first, and takes
+   back what a delivery in flight wrote when its transaction, or a second look, finds the tombstone);
 2. every S3 version the session owns is deleted, then its event items (they index the raw keys,
    so they go last: an erasure that fails half way finds them again when run again);
 3. a second sweep deletes what deliveries in flight before the tombstone wrote meanwhile.

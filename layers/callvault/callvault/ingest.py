@@ -27,7 +27,7 @@ from callvault.http import BadRequestEncoding, Request, WebhookReply, error, jso
 from callvault.models import SessionUpdate, format_utc
 from callvault.observability import count, count_rejected, logger, metrics
 from callvault.secrets import secrets_for
-from callvault.vendors.base import ParsedEvent, PayloadError, VendorAdapter
+from callvault.vendors.base import ParsedEvent, PayloadError, VendorAdapter, reading_session_id
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -92,12 +92,30 @@ def event_id_for(adapter: VendorAdapter, webhook: str, parsed: ParsedEvent, requ
     return hashlib.sha256(f"{adapter.vendor}\0{webhook}\0".encode() + canonical).hexdigest()
 
 
-def _quarantine(adapter: VendorAdapter, webhook: str, request: Request, received: datetime, reason: str) -> Filed:
-    """Keep authenticated bytes we cannot file (the sender gets 400): a parser fix can replay them."""
+def _quarantine(
+    adapter: VendorAdapter, webhook: str, request: Request, received: datetime, reason: str, session_id: str | None = None
+) -> Filed:
+    """Keep authenticated bytes we cannot file (the sender gets 400): a parser fix can replay them.
+
+    Unless they name a forgotten session: when the parse read the session id before it failed,
+    a body of an erased session is answered forgotten and kept nowhere (looked up before it is
+    kept, and again after, for an erasure that ran meanwhile). A body whose session id cannot be
+    read cannot be known to belong to any session: it is kept (an erasure finds it by the id)."""
+    if session_id and store.tombstone(adapter.vendor, session_id) is not None:
+        return _forgotten(session_id)
     digest = hashlib.sha256(request.body).hexdigest()
-    archive.put_once(archive.quarantine_key(adapter.vendor, webhook, digest, received), request.body, "application/octet-stream")
+    key = archive.quarantine_key(adapter.vendor, webhook, digest, received)
+    created = archive.put_once(key, request.body, "application/octet-stream")
+    if session_id and store.tombstone(adapter.vendor, session_id) is not None:
+        archive.delete_versions([archive.Version(key, created, is_marker=False)] if created else [])
+        return _forgotten(session_id)
     logger.warning("event quarantined", reason=reason, body_sha256=digest, bytes=len(request.body))
     return Filed("quarantined", reason=reason)
+
+
+def _forgotten(session_id: str, event_id: str = "") -> Filed:
+    logger.info("event for a forgotten session dropped")
+    return Filed("forgotten", event_id, session_id)
 
 
 def _authenticate(adapter: VendorAdapter, request: Request) -> None:
@@ -152,9 +170,27 @@ def replay(adapter: VendorAdapter, webhook: str, body: bytes, received: datetime
     body, which never had one). Counts no metric: a replay is not traffic, and a body that still
     does not parse must not look like new malformed events to the quarantine alarm.
 
+    A body pulled from the vendor's API (`webhook` "pull") is parsed by the vendor's reconciler,
+    as `file_pulled` parsed it when it was pulled.
+
     No authentication: the bytes come from the archive, which holds only authenticated bodies.
     Raises StorageUnavailable."""
-    return _file(adapter, webhook, Request(headers={}, body=body), received, event_id).outcome
+    parse = None
+    if webhook == PULL:
+        if adapter.reconciler is None:
+            raise ValueError(f"{adapter.vendor} has no pull API to parse {webhook!r} bodies with")
+        reconciler = adapter.reconciler
+
+        def parse(payload: Any, _headers: dict[str, str]) -> ParsedEvent:
+            return reconciler.parse(payload)
+
+    return _file(adapter, webhook, Request(headers={}, body=body), received, event_id, parse).outcome
+
+
+def replayable(adapter: VendorAdapter, webhook: str) -> bool:
+    """Whether archived bodies of `webhook` can be filed again: a webhook route of the vendor, or
+    what reconcile pulled from its API."""
+    return webhook in adapter.webhooks or (webhook == PULL and adapter.reconciler is not None)
 
 
 def parse_archived(vendor: str, webhook: str, body: bytes) -> SessionUpdate | None:
@@ -193,13 +229,14 @@ def _file(
         payload = load_json(request.body)
     except ValueError:
         return _quarantine(adapter, webhook, request, received, "body is not JSON")
-    try:
-        parsed = parse(payload, request.headers) if parse else adapter.parse(webhook, payload, request.headers)
-    except PayloadError as exc:
-        return _quarantine(adapter, webhook, request, received, str(exc))
-    except Exception:  # an adapter bug must not cost the event: keep it for replay
-        logger.exception("adapter failed")
-        return _quarantine(adapter, webhook, request, received, "payload could not be read")
+    with reading_session_id() as session_id_read:
+        try:
+            parsed = parse(payload, request.headers) if parse else adapter.parse(webhook, payload, request.headers)
+        except PayloadError as exc:
+            return _quarantine(adapter, webhook, request, received, str(exc), session_id_read())
+        except Exception:  # an adapter bug must not cost the event: keep it for replay
+            logger.exception("adapter failed")
+            return _quarantine(adapter, webhook, request, received, "payload could not be read", session_id_read())
     return _archive_and_store(adapter, webhook, request, payload, parsed, received, known_event_id)
 
 
@@ -216,11 +253,12 @@ def _archive_and_store(
     session_id = parsed.session_id or ""
     logger.append_keys(event_id=event_id, session_id=session_id, event_type=parsed.event_type)
     key = archive.raw_key(adapter.vendor, webhook, event_id, received)
+    # No transaction will look at the tombstone (acknowledged only), or the audio in the body
+    # would be uploaded before the transaction looks: look before writing (one GetItem).
+    looks_first = parsed.update is None or parsed.recording is not None
+    if looks_first and session_id and store.tombstone(adapter.vendor, session_id) is not None:
+        return _forgotten(session_id, event_id)
     if parsed.update is None:
-        # No transaction will look at the tombstone: look before archiving (one GetItem).
-        if session_id and store.tombstone(adapter.vendor, session_id) is not None:
-            logger.info("event for a forgotten session dropped")
-            return Filed("forgotten", event_id, session_id)
         archive.put_once(key, request.body, "application/json")
         logger.info("event acknowledged")
         return Filed("ignored", event_id, session_id)
@@ -242,11 +280,14 @@ def _archive_and_store(
 
         recording = recordings.store_embedded(adapter.vendor, session_id, event_id, parsed.recording)
     outcome = store.record_event(record, parsed.update, recording)
-    if outcome == "forgotten":  # erased meanwhile: take back the raw body this delivery archived
-        archive.delete_versions([archive.Version(key, created, is_marker=False)] if created else [])
-        logger.info("event for a forgotten session dropped")
-    else:
-        logger.info("event recorded", outcome=outcome)
+    if outcome == "forgotten":
+        # Erased meanwhile: take back the raw body this delivery archived, and the audio it
+        # carried (every version at its key: the erasure's sweeps may have run before it landed).
+        doomed = [archive.Version(key, created, is_marker=False)] if created else []
+        audio = archive.own_key(str(recording.s3_uri)) if recording is not None else None
+        archive.delete_versions(doomed + (archive.key_versions(audio) if audio else []))
+        return _forgotten(session_id, event_id)
+    logger.info("event recorded", outcome=outcome)
     return Filed(outcome, event_id, session_id)
 
 

@@ -44,6 +44,7 @@ class Report:
     duplicate: int = 0
     failed: int = 0
     recovered: int = 0  # stored sessions callvault had never heard of: the webhooks lost them
+    forgotten: int = 0  # erased sessions the API still lists: not fetched, nothing stored (in `duplicate` too)
     requests: int = 0
     refused: str | None = None
     first_failure: str | None = None  # what went wrong first, for a person reading the summary
@@ -109,6 +110,12 @@ def _reconcile_one(adapter: VendorAdapter, reconciler: Reconciler, client: ApiCl
     if rank is not None and listed.status is not None and rank >= listed.status.rank:
         report.duplicate += 1  # the webhooks (or an earlier pass) got here already
         return
+    if rank is None and store.tombstone(adapter.vendor, listed.session_id) is not None:
+        # Erased, and the vendor still lists it: nothing to fetch (one GetItem, paid only by
+        # conversations the table does not hold), nothing stored. Counted as a duplicate too:
+        # the line's counts still add up to what was listed.
+        _forgotten(report)
+        return
     pulled = reconciler.fetch(client, listed)
     filed = ingest.file_pulled(adapter, pulled.body, datetime.now(UTC), pulled.parse)
     if filed.outcome == "stored":
@@ -118,8 +125,15 @@ def _reconcile_one(adapter: VendorAdapter, reconciler: Reconciler, client: ApiCl
     elif filed.outcome == "quarantined":  # kept under quarantine/ for a parser fix and replay
         report.fail(f"{listed.session_id}: quarantined ({filed.reason})")
         logger.warning("pulled conversation quarantined", session_id=listed.session_id, reason=filed.reason)
+    elif filed.outcome == "forgotten":  # erased while it was fetched: the pipeline took its bytes back
+        _forgotten(report)
     else:
         report.duplicate += 1
+
+
+def _forgotten(report: Report) -> None:
+    report.duplicate += 1
+    report.forgotten += 1
 
 
 # Sessions still open that the pass's listing did not cover are fetched again by id, so a

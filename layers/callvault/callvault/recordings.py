@@ -192,7 +192,7 @@ def _download_and_store(job: RecordingJob, claim: str, deadline: float) -> Outco
     )
     if not finished and store.tombstone(job.vendor, job.session_id) is not None:
         # Erased while this copy ran: the erasure could not see an upload not yet complete.
-        archive.delete_versions([v for v in archive.versions(key) if v.key == key])
+        archive.delete_versions(archive.key_versions(key))
         logger.info("recording of a forgotten session removed")
         return "skipped"
     count_with("RecordingsArchived", vendor=job.vendor)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -187,7 +189,25 @@ def require_session_id(value: Any) -> str:
     text = value.strip()
     if len(text) > 256 or any(ord(ch) < 32 for ch in text):
         raise PayloadError("session id is not a plausible identifier")
+    _session_id_read.set(text)
     return text
+
+
+# The session id the parse under way has read (require_session_id), for a body that then fails:
+# one naming a forgotten session is answered forgotten, not quarantined (DESIGN.md "Erasure").
+_session_id_read: ContextVar[str | None] = ContextVar("callvault_session_id_read", default=None)
+
+
+@contextmanager
+def reading_session_id() -> Iterator[Callable[[], str | None]]:
+    """Around one parse: yields what tells the session id that parse read before it failed (None
+    when it never got that far). Every vendor reads its id through `require_session_id`, so no
+    vendor module has to say it."""
+    token = _session_id_read.set(None)
+    try:
+        yield _session_id_read.get
+    finally:
+        _session_id_read.reset(token)
 
 
 def agent(agent_id: str | None, name: str | None) -> Agent | None:
