@@ -184,10 +184,10 @@ def test_a_call_erased_while_reconcile_fetches_it_is_taken_back(api: FakeVendorA
     assert run(api).stored == 3
     answer = api.answer
 
-    def erase_on_fetch(method: str, target: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def erase_on_fetch(method: str, target: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
         if victim in target:
             assert erase(api.vendor, victim)[0] == 200
-        return answer(method, target, headers)
+        return answer(method, target, headers, body)
 
     api.answer = erase_on_fetch  # type: ignore[method-assign]
     api.add(victim, api.conversations[victim].created_at, "ended")
