@@ -269,6 +269,9 @@ def test_the_command_says_how_many_were_forgotten_before_its_contract_line(
     from callvault_local import cli, console
 
     monkeypatch.setattr(console, "use_storage", lambda _args: None)  # the in-process stack the fixture made
+    # The command sets these for its process; here they must not outlive the test (metrics tests follow).
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
     with FakeVendorApi("voiceos", key="right-key") as api:
         api.populate(2, start=datetime.now(UTC) - timedelta(minutes=30), spacing=timedelta(minutes=1))
         monkeypatch.setenv("CALLVAULT_API_URL_VOICEOS", api.url)

@@ -107,14 +107,13 @@ def window_start(vendor: str, now: datetime) -> str:
 
 def _reconcile_one(adapter: VendorAdapter, reconciler: Reconciler, client: ApiClient, listed: Listed, report: Report) -> None:
     rank = store.status_rank(adapter.vendor, listed.session_id)
+    if rank == store.ERASED_RANK:
+        # Erased, and the vendor still lists it: nothing to fetch, nothing stored (the same read
+        # found the tombstone). Counted as a duplicate too: the line's counts add up to what was listed.
+        _forgotten(report)
+        return
     if rank is not None and listed.status is not None and rank >= listed.status.rank:
         report.duplicate += 1  # the webhooks (or an earlier pass) got here already
-        return
-    if rank is None and store.tombstone(adapter.vendor, listed.session_id) is not None:
-        # Erased, and the vendor still lists it: nothing to fetch (one GetItem, paid only by
-        # conversations the table does not hold), nothing stored. Counted as a duplicate too:
-        # the line's counts still add up to what was listed.
-        _forgotten(report)
         return
     pulled = reconciler.fetch(client, listed)
     filed = ingest.file_pulled(adapter, pulled.body, datetime.now(UTC), pulled.parse)

@@ -639,18 +639,26 @@ def watermark_pk(vendor: str) -> str:
     return f"reconcile#{vendor}"
 
 
+# What status_rank answers for an erased session (its tombstone is in the session item's place).
+ERASED_RANK = -1
+
+
 def status_rank(vendor: str, session_id: str) -> int | None:
-    """How far the session has got (its status rank, 0 before any status); None when there is no session."""
+    """How far the session has got (its status rank, 0 before any status); ERASED_RANK for an
+    erased session; None when there is no session. One GetItem."""
     reply = _call(
         "get",
         aws.dynamodb().get_item,
         TableName=settings().table_name,
         Key=_session_key(vendor, session_id),
-        ProjectionExpression="pk, status_rank",
+        ProjectionExpression="pk, status_rank, #erased",
+        ExpressionAttributeNames={"#erased": ERASED_ATTR},
     )
     item = reply.get("Item")
     if not item:
         return None
+    if ERASED_ATTR in item:
+        return ERASED_RANK
     return int(item.get("status_rank", {}).get("N", "0"))
 
 
