@@ -66,6 +66,26 @@ class Listed:
     status: Status | None
 
 
+def cursor_pages(request: Callable[[str | None], tuple[list[Listed], bool, str | None]], what: str) -> Iterator[list[Listed]]:
+    """Every page of a list API that pages by an opaque cursor, to the last. `request(cursor)`
+    (None: the first page) answers the page's conversations, whether more follow (False on an
+    empty page), and the next cursor. Raises vendor_api.ApiError when the API promises more
+    without a cursor it has not given before (it would send the pass round for ever)."""
+    from callvault.vendor_api import ApiError
+
+    cursor: str | None = None
+    seen: set[str] = set()
+    while True:
+        listed, more, next_cursor = request(cursor)
+        yield listed
+        if not more:
+            return
+        if not next_cursor or next_cursor in seen:
+            raise ApiError(f"{what}: more pages promised without a new cursor ({next_cursor!r})")
+        cursor = next_cursor
+        seen.add(cursor)
+
+
 @dataclass(frozen=True, slots=True)
 class Pulled:
     """One conversation as the vendor's API answered for it: the bytes to archive, and the

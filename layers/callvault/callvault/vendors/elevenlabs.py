@@ -30,7 +30,7 @@ from callvault.auth import AuthError, Headers
 from callvault.config import Settings
 from callvault.ingest import load_json
 from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, transcript, utc_iso
-from callvault.vendor_api import ApiClient, ApiError
+from callvault.vendor_api import ApiClient
 from callvault.vendors.base import (
     EmbeddedRecording,
     Listed,
@@ -44,6 +44,7 @@ from callvault.vendors.base import (
     VendorModel,
     agent,
     compact,
+    cursor_pages,
     parse_model,
     require_session_id,
 )
@@ -322,23 +323,19 @@ def list_pages(client: ApiClient, since: str, until: str) -> Iterator[list[Liste
     """Pages of `GET /v1/convai/conversations` for conversations started from `since` to `until`
     (whole seconds, widened to cover both ends), cursor to cursor, to the last."""
     window = {"call_start_after_unix": math.floor(_unix(since)) - 1, "call_start_before_unix": math.ceil(_unix(until))}
-    cursor: str | None = None
-    cursors: set[str] = set()
-    while True:
+
+    def request(cursor: str | None) -> tuple[list[Listed], bool, str | None]:
         body = client.request("GET", "/v1/convai/conversations", {**window, "page_size": PAGE_SIZE, "cursor": cursor})
         page = parse_model(ConversationsPage, load_json(body))
         items = page.conversations or []
-        yield [
+        listed = [
             Listed(session_id=require_session_id(item.conversation_id), status=_STATUS.get(item.status or "", Status.ENDED))
             for item in items
             if item.conversation_id
         ]
-        if not page.has_more or not items:
-            return
-        if not page.next_cursor or page.next_cursor in cursors:  # the API would send us round
-            raise ApiError(f"GET /v1/convai/conversations: has_more without a new next_cursor ({page.next_cursor!r})")
-        cursor = page.next_cursor
-        cursors.add(cursor)
+        return listed, bool(page.has_more and items), page.next_cursor
+
+    return cursor_pages(request, "GET /v1/convai/conversations")
 
 
 def parse_conversation(payload: Any) -> ParsedEvent:

@@ -28,7 +28,7 @@ from callvault.auth import AuthError, Headers
 from callvault.config import Settings
 from callvault.ingest import load_json
 from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, transcript, utc_iso
-from callvault.vendor_api import ApiClient, ApiError
+from callvault.vendor_api import ApiClient
 from callvault.vendors.base import (
     Listed,
     ObjectList,
@@ -41,6 +41,7 @@ from callvault.vendors.base import (
     VendorModel,
     agent,
     compact,
+    cursor_pages,
     parse_model,
     require_session_id,
     signed_url_expiry,
@@ -302,25 +303,21 @@ def list_pages(client: ApiClient, since: str, until: str) -> Iterator[list[Liste
     """Pages of `POST /v3/list-calls` for calls started from `since` to `until`, to the last."""
     until_ms = _epoch_ms(until)
     window = {"start_timestamp": {"op": "bt", "type": "range", "value": [_epoch_ms(since), until_ms]}}
-    key: str | None = None
-    keys: set[str] = set()
-    while True:
+
+    def request(key: str | None) -> tuple[list[Listed], bool, str | None]:
         body: dict[str, Any] = {"filter_criteria": window, "limit": PAGE_LIMIT, "sort_order": "descending"}
         if key is not None:
             body["pagination_key"] = key
         page = parse_model(CallsPage, load_json(client.request("POST", "/v3/list-calls", body=body)))
         items = page.items or []
-        yield [
+        listed = [
             Listed(session_id=require_session_id(item.call_id), status=_listed_status(item, until_ms))
             for item in items
             if item.call_id
         ]
-        if not page.has_more or not items:
-            return
-        if not page.pagination_key or page.pagination_key in keys:  # the API would send us round
-            raise ApiError(f"POST /v3/list-calls: has_more without a new pagination_key ({page.pagination_key!r})")
-        key = page.pagination_key
-        keys.add(key)
+        return listed, bool(page.has_more and items), page.pagination_key
+
+    return cursor_pages(request, "POST /v3/list-calls")
 
 
 def parse_call(payload: Any) -> ParsedEvent:
