@@ -1,0 +1,78 @@
+"""A session's changes, as the table's stream tells them: one `SessionChange` per write of a
+session item, in the order written.
+
+The table's stream has two readers and no more (AWS advises at most two per shard; a third is
+throttled): the recording copier, and the session-changes function, whose consumers (the
+analytics dataset, the events out) each take the same batch of changes. A consumer is
+idempotent: a batch, or its tail, can be handed to it again after a failure, with the same
+`change_id`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from callvault import store
+
+ChangeKind = Literal["INSERT", "MODIFY", "REMOVE"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionChange:
+    """One write of a session item: its images before and after (DynamoDB form)."""
+
+    change_id: str  # the stream record's eventID: the same on every retry of this record
+    sequence: str  # the stream record's SequenceNumber (what a batch item failure names)
+    kind: ChangeKind
+    old: Mapping[str, Any] | None  # None for a new session
+    new: Mapping[str, Any] | None  # None when the item was deleted (retention's TTL)
+    written_at: str  # when DynamoDB wrote it (ApproximateCreationDateTime), ISO 8601 UTC
+
+    @property
+    def erased(self) -> bool:
+        """True when this write made the session a tombstone (its erasure)."""
+        return store.is_tombstone(self.new) and not store.is_tombstone(self.old)
+
+
+# A consumer takes a batch's changes in order and answers the index of the first change it did
+# not handle (None: all handled); Lambda then retries the batch from that change.
+Consumer = Callable[[Sequence[SessionChange]], int | None]
+
+
+def _written_at(record: Mapping[str, Any]) -> str:
+    seconds = float(record.get("dynamodb", {}).get("ApproximateCreationDateTime", 0))
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def from_records(records: Sequence[Mapping[str, Any]]) -> list[SessionChange]:
+    """The session-item changes among a stream batch's `records`, in order (event items skipped)."""
+    changes = []
+    for record in records:
+        stream = record.get("dynamodb", {})
+        if stream.get("Keys", {}).get("sk", {}).get("S") != store.SESSION_SK:
+            continue
+        changes.append(
+            SessionChange(
+                change_id=str(record["eventID"]),
+                sequence=str(stream["SequenceNumber"]),
+                kind=record["eventName"],
+                old=stream.get("OldImage"),
+                new=stream.get("NewImage"),
+                written_at=_written_at(record),
+            )
+        )
+    return changes
+
+
+def first_unhandled(changes: Sequence[SessionChange], consumers: Sequence[Consumer]) -> SessionChange | None:
+    """Hands `changes` to each consumer in turn; the earliest change any of them did not handle
+    (from which the batch is retried), or None when all were."""
+    first: int | None = None
+    for consume in consumers:
+        failed = consume(changes)
+        if failed is not None:
+            first = failed if first is None else min(first, failed)
+    return None if first is None else changes[first]
