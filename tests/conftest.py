@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,9 +14,13 @@ from typing import Any
 
 import pytest
 
+from callvault_local import deployed
 from callvault_local.offline import isolate
 
 isolate()
+# Every handler the tests load runs as deployed: the template's environment, each AWS call checked
+# against its role's policy (callvault_local.deployed). Before boto3 makes any session.
+deployed.activate()
 
 from hypothesis import settings as hypothesis_settings  # noqa: E402
 
@@ -119,6 +124,24 @@ def serialized_moto() -> Iterator[None]:
     BotocoreStubber.__call__ = serialized  # type: ignore[method-assign]
     yield
     BotocoreStubber.__call__ = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def iam_checked() -> Iterator[None]:
+    """Fails the test if a function made an AWS call its role's policy refuses. A test that means
+    to provoke a refusal takes it with `deployed.take_refusals()`."""
+    deployed.take_refusals()
+    yield
+    left = deployed.take_refusals()
+    if left:
+        pytest.fail("AWS would refuse these calls (template.yaml's IAM):\n" + "\n".join(sorted({str(r) for r in left})))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """CALLVAULT_IAM_REPORT=DIR: what this process checked, for `python -m callvault_local.deployed DIR`."""
+    directory = os.environ.get("CALLVAULT_IAM_REPORT")
+    if directory:
+        deployed.write_report(Path(directory), os.environ.get("PYTEST_XDIST_WORKER", "main"))
 
 
 @pytest.fixture
