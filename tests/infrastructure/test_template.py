@@ -370,25 +370,62 @@ def test_per_vendor_alarms_cover_every_vendor(alarm: str) -> None:
     assert "vendor" not in rest.partition(" WHERE ")[2] and "GROUP BY" not in rest
 
 
-def test_alarm_dimensions_are_the_ones_the_code_emits(capsys: pytest.CaptureFixture[str]) -> None:
-    import json
+# Each custom alarm: the function that emits its metric, and how its code emits it.
+_ALARM_EMITTERS: dict[str, tuple[str, str, Any]] = {
+    "QuarantineGrowthAlarm": (
+        "CozmoxServerMessagesFunction",
+        "EventsRejected",
+        lambda o: o.count_rejected("cozmox", "malformed"),
+    ),
+    "RecordingFailuresAlarm": (
+        "RecordingsArchiveFunction",
+        "RecordingsFailed",
+        lambda o: o.count_with("RecordingsFailed", vendor="vapi"),
+    ),
+    "ReconcileFailuresAlarm": (
+        "ReconcileVapiFunction",
+        "ReconcileFailures",
+        lambda o: o.count_with("ReconcileFailures", 1, vendor="vapi"),
+    ),
+    "SessionsStaleAlarm": ("SessionsStaleFunction", "SessionsStale", lambda o: o.count_with("SessionsStale", 2)),
+}
+
+
+def _alarm_dimensions(alarm: str) -> list[str]:
+    """The dimension names a custom alarm matches: a Metrics Insights SCHEMA() matches only metrics
+    with exactly its keys; a metric alarm only the metric with exactly its Dimensions."""
     import re
 
-    from callvault.observability import count_rejected, count_with
-
-    count_rejected("cozmox", "malformed")
-    count_with("RecordingsFailed", vendor="cozmox")
-    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
-    dimensions = {
-        e["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]: e["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
-        for e in emitted
-    }
-    for alarm, metric in _VENDOR_ALARMS.items():
+    props = load()["Resources"][alarm]["Properties"]
+    if "Metrics" in props:
         schema = re.search(r"FROM SCHEMA\(callvault, ([^)]*)\)", _query(alarm))
         assert schema, alarm
-        # SCHEMA() matches only metrics with exactly these dimensions
-        assert sorted(schema[1].split(", ")) == sorted(dimensions[metric]), alarm
-    assert "WHERE reason = 'malformed'" in _query("QuarantineGrowthAlarm")
+        return sorted(schema[1].split(", "))
+    assert props["Namespace"] == "callvault"
+    return sorted(d["Name"] for d in props.get("Dimensions", []))
+
+
+@pytest.mark.parametrize("alarm", sorted(_ALARM_EMITTERS))
+def test_alarm_dimensions_are_the_ones_the_code_emits(alarm: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Emitted as deployed: in the function, with the template's environment (its
+    POWERTOOLS_SERVICE_NAME adds a `service` dimension to whatever carries none)."""
+    import json
+
+    from callvault import observability
+    from callvault_local import deployed
+
+    function, metric, emit = _ALARM_EMITTERS[alarm]
+    capsys.readouterr()
+    deployed.wrap(function, lambda event, context: emit(observability))({}, None)
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    (directive,) = [e["_aws"]["CloudWatchMetrics"][0] for e in emitted if metric in e]
+    assert directive["Namespace"] == "callvault"
+    (dimensions,) = directive["Dimensions"]
+    assert _alarm_dimensions(alarm) == sorted(dimensions), alarm
+    if alarm == "QuarantineGrowthAlarm":
+        assert "WHERE reason = 'malformed'" in _query(alarm)
+    if "service" in dimensions:
+        assert {e["service"] for e in emitted if metric in e} == {"callvault"}
 
 
 @pytest.mark.parametrize("vendor", ["voiceos", "cozmox", "vapi", "retell", "elevenlabs"])
