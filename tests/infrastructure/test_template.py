@@ -674,3 +674,18 @@ def test_reserved_concurrency_parameters_reserve_per_function() -> None:
     parameters = load()["Parameters"]
     for name in ("WebhookReservedConcurrency", "RecordingsReservedConcurrency"):
         assert (parameters[name]["Default"], parameters[name]["MinValue"]) == (0, 0)
+
+
+def test_schedule_names_do_not_clash_across_stacks() -> None:
+    """SAM names a ScheduleV2 schedule `{Function}{Event}` unless told otherwise, and names are
+    unique per schedule group: a second stack in the account and region would fail to deploy."""
+    schedules = [
+        (name, event["Properties"])
+        for name, resource in resources_of_type("AWS::Serverless::Function").items()
+        for event in resource["Properties"].get("Events", {}).values()
+        if event["Type"] == "ScheduleV2"
+    ]
+    assert len(schedules) >= 6  # five reconcile functions and the stale count
+    for function, props in schedules:
+        named_per_stack = "AWS::StackName" in str(props.get("Name", ""))
+        assert props.get("OmitName") is True or named_per_stack, function
