@@ -197,6 +197,18 @@ def test_table_is_protected() -> None:
     assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert props["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert props["DeletionProtectionEnabled"] is True
+    # The AWS owned key, as the checkov skip says: SSEEnabled true is the AWS managed KMS key (billed).
+    assert props.get("SSESpecification", {"SSEEnabled": False}) == {"SSEEnabled": False}
+    (skip,) = [s for s in table["Metadata"]["checkov"]["skip"] if s["id"] == "CKV_AWS_119"]
+    assert "AWS owned key" in skip["comment"]
+
+
+def test_legal_hold_says_ttl_changes_once_an_hour() -> None:
+    """LegalHold flips the table's TTL; DynamoDB refuses a second TTL change within about an hour."""
+    description = " ".join(source()["Parameters"]["LegalHold"]["Description"].split())
+    assert "once an hour" in description and "TTL" in description
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "allows about once an hour per table" in readme
 
 
 def test_bucket_is_protected() -> None:
