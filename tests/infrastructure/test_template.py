@@ -551,9 +551,12 @@ def test_erase_function_has_only_what_erasure_needs() -> None:
         "dynamodb:PutItem",
         "dynamodb:BatchWriteItem",
         "s3:ListBucketVersions",
+        "s3:ListBucket",  # so that a version deleted since it was listed reads 404, not 403
         "s3:GetObjectVersion",
         "s3:DeleteObjectVersion",
     }
+    (list_bucket,) = by_action["s3:ListBucket"]
+    assert list_bucket["Resource"] == {"Fn::GetAtt": ["ArchiveBucket", "Arn"]} and "Condition" not in list_bucket
     for action in ("dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"):
         (statement,) = by_action[action]
         assert statement["Resource"] == {"Fn::GetAtt": ["SessionsTable", "Arn"]}  # the table, not its indexes
