@@ -69,6 +69,20 @@ def handler_for(path: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     return load_handler(route.code_uri, route.handler, route.function)
 
 
+def function_handler(function: str) -> Callable[[dict[str, Any], Any], Any]:
+    """The handler of the template's function `function` (a logical id), run as deployed."""
+    found = deployed.functions()[function]
+    return load_handler(found.code_uri, found.handler, function)
+
+
+def put_secret(owner: str, value: str) -> None:
+    """Put `value` in the local stack's secret of `owner` (a vendor, `cursor`, `vapiapikey`...),
+    where a function reads it as deployed (its CALLVAULT_SECRET_* stand-ins are not passed on)."""
+    created = stack.last_created()
+    assert created is not None, "no local stack"
+    boto3.client("secretsmanager").put_secret_value(SecretId=created.secret_arns[owner], SecretString=value)
+
+
 @dataclass
 class Response:
     status: int

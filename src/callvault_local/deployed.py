@@ -350,6 +350,12 @@ def wrap(function: str, handler: Handler) -> Handler:
     return invoke
 
 
+def run_as(function: str, code: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """`code(*args, **kwargs)` run as the template's `function` would run it (a test's stand-in for
+    another function's invocation, say an erasure arriving while a copy runs)."""
+    return wrap(function, lambda event, context: code(*args, **kwargs))({}, None)
+
+
 class _FunctionEnviron(os._Environ):  # type: ignore[type-arg]
     """`os.environ` that answers, inside an invocation, with that invocation's environment (writes
     still go to the process's)."""
