@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,9 +14,13 @@ from typing import Any
 
 import pytest
 
+from callvault_local import deployed
 from callvault_local.offline import isolate
 
 isolate()
+# Every handler the tests load runs as deployed: the template's environment, each AWS call checked
+# against its role's policy (callvault_local.deployed). Before boto3 makes any session.
+deployed.activate()
 
 from hypothesis import settings as hypothesis_settings  # noqa: E402
 
@@ -62,6 +67,20 @@ def handler_for(path: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda handler the template wires to `path`, loaded from its function folder."""
     (route,) = [r for r in routes() if r.path == path]
     return load_handler(route.code_uri, route.handler, route.function)
+
+
+def function_handler(function: str) -> Callable[[dict[str, Any], Any], Any]:
+    """The handler of the template's function `function` (a logical id), run as deployed."""
+    found = deployed.functions()[function]
+    return load_handler(found.code_uri, found.handler, function)
+
+
+def put_secret(owner: str, value: str) -> None:
+    """Put `value` in the local stack's secret of `owner` (a vendor, `cursor`, `vapiapikey`...),
+    where a function reads it as deployed (its CALLVAULT_SECRET_* stand-ins are not passed on)."""
+    created = stack.last_created()
+    assert created is not None, "no local stack"
+    boto3.client("secretsmanager").put_secret_value(SecretId=created.secret_arns[owner], SecretString=value)
 
 
 @dataclass
@@ -119,6 +138,24 @@ def serialized_moto() -> Iterator[None]:
     BotocoreStubber.__call__ = serialized  # type: ignore[method-assign]
     yield
     BotocoreStubber.__call__ = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def iam_checked() -> Iterator[None]:
+    """Fails the test if a function made an AWS call its role's policy refuses. A test that means
+    to provoke a refusal takes it with `deployed.take_refusals()`."""
+    deployed.take_refusals()
+    yield
+    left = deployed.take_refusals()
+    if left:
+        pytest.fail("AWS would refuse these calls (template.yaml's IAM):\n" + "\n".join(sorted({str(r) for r in left})))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """CALLVAULT_IAM_REPORT=DIR: what this process checked, for `python -m callvault_local.deployed DIR`."""
+    directory = os.environ.get("CALLVAULT_IAM_REPORT")
+    if directory:
+        deployed.write_report(Path(directory), os.environ.get("PYTEST_XDIST_WORKER", "main"))
 
 
 @pytest.fixture

@@ -38,6 +38,9 @@ def load_module(code_uri: Path, handler: str, function: str, container: int = 0)
 
 
 def load_handler(code_uri: Path, handler: str, function: str, container: int = 0) -> Handler:
-    """The handler callable the template names (in `container`'s instance of its module)."""
+    """The handler callable the template names (in `container`'s instance of its module); run as
+    deployed (the template's environment, its calls checked) once `deployed.activate()` was called."""
     handler_fn: Handler = getattr(load_module(code_uri, handler, function, container), handler.rsplit(".", 1)[1])
-    return handler_fn
+    from callvault_local import deployed
+
+    return deployed.wrap(function, handler_fn) if deployed.active() else handler_fn

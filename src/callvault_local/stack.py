@@ -19,6 +19,14 @@ class LocalStack:
     secret_arns: dict[str, str]  # vendor -> ARN
 
 
+_last_created: LocalStack | None = None
+
+
+def last_created() -> LocalStack | None:
+    """The stack `create` made last in this process (what the checked functions' names resolve to)."""
+    return _last_created
+
+
 def _table_spec(name: str) -> dict[str, Any]:
     (props,) = [r["Properties"] for r in resources_of_type("AWS::DynamoDB::Table").values()]
     spec: dict[str, Any] = {
@@ -57,4 +65,6 @@ def create(
         # A secret the template gives a fixed value (an empty API key list) starts with it here too.
         value = (secrets or {}).get(vendor, resource["Properties"].get("SecretString", f"dev-{vendor}-secret"))
         arns[vendor] = session.client("secretsmanager").create_secret(Name=local_secret_name(vendor), SecretString=value)["ARN"]
-    return LocalStack(table_name=table_name, bucket_name=bucket_name, secret_arns=arns)
+    global _last_created
+    _last_created = LocalStack(table_name=table_name, bucket_name=bucket_name, secret_arns=arns)
+    return _last_created

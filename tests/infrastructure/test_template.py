@@ -197,6 +197,18 @@ def test_table_is_protected() -> None:
     assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert props["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert props["DeletionProtectionEnabled"] is True
+    # The AWS owned key, as the checkov skip says: SSEEnabled true is the AWS managed KMS key (billed).
+    assert props.get("SSESpecification", {"SSEEnabled": False}) == {"SSEEnabled": False}
+    (skip,) = [s for s in table["Metadata"]["checkov"]["skip"] if s["id"] == "CKV_AWS_119"]
+    assert "AWS owned key" in skip["comment"]
+
+
+def test_legal_hold_says_ttl_changes_once_an_hour() -> None:
+    """LegalHold flips the table's TTL; DynamoDB refuses a second TTL change within about an hour."""
+    description = " ".join(source()["Parameters"]["LegalHold"]["Description"].split())
+    assert "once an hour" in description and "TTL" in description
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "allows about once an hour per table" in readme
 
 
 def test_bucket_is_protected() -> None:
@@ -370,25 +382,62 @@ def test_per_vendor_alarms_cover_every_vendor(alarm: str) -> None:
     assert "vendor" not in rest.partition(" WHERE ")[2] and "GROUP BY" not in rest
 
 
-def test_alarm_dimensions_are_the_ones_the_code_emits(capsys: pytest.CaptureFixture[str]) -> None:
-    import json
+# Each custom alarm: the function that emits its metric, and how its code emits it.
+_ALARM_EMITTERS: dict[str, tuple[str, str, Any]] = {
+    "QuarantineGrowthAlarm": (
+        "CozmoxServerMessagesFunction",
+        "EventsRejected",
+        lambda o: o.count_rejected("cozmox", "malformed"),
+    ),
+    "RecordingFailuresAlarm": (
+        "RecordingsArchiveFunction",
+        "RecordingsFailed",
+        lambda o: o.count_with("RecordingsFailed", vendor="vapi"),
+    ),
+    "ReconcileFailuresAlarm": (
+        "ReconcileVapiFunction",
+        "ReconcileFailures",
+        lambda o: o.count_with("ReconcileFailures", 1, vendor="vapi"),
+    ),
+    "SessionsStaleAlarm": ("SessionsStaleFunction", "SessionsStale", lambda o: o.count_with("SessionsStale", 2)),
+}
+
+
+def _alarm_dimensions(alarm: str) -> list[str]:
+    """The dimension names a custom alarm matches: a Metrics Insights SCHEMA() matches only metrics
+    with exactly its keys; a metric alarm only the metric with exactly its Dimensions."""
     import re
 
-    from callvault.observability import count_rejected, count_with
-
-    count_rejected("cozmox", "malformed")
-    count_with("RecordingsFailed", vendor="cozmox")
-    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
-    dimensions = {
-        e["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]: e["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
-        for e in emitted
-    }
-    for alarm, metric in _VENDOR_ALARMS.items():
+    props = load()["Resources"][alarm]["Properties"]
+    if "Metrics" in props:
         schema = re.search(r"FROM SCHEMA\(callvault, ([^)]*)\)", _query(alarm))
         assert schema, alarm
-        # SCHEMA() matches only metrics with exactly these dimensions
-        assert sorted(schema[1].split(", ")) == sorted(dimensions[metric]), alarm
-    assert "WHERE reason = 'malformed'" in _query("QuarantineGrowthAlarm")
+        return sorted(schema[1].split(", "))
+    assert props["Namespace"] == "callvault"
+    return sorted(d["Name"] for d in props.get("Dimensions", []))
+
+
+@pytest.mark.parametrize("alarm", sorted(_ALARM_EMITTERS))
+def test_alarm_dimensions_are_the_ones_the_code_emits(alarm: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Emitted as deployed: in the function, with the template's environment (its
+    POWERTOOLS_SERVICE_NAME adds a `service` dimension to whatever carries none)."""
+    import json
+
+    from callvault import observability
+    from callvault_local import deployed
+
+    function, metric, emit = _ALARM_EMITTERS[alarm]
+    capsys.readouterr()
+    deployed.wrap(function, lambda event, context: emit(observability))({}, None)
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    (directive,) = [e["_aws"]["CloudWatchMetrics"][0] for e in emitted if metric in e]
+    assert directive["Namespace"] == "callvault"
+    (dimensions,) = directive["Dimensions"]
+    assert _alarm_dimensions(alarm) == sorted(dimensions), alarm
+    if alarm == "QuarantineGrowthAlarm":
+        assert "WHERE reason = 'malformed'" in _query(alarm)
+    if "service" in dimensions:
+        assert {e["service"] for e in emitted if metric in e} == {"callvault"}
 
 
 @pytest.mark.parametrize("vendor", ["voiceos", "cozmox", "vapi", "retell", "elevenlabs"])
@@ -502,9 +551,12 @@ def test_erase_function_has_only_what_erasure_needs() -> None:
         "dynamodb:PutItem",
         "dynamodb:BatchWriteItem",
         "s3:ListBucketVersions",
+        "s3:ListBucket",  # so that a version deleted since it was listed reads 404, not 403
         "s3:GetObjectVersion",
         "s3:DeleteObjectVersion",
     }
+    (list_bucket,) = by_action["s3:ListBucket"]
+    assert list_bucket["Resource"] == {"Fn::GetAtt": ["ArchiveBucket", "Arn"]} and "Condition" not in list_bucket
     for action in ("dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"):
         (statement,) = by_action[action]
         assert statement["Resource"] == {"Fn::GetAtt": ["SessionsTable", "Arn"]}  # the table, not its indexes
@@ -637,3 +689,18 @@ def test_reserved_concurrency_parameters_reserve_per_function() -> None:
     parameters = load()["Parameters"]
     for name in ("WebhookReservedConcurrency", "RecordingsReservedConcurrency"):
         assert (parameters[name]["Default"], parameters[name]["MinValue"]) == (0, 0)
+
+
+def test_schedule_names_do_not_clash_across_stacks() -> None:
+    """SAM names a ScheduleV2 schedule `{Function}{Event}` unless told otherwise, and names are
+    unique per schedule group: a second stack in the account and region would fail to deploy."""
+    schedules = [
+        (name, event["Properties"])
+        for name, resource in resources_of_type("AWS::Serverless::Function").items()
+        for event in resource["Properties"].get("Events", {}).values()
+        if event["Type"] == "ScheduleV2"
+    ]
+    assert len(schedules) >= 6  # five reconcile functions and the stale count
+    for function, props in schedules:
+        named_per_stack = "AWS::StackName" in str(props.get("Name", ""))
+        assert props.get("OmitName") is True or named_per_stack, function

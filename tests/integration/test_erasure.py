@@ -249,6 +249,7 @@ def test_a_recording_copy_that_outlives_the_erasure_deletes_what_it_wrote(
     """The copier downloads while the session is erased: the upload lands after the erasure's
     sweeps, so the copier itself must take it back."""
     from callvault import archive, erasure
+    from callvault_local import deployed
     from callvault_local.streams import deliveries
     from tests.media import MediaHost
 
@@ -264,7 +265,8 @@ def test_a_recording_copy_that_outlives_the_erasure_deletes_what_it_wrote(
         upload = archive.upload_stream
 
         def erased_meanwhile(*args: Any, **kwargs: Any) -> None:
-            assert erasure.erase("speaknode", "rec-erased", who="test") is not None
+            # The erase function's invocation, arriving while the copier's runs.
+            assert deployed.run_as("SessionsEraseFunction", erasure.erase, "speaknode", "rec-erased", who="test") is not None
             upload(*args, **kwargs)
 
         monkeypatch.setattr(archive, "upload_stream", erased_meanwhile)

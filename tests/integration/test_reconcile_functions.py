@@ -14,21 +14,15 @@ import pytest
 from callvault import config, store
 from callvault_local.apigw import LambdaContext
 from callvault_local.fake_vendor_apis import FakeVendorApi
-from callvault_local.functions import load_handler
-from tests.conftest import ROOT, Stored, post_webhook
-
-
-def handler(function: str) -> Any:
-    return load_handler(ROOT / "functions" / function, "app.lambda_handler", function)
+from callvault_local.stack import LocalStack
+from tests.conftest import Stored, function_handler, post_webhook
 
 
 @pytest.fixture
-def api_key_secret(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    arn = boto3.client("secretsmanager").create_secret(Name="voiceos-api-key", SecretString="[]")["ARN"]
-    monkeypatch.delenv("CALLVAULT_API_KEY_VOICEOS", raising=False)
+def api_key_secret(stored: Stored, local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The voiceos reconcile function's API key secret, as the template gives it (empty)."""
+    arn = local_stack.secret_arns["voiceosapikey"]
     for name, value in {
-        "RECONCILE_VENDOR": "voiceos",
-        "API_KEY_SECRET_ARN": arn,
         "RECORDING_ALLOW_LOOPBACK": "true",
         "API_BACKOFF_SECONDS": "0.01",
         "SECRET_CACHE_SECONDS": "0",
@@ -60,7 +54,7 @@ def test_reconcile_is_off_until_the_key_is_set_then_recovers_what_webhooks_misse
         api.populate(4, start=datetime.now(UTC) - timedelta(minutes=20))
         delivered = api.conversations["conv-000000"].body
         post_webhook("voiceos", "events", {"event": f"conversation:{delivered['status']}", "data": delivered})
-        reconcile = handler("reconcile")
+        reconcile = function_handler("ReconcileVoiceosFunction")
 
         assert reconcile({}, LambdaContext())["status"] == "off"
         assert sum(api.requests.values()) == 0
@@ -70,13 +64,13 @@ def test_reconcile_is_off_until_the_key_is_set_then_recovers_what_webhooks_misse
         result = reconcile({}, LambdaContext())
         assert result["status"] == "ok" and (result["listed"], result["stored"], result["recovered"]) == (4, 3, 3)
         emitted = metrics_of(capsys.readouterr().out)
-        assert emitted["SessionsRecovered"] == (3, {"vendor": "voiceos"})
-        assert emitted["ReconcileFailures"] == (0, {"vendor": "voiceos"})
+        assert emitted["SessionsRecovered"] == (3, {"vendor": "voiceos", "service": "callvault"})
+        assert emitted["ReconcileFailures"] == (0, {"vendor": "voiceos", "service": "callvault"})
 
         boto3.client("secretsmanager").put_secret_value(SecretId=api_key_secret, SecretString="revoked")
         result = reconcile({}, LambdaContext())
         assert result["status"] == "failed" and "refused the key" in result["refused"]
-        assert metrics_of(capsys.readouterr().out)["ReconcileFailures"] == (1, {"vendor": "voiceos"})
+        assert metrics_of(capsys.readouterr().out)["ReconcileFailures"] == (1, {"vendor": "voiceos", "service": "callvault"})
 
 
 def test_stale_sessions_are_counted_without_a_scan(
@@ -120,7 +114,7 @@ def test_stale_sessions_are_counted_without_a_scan(
     assert set(queries) == {"by-vendor-status"}
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     capsys.readouterr()
-    assert handler("sessions_stale")({}, LambdaContext())["stale"] == {"voiceos": 1}
+    assert function_handler("SessionsStaleFunction")({}, LambdaContext())["stale"] == {"voiceos": 1}
     assert metrics_of(capsys.readouterr().out)["SessionsStale"][0] == 1
 
 
@@ -130,15 +124,12 @@ def test_stale_sessions_are_counted_without_a_scan(
     ids=["vapi-json-list", "retell", "elevenlabs"],
 )
 def test_each_new_pull_vendor_reconciles_from_its_own_secret_and_url(
-    stored: Stored, monkeypatch: pytest.MonkeyPatch, vendor: str, secret_value: str
+    stored: Stored, local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch, vendor: str, secret_value: str
 ) -> None:
     """Vapi's key is the one its recordings are fetched with (a JSON list, as its README says);
     the others hold the bare key. Off until set, as every vendor's."""
-    arn = boto3.client("secretsmanager").create_secret(Name=f"{vendor}-api-key", SecretString="[]")["ARN"]
-    monkeypatch.delenv(f"CALLVAULT_API_KEY_{vendor.upper()}", raising=False)
+    arn = local_stack.secret_arns[f"{vendor}apikey"]  # the template's secret for the vendor's key (empty)
     for name, value in {
-        "RECONCILE_VENDOR": vendor,
-        "API_KEY_SECRET_ARN": arn,
         "RECORDING_ALLOW_LOOPBACK": "true",
         "API_BACKOFF_SECONDS": "0.01",
         "SECRET_CACHE_SECONDS": "0",
@@ -149,7 +140,7 @@ def test_each_new_pull_vendor_reconciles_from_its_own_secret_and_url(
     with FakeVendorApi(vendor, key=key) as api:
         monkeypatch.setenv("API_URL", api.url)
         api.populate(3, start=datetime.now(UTC) - timedelta(minutes=40))
-        reconcile = handler("reconcile")
+        reconcile = function_handler(f"Reconcile{vendor.capitalize()}Function")
         assert reconcile({}, LambdaContext())["status"] == "off" and sum(api.requests.values()) == 0
         boto3.client("secretsmanager").put_secret_value(SecretId=arn, SecretString=secret_value)
         result = reconcile({}, LambdaContext())

@@ -18,7 +18,7 @@ from callvault import config, download, recordings, store
 from callvault.models import Recording
 from callvault_local.dev import LocalApi
 from callvault_local.streams import StreamDelivery, deliveries
-from tests.conftest import Stored, payload, post_webhook
+from tests.conftest import Stored, payload, post_webhook, put_secret
 from tests.media import BIG_WAV, WAV, MediaHost, VapiApi
 from tests.waiting import wait_until
 
@@ -293,7 +293,7 @@ def vapi_api(media: MediaHost, monkeypatch: pytest.MonkeyPatch) -> Iterator[Vapi
     """Vapi's API on loopback, redirecting to the media host's file (its short-lived URL)."""
     api = VapiApi(VAPI_KEY, lambda call_id, kind: f"{media.url}/call.wav?call={call_id}&kind={kind}&X-Amz-Expires=60")
     monkeypatch.setenv("CALLVAULT_API_URL_VAPI", api.url)
-    monkeypatch.setenv("CALLVAULT_API_KEY_VAPI", VAPI_KEY)
+    put_secret("vapiapikey", VAPI_KEY)
     yield api
     api.close()
 
@@ -331,7 +331,7 @@ def test_the_key_is_not_sent_on_to_a_redirect_even_on_the_same_host(
     api = VapiApi(VAPI_KEY, lambda call_id, kind: f"{urls[0]}/files/{call_id}.wav")
     urls.append(api.url)
     monkeypatch.setenv("CALLVAULT_API_URL_VAPI", api.url)
-    monkeypatch.setenv("CALLVAULT_API_KEY_VAPI", VAPI_KEY)
+    put_secret("vapiapikey", VAPI_KEY)
     try:
         _vapi_call_with_recording("vapi-same-host", "https://storage.vapi.ai/vapi-same-host-1-mono.wav")
         copier.poll()
@@ -343,7 +343,7 @@ def test_the_key_is_not_sent_on_to_a_redirect_even_on_the_same_host(
 def test_vapi_endpoint_refusing_the_key_fails_the_copy(
     stored: Stored, copier: StreamDelivery, vapi_api: VapiApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CALLVAULT_API_KEY_VAPI", "revoked-key")
+    put_secret("vapiapikey", "revoked-key")
     _vapi_call_with_recording("vapi-private-revoked", "https://storage.vapi.ai/vapi-private-revoked-1-mono.wav")
     copier.poll()
     session = stored.session("vapi", "vapi-private-revoked")
@@ -356,7 +356,7 @@ def test_vapi_redirect_to_a_private_address_is_refused(
     """The SSRF guard checks every hop, the authenticated endpoint's redirect too."""
     api = VapiApi(VAPI_KEY, lambda call_id, kind: "http://10.1.2.3/recording.wav")
     monkeypatch.setenv("CALLVAULT_API_URL_VAPI", api.url)
-    monkeypatch.setenv("CALLVAULT_API_KEY_VAPI", VAPI_KEY)
+    put_secret("vapiapikey", VAPI_KEY)
     try:
         _vapi_call_with_recording("vapi-private-ssrf", "https://storage.vapi.ai/vapi-private-ssrf-1-mono.wav")
         copier.poll()

@@ -182,14 +182,23 @@ class ObjectInfo:
 
 
 def head(key: str) -> ObjectInfo | None:
-    """What S3 knows of the object at `key` (None when there is none). Raises StorageUnavailable."""
+    """What S3 knows of the object at `key` (None when there is none). Raises StorageUnavailable.
+
+    The key's versions are listed first and only a key that is there is HEADed: S3 answers a HEAD
+    of a missing key 403, not 404, to a caller without s3:ListBucket on the whole bucket, and the
+    functions that call this may list only the versions under their own prefix."""
     with _s3_errors("head"):
-        try:
-            reply = aws.s3().head_object(Bucket=settings().bucket_name, Key=key)
-        except ClientError as exc:
-            if aws.error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
+        pages = aws.s3().get_paginator("list_object_versions").paginate(Bucket=settings().bucket_name, Prefix=key)
+        latest = [
+            kind
+            for page in pages
+            for kind, entries in (("version", page.get("Versions", [])), ("marker", page.get("DeleteMarkers", [])))
+            for entry in entries
+            if entry["Key"] == key and entry.get("IsLatest")
+        ]
+        if latest != ["version"]:  # never written, or deleted (a delete marker is the latest)
+            return None
+        reply = aws.s3().head_object(Bucket=settings().bucket_name, Key=key)
     return ObjectInfo(reply["ContentLength"], reply.get("ContentType"), dict(reply.get("Metadata") or {}))
 
 

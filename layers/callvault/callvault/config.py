@@ -50,9 +50,23 @@ class Settings(BaseModel):
     stale_after_seconds: int = Field(default=7200, gt=0)
 
 
+class _PerFunction:
+    """`settings()`: the settings of this container, read once; a bad value fails the cold start,
+    not a request. Kept per function name: Lambda runs one function per container, the tests run
+    several in one process, each with its own environment."""
+
+    def __call__(self) -> Settings:
+        return _read(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+    def cache_clear(self) -> None:
+        _read.cache_clear()
+
+
+settings = _PerFunction()
+
+
 @cache
-def settings() -> Settings:
-    """The settings of this container; a bad value fails the cold start, not a request."""
+def _read(function_name: str | None) -> Settings:
     env = os.environ
     values = {
         "table_name": env.get("TABLE_NAME"),

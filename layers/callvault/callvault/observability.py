@@ -33,8 +33,9 @@ class _LeanFormatter(LambdaPowertoolsFormatter):
         return super().serialize(log)
 
 
-logger = Logger(service="callvault", logger_formatter=_LeanFormatter())
-metrics = Metrics(namespace="callvault", service="callvault")
+SERVICE = "callvault"
+logger = Logger(service=SERVICE, logger_formatter=_LeanFormatter())
+metrics = Metrics(namespace="callvault", service=SERVICE)
 
 
 def count(name: str) -> None:
@@ -43,11 +44,14 @@ def count(name: str) -> None:
 
 
 def count_with(name: str, value: float = 1, **dimensions: str) -> None:
-    """A count (one, unless `value` says) with dimensions of its own (a reason, say), emitted at once."""
+    """A count (one, unless `value` says) with dimensions of its own (a reason, say), emitted at once.
+
+    Always with `service` too, as `metrics` has it: POWERTOOLS_SERVICE_NAME (template.yaml) would add
+    it anyway, and the alarms, which match exact dimension sets, name it whatever the environment."""
     if is_metrics_disabled():  # single_metric prints regardless of POWERTOOLS_METRICS_DISABLED
         return
     with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace="callvault") as metric:
-        for dimension, text in dimensions.items():
+        for dimension, text in {"service": SERVICE, **dimensions}.items():
             metric.add_dimension(name=dimension, value=text)
 
 
