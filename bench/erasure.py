@@ -155,7 +155,7 @@ def _other_bodies(count: int) -> None:
 def _other_key(session_id: str, event_id: str, received: Any) -> str:
     from callvault import archive
 
-    return archive.raw_key("cozmox", "server-messages", event_id, received)
+    return archive.raw_key("cozmox", "server-messages", event_id, received, session_id)
 
 
 def measure_scale(others: int) -> dict[str, Any]:
@@ -218,16 +218,16 @@ def main() -> None:
     dollars = cost(requests, result["removed"], result["erase_seconds"])
     print(f"cost      ${sum(dollars.values()):.6f} per erasure  " + "  ".join(f"{k} ${v:.6f}" for k, v in dollars.items()))
     print(f"== Erasing a {SCALE_EVENTS}-event session beside other bodies of its day (moto in-process)")
-    floor: dict[str, Any] | None = None
+    alone: dict[str, Any] | None = None  # beside no other body: what the session's own objects cost
     for others in SCALE_OTHERS:
         with contextlib.redirect_stdout(io.StringIO()):
             scale = measure_scale(others)
-        floor = floor or scale
+        alone = alone or scale
         total, gets = sum(scale["requests"].values()), scale["requests"]["GetObject"]
-        ratio = total / max(1, sum(floor["requests"].values()))
+        ratio = total / max(1, sum(alone["requests"].values()))
         print(
             f"others {others:>6}  {total:>6} requests ({gets} GetObject, {ratio:.1f}x beside none)"
-            f"  {scale['seconds']:.2f} s ({scale['seconds'] / floor['seconds']:.1f}x)  {dict(sorted(scale['requests'].items()))}"
+            f"  {scale['seconds']:.2f} s ({scale['seconds'] / alone['seconds']:.1f}x)  {dict(sorted(scale['requests'].items()))}"
         )
 
 
