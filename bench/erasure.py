@@ -1,11 +1,13 @@
-"""Erasure benchmark: requests, time and cost to erase a 200-event session with a 50 MB recording.
+"""Erasure benchmark: requests, time and cost to erase a 200-event session with a 50 MB recording;
+then requests and time to erase a 30-event session beside 0, 1,000 and 10,000 other bodies of its day.
 
     make bench        (or: uv run python -m bench.erasure)
 
-On moto in-process. The session's day also holds OTHER_SESSIONS other calls, whose bodies the
-erasure reads to find unreferenced ones naming the session. Time is compared with a floor from
-the same run: deleting an identical session whose keys are known, with the fewest requests
-(list its versions, DeleteObjects, BatchWriteItem), i.e. no tombstone, no second sweep, no search.
+On moto in-process. The session's day also holds OTHER_SESSIONS other calls. Time is compared
+with a floor from the same run: deleting an identical session whose keys are known, with the
+fewest requests (list its versions, DeleteObjects, BatchWriteItem), i.e. no tombstone, no second
+sweep, no search. The scale part shows whether the erasure's requests grow with the other calls
+of the session's day (they should not: only with the session's own objects).
 """
 
 from __future__ import annotations
@@ -123,6 +125,71 @@ def measure() -> dict[str, Any]:
     }
 
 
+SCALE_EVENTS = 30
+SCALE_OTHERS = (0, 1_000, 10_000)
+
+
+def _other_bodies(count: int) -> None:
+    """`count` raw bodies of other calls on the same day, written where ingest writes them (one
+    event each of `count` other sessions; put directly: delivering 10,000 webhooks would time the
+    webhook path, not the erasure)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime
+
+    from callvault import archive, aws
+    from callvault.config import settings
+
+    now = datetime.now(UTC)
+    s3, bucket = aws.s3(), settings().bucket_name
+
+    def put(index: int) -> None:
+        session_id = f"call_other-{index}"
+        key = _other_key(session_id, f"other-{index:05d}", now)
+        s3.put_object(Bucket=bucket, Key=key, Body=_body("conversation-update", session_id, index))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(put, range(count)))
+    assert archive is not None
+
+
+def _other_key(session_id: str, event_id: str, received: Any) -> str:
+    from callvault import archive
+
+    return archive.raw_key("cozmox", "server-messages", event_id, received, session_id)
+
+
+def measure_scale(others: int) -> dict[str, Any]:
+    """Erase one SCALE_EVENTS-event session beside `others` other bodies of its day: requests by
+    operation, seconds, what was removed."""
+    import boto3
+    from moto import mock_aws
+
+    from callvault import aws, erasure
+    from callvault_local import moto_patches, stack
+    from callvault_local.functions import load_handler
+
+    moto_patches.apply()
+    handler = load_handler(ROOT / "functions/cozmox_server_messages", "app.lambda_handler", "CozmoxServerMessagesFunction")
+    with mock_aws():
+        aws.reset()
+        stack.create(boto3.Session())
+        _deliver(handler, "call_erased", SCALE_EVENTS)
+        _other_bodies(others)
+        seen: Counter[str] = Counter()
+
+        def count(model: Any, **_: Any) -> None:
+            seen[model.name] += 1
+
+        for client in (aws.s3(), aws.dynamodb()):
+            client.meta.events.register("after-call", count)
+        start = time.perf_counter()
+        done = erasure.erase("cozmox", "call_erased", who="bench")
+        seconds = time.perf_counter() - start
+        assert done is not None
+        aws.reset()
+    return {"others": others, "requests": Counter(seen), "seconds": seconds, "removed": done.counts()}
+
+
 def cost(requests: Counter[str], removed: dict[str, int], seconds: float) -> dict[str, float]:
     """Dollars, from request counts and what was removed (items under 1 KB but the ~2 KB session item)."""
     lists = requests["ListObjectVersions"]
@@ -150,6 +217,18 @@ def main() -> None:
     print(f"ratio     {result['erase_seconds'] / result['floor_seconds']:.1f}x the floor's time")
     dollars = cost(requests, result["removed"], result["erase_seconds"])
     print(f"cost      ${sum(dollars.values()):.6f} per erasure  " + "  ".join(f"{k} ${v:.6f}" for k, v in dollars.items()))
+    print(f"== Erasing a {SCALE_EVENTS}-event session beside other bodies of its day (moto in-process)")
+    alone: dict[str, Any] | None = None  # beside no other body: what the session's own objects cost
+    for others in SCALE_OTHERS:
+        with contextlib.redirect_stdout(io.StringIO()):
+            scale = measure_scale(others)
+        alone = alone or scale
+        total, gets = sum(scale["requests"].values()), scale["requests"]["GetObject"]
+        ratio = total / max(1, sum(alone["requests"].values()))
+        print(
+            f"others {others:>6}  {total:>6} requests ({gets} GetObject, {ratio:.1f}x beside none)"
+            f"  {scale['seconds']:.2f} s ({scale['seconds'] / alone['seconds']:.1f}x)  {dict(sorted(scale['requests'].items()))}"
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@ and behaves as the event source mapping does:
   (`exists`, `anything-but`) on NewImage/OldImage, as Lambda event filtering matches them;
 - ordering and concurrency: one item's records in order, up to ParallelizationFactor items at
   once, each worker with its own instance of the handler's module (a container of its own);
+- the function's timeout (`Timeout`, the template's or its Globals'): an invocation still running
+  at it fails as Lambda's "Task timed out" does (its thread is left behind, as a stopped sandbox
+  would be: it must hold nothing the retry needs), and so does one whose thread dies of anything
+  (a crash: SystemExit, an error the runtime would not survive);
 - retries: a batch item failure (ReportBatchItemFailures) retries the batch from the first
   failed record, a function error retries it split in two (BisectBatchOnFunctionError), up to
   MaximumRetryAttempts, then the records go to the dead letters, as to the on-failure destination.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +48,7 @@ class StreamFunction:
     parallelization: int
     bisect: bool
     patterns: tuple[dict[str, Any], ...]
+    timeout_seconds: float = 3.0  # Lambda's default
 
     def accepts(self, record: dict[str, Any]) -> bool:
         """Whether the event source passes `record` to the function (no filters: every record)."""
@@ -51,7 +57,9 @@ class StreamFunction:
 
 def stream_functions(path: Path = TEMPLATE) -> list[StreamFunction]:
     found = []
-    for name, resource in load(path)["Resources"].items():
+    template = load(path)
+    default_timeout = template.get("Globals", {}).get("Function", {}).get("Timeout", 3)
+    for name, resource in template["Resources"].items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         props = resource["Properties"]
@@ -70,6 +78,7 @@ def stream_functions(path: Path = TEMPLATE) -> list[StreamFunction]:
                     parallelization=int(source.get("ParallelizationFactor", 1)),
                     bisect=bool(source.get("BisectBatchOnFunctionError", False)),
                     patterns=tuple(_checked(json.loads(f["Pattern"])) for f in filters),
+                    timeout_seconds=float(props.get("Timeout", default_timeout)),
                 )
             )
     return found
@@ -250,8 +259,8 @@ class StreamDelivery:
         """Invoke `handler` with `batch` until it succeeds or the retries are spent."""
         while batch and not self.stopped.is_set():
             try:
-                reply = handler({"Records": batch}, LambdaContext(self.function.name, timeout_ms=300_000)) or {}
-            except Exception:  # a function error: the whole batch failed
+                reply = self._invoke(handler, batch)
+            except Exception:  # a function error (a timeout, a crash): the whole batch failed
                 if self.function.bisect and len(batch) > 1 and retries_left > 0:
                     half = len(batch) // 2
                     self.log(f"{self.function.name}: function error on {len(batch)} record(s); retrying in halves")
@@ -275,6 +284,33 @@ class StreamDelivery:
             self.log(f"{self.function.name}: {len(batch)} record(s) failed; retry {attempt + 1} of {self.function.max_retries}")
             retries_left -= 1
             self.stopped.wait(self.backoff_seconds * 2**attempt)
+
+    def _invoke(self, handler: Handler, batch: list[dict[str, Any]]) -> dict[str, Any]:
+        """One invocation, as Lambda runs it: the handler's reply, or an exception when it raised,
+        died (whatever it raised: a crash) or ran past the function's timeout."""
+        timeout = self.function.timeout_seconds
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            context = LambdaContext(self.function.name, timeout_ms=int(timeout * 1000))
+            try:
+                outcome["reply"] = handler({"Records": batch}, context) or {}
+            except BaseException as exc:  # a crash ends the invocation, not the runner
+                outcome["error"] = exc
+
+        invocation = threading.Thread(target=run, name=f"{self.function.name}-invocation", daemon=True)
+        invocation.start()
+        ends = time.monotonic() + timeout
+        while invocation.is_alive() and time.monotonic() < ends and not self.stopped.is_set():
+            invocation.join(min(0.5, max(0.0, ends - time.monotonic())))
+        if invocation.is_alive():
+            self.log(f"{self.function.name}: Task timed out after {timeout:.2f} seconds")
+            raise TimeoutError(f"Task timed out after {timeout:.2f} seconds")
+        if "error" in outcome:
+            error = outcome["error"]
+            raise error if isinstance(error, Exception) else RuntimeError(f"Runtime exited: {type(error).__name__}")
+        reply: dict[str, Any] = outcome["reply"]
+        return reply
 
 
 def deliveries(table_name: str, path: Path = TEMPLATE, **options: Any) -> list[StreamDelivery]:

@@ -47,21 +47,26 @@ def test_make_events_points_env_local_json_at_moto_port() -> None:
 
 @pytest.mark.parametrize("vendor", ["retell", "elevenlabs"])
 def test_make_events_signs_a_stale_timed_signature_again(stored: Stored, monkeypatch: pytest.MonkeyPatch, vendor: str) -> None:
-    """The committed Retell and ElevenLabs events' signatures went stale long ago: `make events` makes
-    them again (the file as written is then accepted as it is), and a run just after writes nothing."""
+    """A Retell or ElevenLabs event signed long ago (an hour: past both vendors' tolerance) is
+    refused: `make events` makes its signature again (the file as written is then accepted as it
+    is), and a run just after writes nothing. The stale file is made here, not read from the
+    working tree, whose signature is as old as the last `make events`."""
     import time
 
     from callvault_local import sample_events
 
     (route,) = [r for r in WEBHOOKS if r.path.startswith(f"/webhooks/{vendor}/")]
     target = ROOT / "events" / f"{route.code_uri.name}.json"
-    committed = target.read_text()
+    an_hour_ago = time.time() - 3600
+    with monkeypatch.context() as earlier:
+        earlier.setattr(time, "time", lambda: an_hour_ago)
+        stale = sample_events.render()[target]
     now = time.time()
-    assert sample_events.needs_writing(committed, committed, now), "the committed signature is stale"
+    assert sample_events.needs_writing(stale, stale, now), "a signature an hour old is stale"
     fresh = sample_events.render()[target]
     assert not sample_events.needs_writing(fresh, sample_events.render()[target], time.time())
     monkeypatch.setenv(f"CALLVAULT_SECRET_{vendor.upper()}", f"dev-{vendor}-secret")
     response = handler_for(route.path)(json.loads(fresh), LambdaContext())
     assert response["statusCode"] == 200, response
-    stale = handler_for(route.path)(json.loads(committed), LambdaContext())
-    assert stale["statusCode"] == 401, stale
+    refused = handler_for(route.path)(json.loads(stale), LambdaContext())
+    assert refused["statusCode"] == 401, refused

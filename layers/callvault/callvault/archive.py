@@ -23,20 +23,42 @@ UPLOAD_PARTS_IN_FLIGHT = 2
 _CONFLICT_RETRIES = 4
 
 
-def raw_key(vendor: str, webhook: str, event_id: str, received: datetime) -> str:
-    return f"raw/{vendor}/{webhook}/{received:%Y/%m/%d}/{event_id}.json"
+# The key segment of the bodies no session id could be read from (see `session_slot`).
+NO_SESSION = "no-session"
+# Parts of a raw or quarantine key: `kind/vendor/webhook/slot/yyyy/mm/dd/name`; before 0.3 there
+# was no slot (`kind/vendor/webhook/yyyy/mm/dd/name`), and such keys are still read.
+_KEY_PARTS, _LEGACY_KEY_PARTS = 8, 7
 
 
-def quarantine_key(vendor: str, webhook: str, digest: str, received: datetime) -> str:
-    return f"quarantine/{vendor}/{webhook}/{received:%Y/%m/%d}/{digest}.bin"
+def session_slot(vendor: str, session_id: str | None) -> str:
+    """The folder that holds one session's raw and quarantined bodies under each webhook's: 128
+    bits of the SHA-256 the session's table key carries (`store.session_digest`), so that an
+    erasure lists its bodies instead of reading the day's, and the key names no one."""
+    if not session_id:
+        return NO_SESSION
+    return hashlib.sha256(f"{vendor}\0{session_id}".encode()).hexdigest()[:32]
+
+
+def raw_key(vendor: str, webhook: str, event_id: str, received: datetime, session_id: str | None) -> str:
+    return f"raw/{vendor}/{webhook}/{session_slot(vendor, session_id)}/{received:%Y/%m/%d}/{event_id}.json"
+
+
+def quarantine_key(vendor: str, webhook: str, digest: str, received: datetime, session_id: str | None) -> str:
+    return f"quarantine/{vendor}/{webhook}/{session_slot(vendor, session_id)}/{received:%Y/%m/%d}/{digest}.bin"
+
+
+def is_legacy_key(key: str) -> bool:
+    """A raw or quarantine key of the layout before session slots (`kind/vendor/webhook/yyyy/mm/dd/name`)."""
+    return len(key.split("/")) == _LEGACY_KEY_PARTS
 
 
 def day_of_key(key: str) -> date | None:
-    """The receive day a raw or quarantine key carries (`kind/vendor/webhook/yyyy/mm/dd/name`)."""
+    """The receive day a raw or quarantine key carries, in either layout."""
     parts = key.split("/")
+    year = {_KEY_PARTS: 4, _LEGACY_KEY_PARTS: 3}.get(len(parts))
     try:
-        return date(int(parts[3]), int(parts[4]), int(parts[5]))
-    except (IndexError, ValueError):
+        return date(int(parts[year]), int(parts[year + 1]), int(parts[year + 2])) if year else None
+    except ValueError:
         return None
 
 

@@ -36,10 +36,18 @@ def dynamodb() -> DynamoDBClient:
     return boto3.client("dynamodb", config=_config())
 
 
+@cache
+def sqs() -> Any:
+    import boto3
+
+    return boto3.client("sqs", config=_config())
+
+
 def reset() -> None:
     """Forget the clients (tests switch endpoints and credentials between cases)."""
     s3.cache_clear()
     dynamodb.cache_clear()
+    sqs.cache_clear()
     _config.cache_clear()
 
 

@@ -46,6 +46,9 @@ class Settings(BaseModel):
     reconcile_first_window_seconds: int = Field(default=86_400, gt=0)
     api_retries: int = Field(default=5, ge=0, le=10)
     api_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
+    # Erasure: the queue an erasure that ran out of time continues from (template: ErasureQueue);
+    # none locally, where nothing cuts a run short.
+    erasure_queue_url: str | None = None
     # A session with no event for this long and still not ended is counted in SessionsStale.
     stale_after_seconds: int = Field(default=7200, gt=0)
 
@@ -88,6 +91,7 @@ def _read(function_name: str | None) -> Settings:
         "api_retries": env.get("API_RETRIES"),
         "api_backoff_seconds": env.get("API_BACKOFF_SECONDS"),
         "stale_after_seconds": env.get("STALE_AFTER_SECONDS"),
+        "erasure_queue_url": env.get("ERASURE_QUEUE_URL") or None,
         "transcript_retention_days": env.get("TRANSCRIPT_RETENTION_DAYS"),
     }
     return Settings.model_validate({k: v for k, v in values.items() if v is not None})

@@ -104,7 +104,7 @@ def _quarantine(
     if session_id and store.tombstone(adapter.vendor, session_id) is not None:
         return _forgotten(session_id)
     digest = hashlib.sha256(request.body).hexdigest()
-    key = archive.quarantine_key(adapter.vendor, webhook, digest, received)
+    key = archive.quarantine_key(adapter.vendor, webhook, digest, received, session_id)
     created = archive.put_once(key, request.body, "application/octet-stream")
     if session_id and store.tombstone(adapter.vendor, session_id) is not None:
         archive.delete_versions([archive.Version(key, created, is_marker=False)] if created else [])
@@ -252,7 +252,7 @@ def _archive_and_store(
     event_id = known_event_id or event_id_for(adapter, webhook, parsed, request, payload)
     session_id = parsed.session_id or ""
     logger.append_keys(event_id=event_id, session_id=session_id, event_type=parsed.event_type)
-    key = archive.raw_key(adapter.vendor, webhook, event_id, received)
+    key = archive.raw_key(adapter.vendor, webhook, event_id, received, session_id)
     # No transaction will look at the tombstone (acknowledged only), or the audio in the body
     # would be uploaded before the transaction looks: look before writing (one GetItem).
     looks_first = parsed.update is None or parsed.recording is not None

@@ -27,7 +27,16 @@ from callvault.observability import count_with, logger
 from callvault.vendors.base import EmbeddedRecording
 
 UPLOAD_READ_BYTES = 1024 * 1024
-CLAIM_SECONDS = 360  # longer than the function's timeout (300 s): a crashed copier's claim lapses
+# A copy ends this long before its invocation does (a tenth of what is left, for a short one): time
+# for a read that was waiting when the deadline came (10 s at most), the upload's completion and
+# the outcome's write. Its claim lasts until the invocation ends: a copy cut short by a timeout or
+# a crash leaves no claim that outlives it, so Lambda's retry finds the recording free.
+FINISH_SECONDS = 30.0
+# Fewer seconds left than this (a quarter of the invocation, for a short one): not started, retried.
+MIN_COPY_SECONDS = 20.0
+# A claim found live is looked at again this often while waiting for it to lapse.
+_CLAIM_POLL_SECONDS = 5.0
+_CLAIM_TRIES = 100  # bounds the loop; time runs out first (a wait of 5 s each)
 _AUDIO_TYPES = ("audio/", "video/")  # video/mp4 and video/webm carry audio-only files too
 _GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", "application/ogg", ""})
 _EXTENSIONS = {
@@ -116,27 +125,50 @@ def _expired(job: RecordingJob, now: datetime) -> bool:
     return expires is not None and expires <= format_utc(now)
 
 
-def copy_recording(job: RecordingJob) -> Outcome:
-    """Copy `job`'s recording once. "retry" when a transient failure left it pending for another
-    attempt (the caller reports the record as failed so Lambda retries it, then dead-letters it).
+def copy_recording(job: RecordingJob, seconds_left: float | None = None) -> Outcome:
+    """Copy `job`'s recording once, within `seconds_left` (what the invocation has left; None: no
+    invocation to outlive, the configured bound). "retry" when it is left pending for a later
+    attempt (the caller reports the record as failed so Lambda retries it with backoff, then
+    dead-letters it): a transient failure, too little time left, or another claim still live.
 
     Attempts are counted on the session: the one that reaches `recording_max_attempts` and still
     fails transiently marks the recording failed ("gave up after N attempts: HTTP 503"), so an
     unreachable host is fetched a bounded number of times and the session says so."""
     config = settings()
-    now = datetime.now(UTC)
+    started = time.monotonic()
+    if seconds_left is None:  # no invocation to outlive (a tool, a test): the configured bound
+        seconds_left = config.recording_timeout_seconds + FINISH_SECONDS
+    # The copy's deadline, on the monotonic clock; the claim lasts until the invocation ends.
+    end = started + min(config.recording_timeout_seconds, seconds_left - min(FINISH_SECONDS, seconds_left / 10))
+    least = min(MIN_COPY_SECONDS, seconds_left / 4)
     claim = uuid.uuid4().hex
-    claimed = store.claim_recording(job.vendor, job.session_id, claim, now, CLAIM_SECONDS)
-    if claimed is None:
-        return "skipped"  # archived, failed, or another copier at work
+    for _ in range(_CLAIM_TRIES):
+        now = datetime.now(UTC)
+        if end - time.monotonic() < least:
+            logger.info("recording copy left for a later attempt: too little time left")
+            return "retry"
+        claimed = store.claim_recording(job.vendor, job.session_id, claim, now, started + seconds_left - time.monotonic())
+        if claimed is not None:
+            break
+        # Lost: done (archived, failed, erased), or a claim still live. A live one lapses by the
+        # time its invocation ends: wait for it while there is time, else leave it to a retry.
+        pending, until = store.recording_claim(job.vendor, job.session_id)
+        if not pending:
+            return "skipped"
+        wait = (datetime.fromisoformat(until.replace("Z", "+00:00")) - datetime.now(UTC)).total_seconds() if until else 0.0
+        if time.monotonic() + wait > end - least:
+            logger.info("recording claimed by another attempt; retried later", claimed_until=until)
+            return "retry"
+        time.sleep(max(0.0, min(wait, _CLAIM_POLL_SECONDS)) + 0.05)
+    else:
+        return "retry"
     job = replace(job, source_url=claimed.source_url, expires_at=claimed.expires_at)
     if claimed.attempt > config.recording_max_attempts:
         # Delivered again after the last attempt ended without an outcome (a timeout, a crash).
         attempts = claimed.attempt - 1
         return _fail(job, claim, _gave_up(attempts, claimed.last_error or "no outcome recorded"), attempts)
-    deadline = time.monotonic() + config.recording_timeout_seconds
     try:
-        result = _download_and_store(job, claim, deadline)
+        result = _download_and_store(job, claim, end)
     except DownloadError as exc:
         if not exc.permanent:
             if claimed.attempt >= config.recording_max_attempts:

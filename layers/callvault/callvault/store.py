@@ -565,7 +565,7 @@ class RecordingClaim:
     last_error: str | None  # why the previous attempt failed, if one did
 
 
-def claim_recording(vendor: str, session_id: str, claim: str, now: Any, seconds: int) -> RecordingClaim | None:
+def claim_recording(vendor: str, session_id: str, claim: str, now: Any, seconds: float) -> RecordingClaim | None:
     """Take the session's recording for copying: only while it is pending and not claimed by a
     copier still within its time. Each claim counts an attempt on the item, so the number of
     fetches stays bounded however often a stream record is delivered. None when the claim lost.
@@ -596,6 +596,16 @@ def claim_recording(vendor: str, session_id: str, claim: str, now: Any, seconds:
     recording = recording_from_item(reply["Attributes"])
     # The condition guarantees the URL, the ADD the count: the fallbacks never apply.
     return RecordingClaim(recording.source_url or "", recording.expires_at, recording.attempts or 1, recording.error)
+
+
+def recording_claim(vendor: str, session_id: str) -> tuple[bool, str | None]:
+    """Whether the session's recording is still pending, and until when a claim holds it (None:
+    no claim), by a strongly consistent read: what a copier that lost its claim waits for."""
+    key = _session_key(vendor, session_id)
+    reply = _call("get", aws.dynamodb().get_item, TableName=settings().table_name, Key=key, ConsistentRead=True)
+    item: Item = reply.get("Item") or {}
+    until: str | None = item.get("recording_claim_until", {}).get("S")
+    return item.get(recording_attr("state"), {}).get("S") == RecordingState.PENDING.value, until
 
 
 def release_recording(vendor: str, session_id: str, claim: str, reason: str) -> None:
