@@ -43,6 +43,7 @@ def test_transcript_round_trips_from_the_raw_body(stored: Stored) -> None:
         for t in turns_as_stored
     ]
     assert session["transcript"] == expected and len(expected) > 100
+    assert {turn["seconds"] for turn in session["transcript"]} >= {0.0, 1.0, 4.0}  # the vendor's secondsFromStart
 
 
 def test_transcript_unreadable_is_503_not_500(stored: Stored) -> None:
