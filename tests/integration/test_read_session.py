@@ -36,6 +36,7 @@ def test_transcript_round_trips_from_the_raw_body(stored: Stored) -> None:
             "role": t["role"],
             "text": t.get("text"),
             "at": t.get("at"),
+            "seconds": t.get("seconds"),
             "tool": None
             if t.get("tool") is None
             else {"name": None, "arguments": None, "output": None, "is_error": False, **t["tool"]},
