@@ -20,7 +20,7 @@ LAYER_REQUIREMENTS := layers/callvault/requirements.txt
 PORT ?= 3000
 MOTO_PORT ?= 5000
 
-.PHONY: dev soak openapi install wheelhouse test lint typecheck security unit integration infrastructure build bench events clean
+.PHONY: chromium dev soak openapi install wheelhouse test lint typecheck security unit integration infrastructure build bench events clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -60,7 +60,19 @@ security: install
 		sys.exit(f"checkov checked nothing: {s}" if s["parsing_errors"] or not s["passed"] else None)'
 	$(CHECKOV) --framework secrets -f template.yaml
 
-test: lint typecheck security wheelhouse
+# Headless Chromium for the call browser's tests (tests/e2e/test_call_browser.py): Debian's package,
+# as browsers cannot be downloaded here (never `playwright install`). Without root, say how.
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; \
+		else \
+			echo "make: $(CHROMIUM) is missing and this is not root: run 'sudo apt-get install -y chromium' (the call browser's tests are skipped without it, and fail in CI)" >&2; \
+		fi; \
+	fi
+
+test: lint typecheck security wheelhouse chromium
 	$(RUN) pytest -n 2 -q
 
 unit integration infrastructure: install
@@ -94,6 +106,7 @@ bench: install
 	$(RUN) python -m bench.elevenlabs_audio
 	$(RUN) python -m bench.erasure
 	$(RUN) python -m bench.reconcile
+	$(RUN) python -m bench.call_browser
 
 clean:
 	rm -rf .venv $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

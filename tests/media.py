@@ -26,6 +26,7 @@ def make_wav(seconds: float, rate: int = 8000) -> bytes:
 
 
 WAV = make_wav(2.0)
+TALK_WAV = make_wav(30.0)  # long enough to seek in (the call browser's tests)
 BIG_WAV = make_wav(700.0)  # ~11 MB: more than one 8 MB part of the multipart upload
 
 
@@ -55,6 +56,7 @@ class MediaHost(_LoopbackServer):
                 routes = {
                     "/call.wav": lambda: self._send(200, WAV, "audio/wav"),
                     "/big.wav": lambda: self._send(200, BIG_WAV, "audio/x-wav"),
+                    "/talk.wav": lambda: self._send(200, TALK_WAV, "audio/wav"),
                     "/octet": lambda: self._send(200, WAV, "application/octet-stream"),
                     "/page.html": lambda: self._send(200, b"<html>not a recording</html>", "text/html"),
                     "/missing.wav": lambda: self._send(404, b"no", "text/plain"),

@@ -1,4 +1,4 @@
-"""GET /sessions and GET /sessions/{vendor}/{session_id}: the read API (IAM-authorized in AWS)."""
+"""GET /sessions, GET /sessions/{vendor}/{session_id} and its /recording: the read API (IAM-authorized in AWS)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import inspect
 from collections.abc import Callable
 from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 
-from callvault import sessions
+from callvault import archive, sessions
 from callvault.api import SessionNotFound, resolver
 from callvault.models import Session, Status
 from callvault.observability import logger
@@ -55,6 +56,31 @@ def get_session(
     if found is None:
         raise SessionNotFound(f"no session {session_id!r} for {vendor}")
     return found
+
+
+# Long enough to load and play a call, short enough that a leaked link soon reads nothing; a page
+# that outlives it asks this route again (the call browser does so when its player errs).
+RECORDING_URL_SECONDS = 300
+
+
+@app.get(
+    "/sessions/<vendor>/<session_id>/recording",
+    summary="302 to a short-lived presigned S3 URL of the archived recording",
+    responses={
+        302: {"description": "`Location` is a presigned S3 URL (Range requests work there)"},
+        404: {"description": "No such session or vendor, or no recording archived (none, not yet, failed, erased)"},
+    },
+)
+def get_recording(
+    vendor: Annotated[str, Path(description="The vendor")],
+    session_id: Annotated[str, Path(description="The vendor's session id")],
+) -> Response[str]:
+    key = sessions.archived_recording_key(vendor, session_id)
+    if key is None:
+        raise SessionNotFound(f"no archived recording for session {session_id!r} of {vendor}")
+    url = archive.presigned_get(key, RECORDING_URL_SECONDS)
+    # no-store: a cached redirect would outlive the URL it points at.
+    return Response(status_code=302, headers={"Location": url, "Cache-Control": "no-store"}, body="")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -20,7 +20,6 @@ import base64
 import importlib
 import json
 import os
-import re
 import sys
 import urllib.error
 import urllib.request
@@ -162,9 +161,9 @@ def sigv4_headers(method: str, url: str) -> dict[str, str]:
     credentials = session.get_credentials()
     if credentials is None:
         raise UserError("no AWS credentials found to sign the request with (AWS_PROFILE, or `aws configure`)")
-    host = urlsplit(url).hostname or ""
-    found = re.fullmatch(r"[^.]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?", host)
-    region = found.group(1) if found else session.region_name or "us-east-1"
+    from callvault_local.ui.proxy import execute_api_region
+
+    region = execute_api_region(urlsplit(url).hostname or "", session.region_name) or "us-east-1"
     request = AWSRequest(method=method, url=url, headers={"accept": "application/json"})
     SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region).add_auth(request)
     return dict(request.headers.items())
@@ -293,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--since", help="ISO 8601 start (default: the vendor's watermark minus the overlap, or 24 h)")
     add_storage_options(reconcile)
 
+    browse = commands.add_parser("ui", help="the call browser on loopback for a deployed stack (reads signed with SigV4)")
+    browse.add_argument("--url", required=True, help="the stack's ApiUrl output")
+    browse.add_argument("--port", type=port_option, default=8700, help="loopback port to serve on (default 8700)")
+    browse.add_argument("--region", help="the API's region (default: from the URL, else your AWS configuration)")
+
     fake_api = commands.add_parser("fake-api", help="a loopback fake of a vendor's API to reconcile from (trying it out)")
     fake_api.add_argument("--vendor", required=True, help="the vendor whose API to fake, e.g. voiceos (any case)")
     fake_api.add_argument("--port", type=port_option, default=0, help="port (default: a free one)")
@@ -339,6 +343,12 @@ def _fake_api(args: Any) -> int:
     return fake_vendor_apis.serve(vendor, args.port, args.key, args.conversations)
 
 
+def _ui(args: Any) -> int:
+    from callvault_local.ui import proxy
+
+    return proxy.serve(args.url, args.port, args.region)
+
+
 def _archive(args: Any) -> int:
     from callvault_local import stored
 
@@ -354,6 +364,7 @@ COMMANDS: dict[str, Callable[[Any], int]] = {
     "archive": _archive,
     "reconcile": _reconcile,
     "fake-api": _fake_api,
+    "ui": _ui,
 }
 
 

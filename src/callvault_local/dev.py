@@ -32,6 +32,7 @@ from callvault_local.console import DEFAULT_MOTO_PORT, DEFAULT_PORT, LocalStack,
 from callvault_local.functions import load_handler
 from callvault_local.streams import StreamDelivery
 from callvault_local.template import Route, routes
+from callvault_local.ui import Ui, is_ui_path
 
 LOCAL_REGION = "us-east-1"
 # API Gateway HTTP APIs take payloads up to 10 MB; the handlers answer 413 above their own limit.
@@ -253,8 +254,24 @@ def _read_chunked(stream: Any, limit: int) -> bytes:
             raise ValueError("too large")
 
 
-def make_api_server(api: LocalApi, host: str, port: int, log: TextIO = sys.stdout) -> ThreadingHTTPServer:
-    """An HTTP server for `api` on `host:port` (not started)."""
+def local_ui(api: LocalApi) -> Ui:
+    """The call browser over `api`: the same handlers answer its reads, and raw payloads are read
+    from the local stack's bucket (moto)."""
+    from urllib.parse import quote
+
+    import boto3
+
+    from callvault_local.ui import s3_raw_reader
+
+    def read_session(vendor: str, session_id: str) -> tuple[int, bytes]:
+        reply = api.handle("GET", f"/sessions/{quote(vendor, safe='')}/{quote(session_id, safe='')}", {}, b"", "127.0.0.1")
+        return reply.status, reply.body
+
+    return Ui(read_session, s3_raw_reader(boto3.client("s3")), local_vendors())
+
+
+def make_api_server(api: LocalApi, host: str, port: int, log: TextIO = sys.stdout, ui: Ui | None = None) -> ThreadingHTTPServer:
+    """An HTTP server for `api` on `host:port` (not started); `ui` serves the call browser under /ui/."""
     log_lock = threading.Lock()
 
     class RequestHandler(BaseHTTPRequestHandler):
@@ -269,7 +286,12 @@ def make_api_server(api: LocalApi, host: str, port: int, log: TextIO = sys.stdou
                 reply = Reply(413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}', "too large")
             else:
                 try:
-                    reply = api.handle(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
+                    if ui is not None and is_ui_path(urlsplit(self.path).path):
+                        own_port: int = self.server.server_address[1]  # type: ignore[index,assignment,unused-ignore]
+                        page = ui.handle(self.command, self.path, dict(self.headers.items()), own_port)
+                        reply = Reply(page.status, page.headers, page.body, "ui")
+                    else:
+                        reply = api.handle(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
                 except Exception as exc:  # a handler crash: Lambda would answer 500, and so does this
                     reply = Reply(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}', "crash")
                     reply.extra["error"] = f"{type(exc).__name__}: {exc}"
@@ -378,7 +400,7 @@ def start(
         load_handler(compiled.route.code_uri, compiled.route.handler, compiled.route.function)
     try:
         with _binding(port, "PORT"):
-            api_server = make_api_server(api, "127.0.0.1", port, log)
+            api_server = make_api_server(api, "127.0.0.1", port, log, local_ui(api))
     except UserError:
         moto_server.shutdown()
         moto_server.server_close()
@@ -436,6 +458,8 @@ def banner(dev: DevStack) -> str:
         f"table: {LOCAL_TABLE}   bucket: {LOCAL_BUCKET}   region: {os.environ['AWS_DEFAULT_REGION']}",
         "",
         f"Stream-triggered (recordings copied from loopback URLs too): {', '.join(dev.stream_functions) or 'none'}",
+        "",
+        f"Call browser: {dev.url}/ui/",
         "",
         "Try, in another terminal (`source .venv/bin/activate` puts callvault on PATH):",
         f"  callvault send {SAMPLE_SEND}{here.flags()}",

@@ -86,7 +86,11 @@ def _read_api(read_routes: list[Route]) -> dict[str, Any]:
             operation["responses"].pop("422", None)
             operation["responses"]["400"] = {"description": "A bad or unknown parameter, named in the error", **error}
             if "{" in path:
-                operation["responses"]["404"] = {"description": "No such session, or no such vendor", **error}
+                not_found = operation["responses"].get("404", {}).get("description", "No such session, or no such vendor")
+                operation["responses"]["404"] = {"description": not_found, **error}
+            if "302" in operation["responses"]:  # a redirect has no body, only where it points
+                location = {"Location": {"schema": {"type": "string", "format": "uri"}}}
+                operation["responses"]["302"] = {"description": operation["responses"]["302"]["description"], "headers": location}
             operation["responses"]["503"] = {"description": "Storage unavailable; retry", **error}
     for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         document["components"]["schemas"].pop(unused, None)

@@ -262,6 +262,7 @@ def test_read_routes_take_iam_auth_and_webhooks_do_not() -> None:
     assert {(r.method, r.path) for r in SESSION_ROUTES} == {
         ("GET", "/sessions"),
         ("GET", "/sessions/{vendor}/{session_id}"),
+        ("GET", "/sessions/{vendor}/{session_id}/recording"),
         ("DELETE", "/sessions/{vendor}/{session_id}"),
     }
     for name, function in resources_of_type("AWS::Serverless::Function").items():
@@ -282,10 +283,12 @@ def test_read_function_is_read_only() -> None:
     assert granted == {"dynamodb:Query", "dynamodb:BatchGetItem", "s3:GetObject", "secretsmanager:GetSecretValue"}
     for statement in _statements(function):
         if statement["Action"] == "s3:GetObject":
-            # raw bodies (transcripts are read from them) and transcripts offloaded by earlier versions
+            # raw bodies (transcripts are read from them), transcripts offloaded by earlier versions,
+            # and recordings (the /recording route's presigned URLs read with this role's rights)
             assert statement["Resource"] == [
                 {"Fn::Sub": "${ArchiveBucket.Arn}/raw/*"},
                 {"Fn::Sub": "${ArchiveBucket.Arn}/sessions/*"},
+                {"Fn::Sub": "${ArchiveBucket.Arn}/audio/*"},
             ]
     assert function["Properties"]["Environment"]["Variables"]["SECRET_ARN"] == {"Ref": "CursorSecret"}
 

@@ -205,7 +205,7 @@ def test_one_session_with_events_and_raw_uris(population: list[Expected]) -> Non
     for event in session["events"]:
         bucket, key = event["raw_s3_uri"].removeprefix("s3://").split("/", 1)
         assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
-    assert session["transcript"] and all(set(t) == {"role", "text", "at", "tool"} for t in session["transcript"])
+    assert session["transcript"] and all(set(t) == {"role", "text", "at", "seconds", "tool"} for t in session["transcript"])
     assert session["recording"]["state"] == "pending" and session["recording"]["source_url"]
 
 

@@ -36,6 +36,7 @@ def test_transcript_round_trips_from_the_raw_body(stored: Stored) -> None:
             "role": t["role"],
             "text": t.get("text"),
             "at": t.get("at"),
+            "seconds": t.get("seconds"),
             "tool": None
             if t.get("tool") is None
             else {"name": None, "arguments": None, "output": None, "is_error": False, **t["tool"]},
@@ -43,6 +44,7 @@ def test_transcript_round_trips_from_the_raw_body(stored: Stored) -> None:
         for t in turns_as_stored
     ]
     assert session["transcript"] == expected and len(expected) > 100
+    assert {turn["seconds"] for turn in session["transcript"]} >= {0.0, 1.0, 4.0}  # the vendor's secondsFromStart
 
 
 def test_transcript_unreadable_is_503_not_500(stored: Stored) -> None:

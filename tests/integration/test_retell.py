@@ -49,7 +49,12 @@ def test_transcript_with_tool_calls_and_times(stored: Stored) -> None:
     post_webhook("retell", "events", retell_event("call_ended"))
     transcript = stored.transcript(stored.session("retell", RETELL_CALL_ID))
     assert [t["role"] for t in transcript] == ["assistant", "user", "tool", "tool", "assistant"]
-    first_turn = {"role": "assistant", "text": "Thanks for calling Lee Dental, how can I help?", "at": "2026-11-23T09:15:02.400Z"}
+    first_turn = {
+        "role": "assistant",
+        "text": "Thanks for calling Lee Dental, how can I help?",
+        "at": "2026-11-23T09:15:02.400Z",
+        "seconds": 0.4,
+    }
     assert transcript[0] == first_turn | {"tool": None}
     assert transcript[2]["tool"] == {"name": "reschedule", "arguments": '{"day":"friday"}', "output": None, "is_error": False}
     assert transcript[3]["tool"] == {"name": "reschedule", "arguments": None, "output": '{"ok":true}', "is_error": False}

@@ -123,6 +123,15 @@ def read(uri: str) -> bytes:
     return body
 
 
+def presigned_get(key: str, seconds: int) -> str:
+    """A URL that reads the object at `key` of this archive for `seconds`, Range requests and all.
+    Signing is local: no request is made; reading it needs the signer's s3:GetObject."""
+    url: str = aws.s3_presigner().generate_presigned_url(
+        "get_object", Params={"Bucket": settings().bucket_name, "Key": key}, ExpiresIn=seconds
+    )
+    return url
+
+
 def own_key(uri: str) -> str | None:
     """The key of an `s3://` URI in this archive's bucket, else None."""
     prefix = f"s3://{settings().bucket_name}/"

@@ -30,6 +30,15 @@ def s3() -> S3Client:
 
 
 @cache
+def s3_presigner() -> S3Client:
+    """An S3 client for presigned URLs: SigV4 (the only signature S3 takes in every region)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", config=_config().merge(Config(signature_version="s3v4")))
+
+
+@cache
 def dynamodb() -> DynamoDBClient:
     import boto3
 
@@ -46,6 +55,7 @@ def sqs() -> Any:
 def reset() -> None:
     """Forget the clients (tests switch endpoints and credentials between cases)."""
     s3.cache_clear()
+    s3_presigner.cache_clear()
     dynamodb.cache_clear()
     sqs.cache_clear()
     _config.cache_clear()

@@ -95,6 +95,7 @@ class TranscriptEntry(TypedDict, total=False):
     role: Required[str]  # user | assistant | system | tool
     text: str | None
     at: str | None
+    seconds: float | None  # offset from the start of the call (and its recording), as the vendor says it
     tool: ToolCall | None
 
 
@@ -207,6 +208,14 @@ def format_utc(moment: datetime) -> str:
 
 def _parse_utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def offset_seconds(value: Any) -> float | None:
+    """A turn's offset into the call as a vendor gives it (seconds): a finite number >= 0, else None."""
+    kind = type(value)  # exact types: JSON gives int, float; bool and strings are not offsets
+    if (kind is float or kind is int) and 0 <= value < _INF:
+        return float(value)
+    return None
 
 
 def seconds_between(start: str | None, end: str | None) -> float | None:

@@ -24,6 +24,7 @@ from callvault.models import (
     Channel,
     Cost,
     EventRef,
+    RecordingState,
     Session,
     SessionSummary,
     SessionUpdate,
@@ -300,3 +301,17 @@ def get_session(vendor: str, session_id: str) -> Session | None:
     bodies = ArchivedBodies(vendor)
     summary = summary_from_item(bodies.resolve(session_item))
     return Session.model_validate({**dict(summary), "transcript": bodies.transcript(session_item), "events": events})
+
+
+def archived_recording_key(vendor: str, session_id: str) -> str | None:
+    """The archive key of the session's recording when one is archived; None when the session is
+    unknown, erased, past its retention, or has no archived recording. One BatchGetItem, no S3 read."""
+    check_session(vendor, session_id)
+    key = {"pk": {"S": store.session_pk(vendor, session_id)}, "sk": {"S": store.SESSION_SK}}
+    found = store.get_sessions([key])  # tombstones left out
+    if not found or store.expired(found[0], time.time()):
+        return None
+    recording = store.recording_from_item(found[0])
+    if recording.state is not RecordingState.ARCHIVED or not recording.s3_uri:
+        return None
+    return archive.own_key(recording.s3_uri)

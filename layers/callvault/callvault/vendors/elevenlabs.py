@@ -29,7 +29,7 @@ from callvault import auth
 from callvault.auth import AuthError, Headers
 from callvault.config import Settings
 from callvault.ingest import load_json
-from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, transcript, utc_iso
+from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, offset_seconds, transcript, utc_iso
 from callvault.vendor_api import ApiClient
 from callvault.vendors.base import (
     EmbeddedRecording,
@@ -145,19 +145,19 @@ class Envelope(VendorModel):
 
 def _turns(turn: Turn, started: str | None) -> list[dict[str, Any]]:
     """One transcript turn: what was said, then the tools it called and what they answered."""
-    offset = turn.get("time_in_call_secs")
+    offset = offset_seconds(turn.get("time_in_call_secs"))
     at = add_seconds(started, offset) if offset is not None else None
     entries: list[dict[str, Any]] = []
     role = turn.get("role")
     calls, results = turn.get("tool_calls") or [], turn.get("tool_results") or []
     if role in _ROLES and (turn.get("message") is not None or not (calls or results)):
-        entries.append({"role": _ROLES[role or ""], "text": turn.get("message"), "at": at})
+        entries.append({"role": _ROLES[role or ""], "text": turn.get("message"), "at": at, "seconds": offset})
     for call in calls:
         tool = {"name": call.get("tool_name"), "arguments": call.get("params_as_json")}
-        entries.append({"role": "tool", "at": at, "tool": tool})
+        entries.append({"role": "tool", "at": at, "seconds": offset, "tool": tool})
     for result in results:
         output = {"name": result.get("tool_name"), "output": result.get("result_value"), "is_error": bool(result.get("is_error"))}
-        entries.append({"role": "tool", "at": at, "tool": output})
+        entries.append({"role": "tool", "at": at, "seconds": offset, "tool": output})
     return entries
 
 

@@ -27,7 +27,7 @@ from callvault import auth
 from callvault.auth import AuthError, Headers
 from callvault.config import Settings
 from callvault.ingest import load_json
-from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, transcript, utc_iso
+from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, offset_seconds, transcript, utc_iso
 from callvault.vendor_api import ApiClient
 from callvault.vendors.base import (
     Listed,
@@ -152,12 +152,12 @@ def _transcript(items: list[Utterance], started_ms: float | None) -> list[dict[s
     for item in items:
         role = item.get("role")
         words = item.get("words") or []
-        offset = words[0].get("start") if words else None
+        offset = offset_seconds(words[0].get("start")) if words else None
         at = utc_iso(started_ms + offset * 1000) if started_ms is not None and offset is not None else None
         if role in ("tool_call_invocation", "tool_call_result"):
             entries.append(_tool_turn(item, names, at))
         elif role in _ROLES:
-            entries.append({"role": _ROLES[role], "text": item.get("content"), "at": at})
+            entries.append({"role": _ROLES[role], "text": item.get("content"), "at": at, "seconds": offset})
     return entries
 
 

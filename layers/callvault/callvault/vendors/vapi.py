@@ -26,7 +26,7 @@ from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
 from callvault.ingest import load_json
-from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, transcript, utc_iso
+from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, offset_seconds, transcript, utc_iso
 from callvault.secrets import api_key_for
 from callvault.vendor_api import ApiClient, ApiError
 from callvault.vendors.base import (
@@ -137,6 +137,7 @@ class ArtifactMessage(TypedDict, total=False):
     role: str | None
     message: str | None
     time: float | None
+    secondsFromStart: float | None  # the vendor's key, as sent
     name: str | None
     result: str | None
     toolCalls: list[dict[str, Any]] | None  # the vendor's key, as sent
@@ -192,9 +193,9 @@ class Envelope(VendorModel):
     message: Message | None = None
 
 
-def _tool_entries(item: ArtifactMessage, at: str | None) -> list[dict[str, Any]]:
+def _tool_entries(item: ArtifactMessage, at: str | None, seconds: float | None) -> list[dict[str, Any]]:
     if item.get("role") == "tool_call_result":
-        return [{"role": "tool", "at": at, "tool": {"name": item.get("name"), "output": item.get("result")}}]
+        return [{"role": "tool", "at": at, "seconds": seconds, "tool": {"name": item.get("name"), "output": item.get("result")}}]
     entries = []
     for call in item.get("toolCalls") or []:
         function = call.get("function")
@@ -203,18 +204,20 @@ def _tool_entries(item: ArtifactMessage, at: str | None) -> list[dict[str, Any]]
         arguments = function.get("arguments")
         if arguments is not None and not isinstance(arguments, str):
             arguments = json.dumps(arguments, separators=(",", ":"))
-        entries.append({"role": "tool", "at": at, "tool": {"name": function.get("name"), "arguments": arguments}})
+        entries.append(
+            {"role": "tool", "at": at, "seconds": seconds, "tool": {"name": function.get("name"), "arguments": arguments}}
+        )
     return entries
 
 
 def _transcript(items: list[ArtifactMessage]) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     for item in items:
-        role, at = item.get("role"), utc_iso(item.get("time"))
+        role, at, seconds = item.get("role"), utc_iso(item.get("time")), offset_seconds(item.get("secondsFromStart"))
         if role in ("tool_calls", "tool_call_result"):
-            entries.extend(_tool_entries(item, at))
+            entries.extend(_tool_entries(item, at, seconds))
         elif role in _ROLES:
-            entries.append({"role": _ROLES[role], "text": item.get("message"), "at": at})
+            entries.append({"role": _ROLES[role], "text": item.get("message"), "at": at, "seconds": seconds})
     return entries
 
 

@@ -1,0 +1,72 @@
+// callvault's call browser: helpers shared by the list and a call's page. Plain JavaScript, no build step.
+"use strict";
+
+const cv = {
+  // An element with attributes and children (strings become text: nothing is parsed as HTML).
+  el(tag, attributes, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attributes || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name === "class") node.className = value;
+      else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+      else node.setAttribute(name, value === true ? "" : value);
+    }
+    for (const child of children.flat(Infinity)) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : String(child));
+    }
+    return node;
+  },
+
+  // `YYYY-MM-DD HH:MM:SS` in UTC, as the API's times are; "—" when unknown.
+  when(iso) {
+    if (!iso) return "—";
+    const moment = new Date(iso);
+    if (Number.isNaN(moment.getTime())) return iso;
+    return moment.toISOString().slice(0, 19).replace("T", " ");
+  },
+
+  // Seconds as h:mm:ss or m:ss.
+  clock(seconds) {
+    if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "—";
+    const whole = Math.floor(seconds);
+    const h = Math.floor(whole / 3600), m = Math.floor((whole % 3600) / 60), s = whole % 60;
+    const mm = h ? String(m).padStart(2, "0") : String(m);
+    return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
+  },
+
+  usd(cost) {
+    const total = cost && cost.total_usd;
+    if (total === null || total === undefined) return "—";
+    return "$" + (total < 1 ? total.toFixed(4).replace(/0{1,2}$/, "") : total.toFixed(2));
+  },
+
+  sessionPath(vendor, sessionId) {
+    return "/sessions/" + encodeURIComponent(vendor) + "/" + encodeURIComponent(sessionId);
+  },
+
+  pagePath(vendor, sessionId) {
+    return "/ui" + cv.sessionPath(vendor, sessionId);
+  },
+
+  // A read API answer: {status, body} with the JSON body parsed (or {error} when it is not JSON).
+  async api(path, options) {
+    let response;
+    try {
+      response = await fetch(path, Object.assign({ headers: { Accept: "application/json" } }, options || {}));
+    } catch (failure) {
+      return { status: 0, body: { error: "the API could not be reached: " + failure.message } };
+    }
+    let body;
+    try {
+      body = await response.json();
+    } catch (_) {
+      body = { error: "HTTP " + response.status };
+    }
+    return { status: response.status, body };
+  },
+
+  vendorList() {
+    return (document.body.dataset.vendors || "").split(",").filter(Boolean);
+  },
+};
