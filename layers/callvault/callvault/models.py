@@ -151,6 +151,9 @@ class SessionSummary(_Model):
     recording: Recording = Field(default_factory=Recording)
     summary: str | None = None
     vendor_fields: dict[str, Any] = Field(default_factory=dict)
+    # The time the listing orders and filters this session by (DESIGN.md "Listing times"): the
+    # vendor's creation time, else the call's start time, else when callvault first heard of it.
+    listed_at: str | None = None
 
 
 class Session(SessionSummary):

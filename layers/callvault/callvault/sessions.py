@@ -140,8 +140,9 @@ def list_sessions(
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> SessionPage:
-    """Sessions matching every given filter, newest first (by creation time, or first-seen time
-    when the vendor never gave one). `created_after` and `created_before` are exclusive.
+    """Sessions matching every given filter, newest first by `listed_at` (the vendor's creation
+    time, else the call's start time, else when callvault first heard of it); `created_after` and
+    `created_before` filter on that same time, both exclusive.
 
     One Query on a keys-only index for at most `limit` + 1 keys (one per known vendor when no
     vendor is given), then one BatchGetItem for the page's sessions: the cost follows the page,
@@ -202,6 +203,7 @@ def summary_from_item(item: store.Item) -> SessionSummary:
         cost=Cost.model_validate(cost) if cost is not None else None,
         recording=store.recording_from_item(item),
         summary=_string(item, "summary"),
+        listed_at=store.listed_at(item),
         vendor_fields={
             name.removeprefix(store.VENDOR_FIELD_PREFIX): json.loads(value["S"])
             for name, value in item.items()
