@@ -281,18 +281,19 @@ def _archive_and_store(
         source="pull" if webhook == PULL else "webhook",
     )
     outcome = store.record_event(record, parsed.update)
-    if outcome == "forgotten":
-        # Erased meanwhile: take back the raw body this delivery archived.
-        archive.delete_versions([archive.Version(key, created, is_marker=False)] if created else [])
-        return _forgotten(session_id, event_id)
     if outcome == "duplicate" and relist:
         store.improve_listing(record, parsed.update)
-    if parsed.recording is not None:
+    if parsed.recording is not None and outcome != "forgotten":
         # The audio in the body itself, after the event (a retry, a duplicate, finishes what an
         # earlier delivery could not): the session's recording unless one was had first.
         from callvault import recordings  # only this path pays for the recordings module
 
-        recordings.store_embedded_once(adapter.vendor, session_id, event_id, parsed.recording)
+        if recordings.store_embedded_once(adapter.vendor, session_id, event_id, parsed.recording) == "forgotten":
+            outcome = "forgotten"  # erased while the audio went up: the audio is taken back
+    if outcome == "forgotten":
+        # Erased meanwhile: take back the raw body this delivery archived.
+        archive.delete_versions([archive.Version(key, created, is_marker=False)] if created else [])
+        return _forgotten(session_id, event_id)
     logger.info("event recorded", outcome=outcome)
     return Filed(outcome, event_id, session_id)
 

@@ -151,8 +151,13 @@ class SessionSummary(_Model):
     recording: Recording = Field(default_factory=Recording)
     summary: str | None = None
     vendor_fields: dict[str, Any] = Field(default_factory=dict)
-    # The time the listing orders and filters this session by (DESIGN.md "Listing times"): the
-    # vendor's creation time, else the call's start time, else when callvault first heard of it.
+
+
+class ListedSession(SessionSummary):
+    """One item of `GET /sessions`: the session's summary and the time the listing orders it by."""
+
+    # DESIGN.md "Listing times": the vendor's creation time, else the call's start time, else when
+    # callvault first heard of it; `created_after`/`created_before` filter on it too.
     listed_at: str | None = None
 
 

@@ -268,16 +268,20 @@ def store_embedded(vendor: str, session_id: str, event_id: str, recording: Embed
 EMBEDDED_CLAIM_SECONDS = 60
 
 
-def store_embedded_once(vendor: str, session_id: str, event_id: str, recording: EmbeddedRecording) -> Recording | None:
+def store_embedded_once(
+    vendor: str, session_id: str, event_id: str, recording: EmbeddedRecording
+) -> Literal["stored", "had", "forgotten"]:
     """Make the audio an event carried in its body the session's recording, unless the session
     already has one or a copier is fetching it (`store.claim_embedded_recording`): the claim comes
-    before the upload, so the loser uploads nothing. The recording stored, or None when another
-    was had first (this audio stays in the event's raw body). Raises StorageUnavailable, the claim
-    released with the reason."""
+    before the upload, so the loser uploads nothing. "stored"; "had" when another was had first
+    (this audio stays in the event's raw body); "forgotten" when the session was erased meanwhile
+    (the audio taken back). Raises StorageUnavailable, the claim released with the reason."""
     claim = uuid.uuid4().hex
     if not store.claim_embedded_recording(vendor, session_id, claim, datetime.now(UTC), EMBEDDED_CLAIM_SECONDS):
+        if store.recording_of(vendor, session_id) is None:
+            return "forgotten"
         logger.info("audio in the body not stored: the session's recording was had first")
-        return None
+        return "had"
     try:
         stored = store_embedded(vendor, session_id, event_id, recording)
         finished = store.finish_recording(vendor, session_id, claim, stored)
@@ -291,9 +295,11 @@ def store_embedded_once(vendor: str, session_id: str, event_id: str, recording: 
         if current is None or current.s3_uri != stored.s3_uri:
             key = archive.own_key(str(stored.s3_uri))
             archive.delete_versions(archive.key_versions(key) if key else [])
+        if current is None:
+            return "forgotten"
         logger.info("audio in the body not stored: the claim was lost while it uploaded")
-        return None
-    return stored
+        return "had"
+    return "stored"
 
 
 def job_from_image(image: dict[str, Any]) -> RecordingJob | None:

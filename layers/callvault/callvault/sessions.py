@@ -24,6 +24,7 @@ from callvault.models import (
     Channel,
     Cost,
     EventRef,
+    ListedSession,
     Session,
     SessionSummary,
     SessionUpdate,
@@ -58,7 +59,7 @@ class UnknownVendor(LookupError):
 class SessionPage(BaseModel):
     """One page of `GET /sessions`: newest first; `next_cursor` null on the last page."""
 
-    items: list[SessionSummary]
+    items: list[ListedSession]
     next_cursor: str | None = None
 
 
@@ -166,7 +167,12 @@ def list_sessions(
     )
     now = time.time()  # an expired session TTL has not deleted yet is not listed
     live = [item for item in store.get_sessions(keys) if not store.expired(item, now)]
-    items = [summary_from_item(ArchivedBodies(item["vendor"]["S"]).resolve(item)) for item in live]
+    items = [
+        ListedSession.model_validate(
+            {**dict(summary_from_item(ArchivedBodies(item["vendor"]["S"]).resolve(item))), "listed_at": store.listed_at(item)}
+        )
+        for item in live
+    ]
     return SessionPage(items=items, next_cursor=encode_cursor(last_key, digest) if last_key else None)
 
 
@@ -203,7 +209,6 @@ def summary_from_item(item: store.Item) -> SessionSummary:
         cost=Cost.model_validate(cost) if cost is not None else None,
         recording=store.recording_from_item(item),
         summary=_string(item, "summary"),
-        listed_at=store.listed_at(item),
         vendor_fields={
             name.removeprefix(store.VENDOR_FIELD_PREFIX): json.loads(value["S"])
             for name, value in item.items()
