@@ -256,3 +256,26 @@ def test_reconcile_makes_the_same_pending_recording(stored: Stored, api: FakeVen
     assert stored.session("elevenlabs", "conv-pulled")["recording_state"] == "archived"
     assert len(stored.keys("audio/elevenlabs/conv-pulled/")) == 1
     assert json.loads(stored.session("elevenlabs", "conv-pulled")["vf:conversation_status"]) == "done"
+
+
+def test_the_fake_api_streams_audio_of_any_size_with_the_key_only() -> None:
+    import urllib.error
+    import urllib.request
+
+    from callvault_local.fake_vendor_apis import MP3_BYTES_PER_SECOND, mp3_frames
+
+    size = 5 * 60 * MP3_BYTES_PER_SECOND  # five minutes: 4.8 MB
+    chunks = mp3_frames(size)
+    assert len(next(chunks)) <= 64 * 1024  # made as sent, a chunk at a time
+    with FakeVendorApi("elevenlabs", key=KEY, audio_bytes=size) as fake:
+        fake.add("conv-long", datetime.now(UTC))
+        fake.add("conv-none", datetime.now(UTC), recording=False)
+        url = f"{fake.url}/v1/convai/conversations/%s/audio"
+        with urllib.request.urlopen(urllib.request.Request(url % "conv-long", headers={"xi-api-key": KEY})) as reply:
+            assert reply.headers["content-type"] == "audio/mpeg" and int(reply.headers["content-length"]) == size
+            body = reply.read()
+        assert len(body) == size and recordings.sniff_audio(body[:64]) == "audio/mpeg"
+        for conversation, headers, status in (("conv-none", {"xi-api-key": KEY}, 404), ("conv-long", {}, 401)):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(urllib.request.Request(url % conversation, headers=headers))
+            assert refused.value.code == status
