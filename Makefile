@@ -104,6 +104,8 @@ bench: install
 	$(RUN) python -m bench.failing_recording
 	$(RUN) python -m bench.write_cost
 	$(RUN) python -m bench.elevenlabs_audio
+	$(RUN) python -m bench.elevenlabs_long_call
+	$(RUN) python -m bench.listing_times
 	$(RUN) python -m bench.erasure
 	$(RUN) python -m bench.reconcile
 	$(RUN) python -m bench.call_browser

@@ -11,7 +11,8 @@ GetConversationResponseModel), checks the key as the vendor does, pages as the v
 and can misbehave on request: answer 429 with
 Retry-After or 5xx for the next N requests, be down altogether, or change its conversations
 between two pages (a hook runs after each list page). Recordings are served by the same server
-(`/media/{id}.wav`), so the local stack's copier can archive them.
+(`/media/{id}.wav`; ElevenLabs' at `/v1/convai/conversations/{id}/audio`, streamed MP3 frames,
+with the key), so the local stack's copier can archive them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import random
 import sys
 import threading
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -161,6 +162,23 @@ def vapi_call(
     return call
 
 
+# One MPEG-1 Layer III frame, 128 kbit/s at 44.1 kHz (ElevenLabs' default MP3): a 4-byte header
+# and silence, 417 bytes, 26 ms of audio. 128 kbit/s is 16,000 bytes a second.
+_MP3_FRAME = b"\xff\xfb\x90\x64" + bytes(413)
+MP3_BYTES_PER_SECOND = 16_000
+
+
+def mp3_frames(size: int, chunk: int = 64 * 1024) -> Iterator[bytes]:
+    """`size` bytes of MP3 frames in chunks of `chunk`, made as they are asked for."""
+    frames = _MP3_FRAME * (chunk // len(_MP3_FRAME) + 2)
+    offset, sent = 0, 0
+    while sent < size:
+        piece = frames[offset : offset + min(chunk, size - sent)]
+        offset = (offset + len(piece)) % len(_MP3_FRAME)
+        sent += len(piece)
+        yield piece
+
+
 _RETELL_STATUS = {"queued": "registered", "started": "ongoing", "ended": "ended"}
 # The fields `POST /v3/list-calls` lists (the SDK's CallListResponse items): no transcript.
 _RETELL_UNLISTED = ("transcript", "transcript_object", "transcript_with_tool_calls")
@@ -233,7 +251,7 @@ def elevenlabs_conversation(
     conversation_id: str, created_at: datetime, status: str = "ended", turns: int = 4, recording_url: str | None = None
 ) -> dict[str, Any]:
     """A conversation in the shape of the elevenlabs SDK's GetConversationResponseModel (the `data`
-    of `post_call_transcription`). Its audio is not served: reconcile does not pull it."""
+    of `post_call_transcription`). Its audio is served at `/v1/convai/conversations/{id}/audio`."""
     ended = status == "ended"
     started = status in ("started", "ended")
     conversation: dict[str, Any] = {
@@ -350,6 +368,8 @@ class FakeVendorApi:
     after_list_page: Callable[[FakeVendorApi, int], None] | None = None
     requests: Counter[str] = field(default_factory=Counter)
     media: bytes = field(default_factory=lambda: silent_wav())
+    # The size of each conversation's audio (ElevenLabs' `/audio`): a minute of 128 kbit/s MP3.
+    audio_bytes: int = 60 * MP3_BYTES_PER_SECOND
 
     def __post_init__(self) -> None:
         if self.vendor not in VENDORS:
@@ -367,6 +387,8 @@ class FakeVendorApi:
             body = _BUILDERS[self.vendor](conversation_id, created_at, status, recording_url=media)
         else:
             body = _BUILDERS[self.vendor](conversation_id, created_at, status)
+        if self.vendor == "elevenlabs":  # its audio is served at /audio when the call has any
+            body["has_audio"] = body["has_user_audio"] = body["has_response_audio"] = recording and status == "ended"
         with self._lock:
             self.conversations[conversation_id] = Conversation(conversation_id, created_at, body, recording, status)
         return body
@@ -414,25 +436,34 @@ class FakeVendorApi:
 
     # -- answering: (status, headers, body)
 
+    def respond(
+        self, method: str, target: str, headers: dict[str, str], body: bytes = b""
+    ) -> tuple[int, dict[str, str], bytes | Iterator[bytes]]:
+        """`answer`, but a conversation's audio (ElevenLabs) streams: `audio_bytes` of MP3 frames,
+        made as they are sent, so a 60-minute call's audio is never whole in memory."""
+        path = unquote(urlsplit(target).path)
+        if self.vendor == "elevenlabs" and method == "GET" and path.endswith("/audio"):
+            refused = self._gate(path, headers)
+            if refused is not None:
+                return refused
+            segments = path.strip("/").split("/")
+            self.requests["recording"] += 1
+            with self._lock:
+                conversation = self.conversations.get(segments[3]) if len(segments) == 5 else None
+            if conversation is None or not conversation.recording or conversation.status != "ended":
+                return _json(404, {"detail": {"status": "audio_not_found", "message": "Audio not found"}})
+            return 200, {"content-type": "audio/mpeg", "content-length": str(self.audio_bytes)}, mp3_frames(self.audio_bytes)
+        return self.answer(method, target, headers, body)
+
     def answer(self, method: str, target: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(target)
         path = unquote(parts.path)
         if path.startswith("/media/"):
             self.requests["media"] += 1
             return 200, {"content-type": "audio/wav"}, self.media
-        with self._lock:
-            if self.down:
-                self.requests["down"] += 1
-                return _json(503, {"detail": "service unavailable"})
-            if self.faults and self.faults[0].kind in (None, _kind(self.vendor, path)):
-                fault = self.faults.popleft()
-                self.requests[f"fault {fault.status}"] += 1
-                extra = {"retry-after": fault.retry_after} if fault.retry_after else {}
-                status, head, body = _json(fault.status, {"detail": "try again later"})
-                return status, head | extra, body
-        if not self._authorized(headers):
-            self.requests["unauthorized"] += 1
-            return _json(401, {"detail": "Invalid API key"})
+        refused = self._gate(path, headers)
+        if refused is not None:
+            return refused
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         if self.vendor == "retell" and method == "POST" and path == "/v3/list-calls":
             return self._retell_list(body)
@@ -446,6 +477,24 @@ class FakeVendorApi:
             "elevenlabs": self._elevenlabs,
         }[self.vendor]
         return answer(path, query)
+
+    def _gate(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes] | None:
+        """The answer of an API that is down, has a fault queued for this kind of request, or
+        refuses the key; None when the request goes through."""
+        with self._lock:
+            if self.down:
+                self.requests["down"] += 1
+                return _json(503, {"detail": "service unavailable"})
+            if self.faults and self.faults[0].kind in (None, _kind(self.vendor, path)):
+                fault = self.faults.popleft()
+                self.requests[f"fault {fault.status}"] += 1
+                extra = {"retry-after": fault.retry_after} if fault.retry_after else {}
+                status, head, body = _json(fault.status, {"detail": "try again later"})
+                return status, head | extra, body
+        if not self._authorized(headers):
+            self.requests["unauthorized"] += 1
+            return _json(401, {"detail": "Invalid API key"})
+        return None
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         if self.vendor == "elevenlabs":
@@ -675,13 +724,18 @@ def _handler(api: FakeVendorApi) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("content-length") or 0)
             request = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, reply_headers, body = api.answer(self.command, self.path, headers, request)
+            status, reply_headers, body = api.respond(self.command, self.path, headers, request)
             self.send_response(status)
             for name, value in reply_headers.items():
                 self.send_header(name, value)
-            self.send_header("content-length", str(len(body)))
+            if isinstance(body, bytes):
+                self.send_header("content-length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            try:
+                for chunk in [body] if isinstance(body, bytes) else body:
+                    self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):  # the client stopped reading (a size cap)
+                self.close_connection = True
 
         do_GET = do_POST = _serve
 

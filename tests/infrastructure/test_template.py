@@ -343,8 +343,13 @@ def test_recording_function_is_fed_by_the_filtered_stream_with_a_dead_letter_que
             assert statement["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/audio/*"}
         if statement["Action"] == "s3:ListBucketVersions":
             assert statement["Condition"] == {"StringLike": {"s3:prefix": "audio/*"}}
-        if statement["Action"] == "secretsmanager:GetSecretValue":  # Vapi's API key (its private recordings), nothing else
-            assert statement["Resource"] == {"Ref": "VapiApiKeySecret"} == env["API_KEY_ARN_VAPI"]
+        if statement["Action"] == "secretsmanager:GetSecretValue":  # Vapi's and ElevenLabs' API keys (audio), nothing else
+            assert statement["Resource"] == [env["API_KEY_ARN_VAPI"], env["API_KEY_ARN_ELEVENLABS"]]
+            assert env["API_KEY_ARN_VAPI"] == {"Ref": "VapiApiKeySecret"}
+            assert env["API_KEY_ARN_ELEVENLABS"] == {"Ref": "ElevenlabsApiKeySecret"}  # the one its reconcile reads
+    # Where ElevenLabs' audio is: the same API its webhook and reconcile name in the recording link.
+    globals_env = load()["Globals"]["Function"]["Environment"]["Variables"]
+    assert globals_env["CALLVAULT_API_URL_ELEVENLABS"] == {"Ref": "ElevenlabsApiUrl"}
     alarm = load()["Resources"]["RecordingsDeadLetterAlarm"]["Properties"]
     assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["RecordingsDeadLetterQueue", "QueueName"]}
 

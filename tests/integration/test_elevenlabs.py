@@ -39,7 +39,9 @@ def test_transcription_normalized(stored: Stored) -> None:
     assert session["summary"] == "The patient moved a cleaning to Friday 10:30."
     assert json.loads(session["vf:call_successful"]) == "success"
     assert json.loads(session["vf:call_sid"]) == "CA1234567890abcdef1234567890abcdef"
-    assert "recording_state" not in session  # the audio comes in its own webhook
+    # has_audio: the recording is pending at the API's audio URL (a long call's audio webhook is refused)
+    assert session["recording_state"] == "pending"
+    assert session["recording_source_url"] == f"https://api.elevenlabs.io/v1/convai/conversations/{CONVERSATION}/audio"
     transcript = stored.transcript(session)
     assert [(t["role"], t["at"]) for t in transcript] == [
         ("assistant", "2026-11-23T09:16:40.000Z"),
@@ -143,10 +145,14 @@ def test_audio_upload_failing_is_503_and_the_retry_stores_it_once(stored: Stored
     with mock.patch.object(client, operation, side_effect=fail_on_audio):
         response = post_webhook("elevenlabs", "post-call", body)
     assert response.status == 503
-    assert stored.items() == [] and stored.keys("audio/") == []  # the raw body is archived; nothing points at it yet
-    retry = post_webhook("elevenlabs", "post-call", body)
-    assert retry.json["status"] == "stored"
+    # The event is stored (its raw body holds the audio); the recording is not, and the claim is given back.
     session = stored.session("elevenlabs", CONVERSATION)
+    assert "recording_state" not in session and "recording_claim" not in session
+    assert session["recording_error"].startswith("s3 ") and stored.keys("audio/") == []
+    retry = post_webhook("elevenlabs", "post-call", body)
+    assert retry.json["status"] == "duplicate"  # the event was stored; the retry finishes its audio
+    session = stored.session("elevenlabs", CONVERSATION)
+    assert session["recording_state"] == "archived" and "recording_error" not in session
     assert session["recording_sha256"] == hashlib.sha256(audio).hexdigest()
     assert stored.body(session["recording_s3_uri"].split("/", 3)[3]) == audio
 

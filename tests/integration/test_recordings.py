@@ -347,7 +347,7 @@ def test_vapi_endpoint_refusing_the_key_fails_the_copy(
     _vapi_call_with_recording("vapi-private-revoked", "https://storage.vapi.ai/vapi-private-revoked-1-mono.wav")
     copier.poll()
     session = stored.session("vapi", "vapi-private-revoked")
-    assert (session["recording_state"], session["recording_error"]) == ("failed", "HTTP 401")
+    assert (session["recording_state"], session["recording_error"]) == ("failed", "HTTP 401: the vapi API refused the key")
 
 
 def test_vapi_redirect_to_a_private_address_is_refused(

@@ -173,6 +173,9 @@ def replay(adapter: VendorAdapter, webhook: str, body: bytes, received: datetime
     A body pulled from the vendor's API (`webhook` "pull") is parsed by the vendor's reconciler,
     as `file_pulled` parsed it when it was pulled.
 
+    A session stored before listing times (DESIGN.md "Listing times") takes the time a replayed
+    event tells even when the event itself is a duplicate (`store.improve_listing`).
+
     No authentication: the bytes come from the archive, which holds only authenticated bodies.
     Raises StorageUnavailable."""
     parse = None
@@ -184,7 +187,7 @@ def replay(adapter: VendorAdapter, webhook: str, body: bytes, received: datetime
         def parse(payload: Any, _headers: dict[str, str]) -> ParsedEvent:
             return reconciler.parse(payload)
 
-    return _file(adapter, webhook, Request(headers={}, body=body), received, event_id, parse).outcome
+    return _file(adapter, webhook, Request(headers={}, body=body), received, event_id, parse, relist=True).outcome
 
 
 def replayable(adapter: VendorAdapter, webhook: str) -> bool:
@@ -223,8 +226,11 @@ def _file(
     received: datetime,
     known_event_id: str | None = None,
     parse: Callable[[Any, dict[str, str]], ParsedEvent] | None = None,
+    *,
+    relist: bool = False,
 ) -> Filed:
-    """An authenticated request (or a pulled API response), parsed, archived and stored (or quarantined)."""
+    """An authenticated request (or a pulled API response), parsed, archived and stored (or
+    quarantined). `relist`: a duplicate still moves its session's listing time (a replay)."""
     try:
         payload = load_json(request.body)
     except ValueError:
@@ -237,7 +243,7 @@ def _file(
         except Exception:  # an adapter bug must not cost the event: keep it for replay
             logger.exception("adapter failed")
             return _quarantine(adapter, webhook, request, received, "payload could not be read", session_id_read())
-    return _archive_and_store(adapter, webhook, request, payload, parsed, received, known_event_id)
+    return _archive_and_store(adapter, webhook, request, payload, parsed, received, known_event_id, relist=relist)
 
 
 def _archive_and_store(
@@ -248,15 +254,15 @@ def _archive_and_store(
     parsed: ParsedEvent,
     received: datetime,
     known_event_id: str | None = None,
+    *,
+    relist: bool = False,
 ) -> Filed:
     event_id = known_event_id or event_id_for(adapter, webhook, parsed, request, payload)
     session_id = parsed.session_id or ""
     logger.append_keys(event_id=event_id, session_id=session_id, event_type=parsed.event_type)
     key = archive.raw_key(adapter.vendor, webhook, event_id, received, session_id)
-    # No transaction will look at the tombstone (acknowledged only), or the audio in the body
-    # would be uploaded before the transaction looks: look before writing (one GetItem).
-    looks_first = parsed.update is None or parsed.recording is not None
-    if looks_first and session_id and store.tombstone(adapter.vendor, session_id) is not None:
+    # No transaction will look at the tombstone (acknowledged only): look before writing (one GetItem).
+    if parsed.update is None and session_id and store.tombstone(adapter.vendor, session_id) is not None:
         return _forgotten(session_id, event_id)
     if parsed.update is None:
         archive.put_once(key, request.body, "application/json")
@@ -274,18 +280,19 @@ def _archive_and_store(
         raw_s3_uri=archive.s3_uri(key),
         source="pull" if webhook == PULL else "webhook",
     )
-    recording = None
-    if parsed.recording is not None:  # in the body itself: into the archive before the session points at it
+    outcome = store.record_event(record, parsed.update)
+    if outcome == "duplicate" and relist:
+        store.improve_listing(record, parsed.update)
+    if parsed.recording is not None and outcome != "forgotten":
+        # The audio in the body itself, after the event (a retry, a duplicate, finishes what an
+        # earlier delivery could not): the session's recording unless one was had first.
         from callvault import recordings  # only this path pays for the recordings module
 
-        recording = recordings.store_embedded(adapter.vendor, session_id, event_id, parsed.recording)
-    outcome = store.record_event(record, parsed.update, recording)
+        if recordings.store_embedded_once(adapter.vendor, session_id, event_id, parsed.recording) == "forgotten":
+            outcome = "forgotten"  # erased while the audio went up: the audio is taken back
     if outcome == "forgotten":
-        # Erased meanwhile: take back the raw body this delivery archived, and the audio it
-        # carried (every version at its key: the erasure's sweeps may have run before it landed).
-        doomed = [archive.Version(key, created, is_marker=False)] if created else []
-        audio = archive.own_key(str(recording.s3_uri)) if recording is not None else None
-        archive.delete_versions(doomed + (archive.key_versions(audio) if audio else []))
+        # Erased meanwhile: take back the raw body this delivery archived.
+        archive.delete_versions([archive.Version(key, created, is_marker=False)] if created else [])
         return _forgotten(session_id, event_id)
     logger.info("event recorded", outcome=outcome)
     return Filed(outcome, event_id, session_id)

@@ -154,6 +154,14 @@ class SessionSummary(_Model):
     vendor_fields: dict[str, Any] = Field(default_factory=dict)
 
 
+class ListedSession(SessionSummary):
+    """One item of `GET /sessions`: the session's summary and the time the listing orders it by."""
+
+    # DESIGN.md "Listing times": the vendor's creation time, else the call's start time, else when
+    # callvault first heard of it; `created_after`/`created_before` filter on it too.
+    listed_at: str | None = None
+
+
 class Session(SessionSummary):
     """The normalized session as `GET /sessions/{vendor}/{session_id}` returns it (DESIGN.md contract)."""
 

@@ -142,7 +142,7 @@ OPEN_RECHECK = timedelta(days=1)
 
 
 def _open_sessions(vendor: str, now: datetime) -> Iterator[str]:
-    """Ids of `vendor`'s sessions not ended, created (or, without a creation time, first heard
+    """Ids of `vendor`'s sessions not ended, listed (created, started, or else first heard
     of) in the day before `now`: one Query per unfinished status on the by-vendor-status index."""
     lowest = format_utc(now - OPEN_RECHECK)
     highest = format_utc(now) + "#\uffff"
@@ -153,7 +153,7 @@ def _open_sessions(vendor: str, now: datetime) -> Iterator[str]:
                 vendor=vendor, status=status.value, lowest=lowest, highest=highest, limit=_PAGE, start_key=start_key
             )
             for key in keys:
-                yield key[store.LIST_SK_ATTR]["S"].split("#", 2)[2]  # "{created}#{vendor}#{session_id}"
+                yield key[store.LIST_SK_ATTR]["S"].split("#", 2)[2]  # "{listed_at}#{vendor}#{session_id}"
             if not start_key:
                 break
 
@@ -268,8 +268,8 @@ def count_stale(now: datetime | None = None) -> dict[str, int]:
     """Sessions not ended whose last event is older than `stale_after_seconds`, per vendor.
 
     No Scan: for each unfinished status, one Query per vendor on the by-vendor-status index, over
-    the sessions created (hence last heard of, at the latest) between the lookback and the stale
-    limit, then one BatchGetItem per page to read their `updated_at`."""
+    the sessions listed (created or started, hence last heard of, at the latest) between the
+    lookback and the stale limit, then one BatchGetItem per page to read their `updated_at`."""
     now = now or datetime.now(UTC)
     limit = format_utc(now - timedelta(seconds=settings().stale_after_seconds))
     lowest = format_utc(now - STALE_LOOKBACK)

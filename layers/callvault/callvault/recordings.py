@@ -206,7 +206,12 @@ def _download_and_store(job: RecordingJob, claim: str, deadline: float) -> Outco
     # The vendor says how its link is fetched (Vapi's private storage wants its API key); the
     # archive key and the session keep the link itself.
     fetch = vendors.adapter(job.vendor).recording_fetch(job.session_id, job.source_url)
-    opened = open_url(fetch.url, deadline=deadline, allow_loopback=config.recording_allow_loopback, headers=fetch.headers)
+    try:
+        opened = open_url(fetch.url, deadline=deadline, allow_loopback=config.recording_allow_loopback, headers=fetch.headers)
+    except DownloadError as exc:
+        if fetch.headers and exc.status in (401, 403):  # the session says why: a key revoked or wrong
+            raise DownloadError(f"{exc.reason}: the {job.vendor} API refused the key", permanent=True, status=exc.status) from exc
+        raise
     try:
         if opened.content_length is not None and opened.content_length > config.recording_max_bytes:
             raise TooLarge
@@ -288,6 +293,45 @@ def store_embedded(vendor: str, session_id: str, event_id: str, recording: Embed
     count_with("RecordingsArchived", vendor=vendor)
     logger.info("recording stored from the webhook body", bytes=size, key=key)
     return archived(key, size, digest.hexdigest(), content_type)
+
+
+# Longer than a webhook function's timeout (template: 15 s): a delivery that died holding the
+# claim lets the next one (the vendor's retry) or a copier have it soon after.
+EMBEDDED_CLAIM_SECONDS = 60
+
+
+def store_embedded_once(
+    vendor: str, session_id: str, event_id: str, recording: EmbeddedRecording
+) -> Literal["stored", "had", "forgotten"]:
+    """Make the audio an event carried in its body the session's recording, unless the session
+    already has one or a copier is fetching it (`store.claim_embedded_recording`): the claim comes
+    before the upload, so the loser uploads nothing. "stored"; "had" when another was had first
+    (this audio stays in the event's raw body); "forgotten" when the session was erased meanwhile
+    (the audio taken back). Raises StorageUnavailable, the claim released with the reason."""
+    claim = uuid.uuid4().hex
+    if not store.claim_embedded_recording(vendor, session_id, claim, datetime.now(UTC), EMBEDDED_CLAIM_SECONDS):
+        if store.recording_of(vendor, session_id) is None:
+            return "forgotten"
+        logger.info("audio in the body not stored: the session's recording was had first")
+        return "had"
+    try:
+        stored = store_embedded(vendor, session_id, event_id, recording)
+        finished = store.finish_recording(vendor, session_id, claim, stored)
+    except StorageUnavailable as exc:
+        store.release_recording(vendor, session_id, claim, str(exc))
+        raise
+    if not finished:
+        # Erased while it uploaded (a tombstone holds no claim), or the claim outlived: take the
+        # audio back unless it is, after all, what the session points at (a retry of this event).
+        current = store.recording_of(vendor, session_id)
+        if current is None or current.s3_uri != stored.s3_uri:
+            key = archive.own_key(str(stored.s3_uri))
+            archive.delete_versions(archive.key_versions(key) if key else [])
+        if current is None:
+            return "forgotten"
+        logger.info("audio in the body not stored: the claim was lost while it uploaded")
+        return "had"
+    return "stored"
 
 
 def job_from_image(image: dict[str, Any]) -> RecordingJob | None:

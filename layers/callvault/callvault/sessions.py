@@ -24,6 +24,7 @@ from callvault.models import (
     Channel,
     Cost,
     EventRef,
+    ListedSession,
     RecordingState,
     Session,
     SessionSummary,
@@ -59,7 +60,7 @@ class UnknownVendor(LookupError):
 class SessionPage(BaseModel):
     """One page of `GET /sessions`: newest first; `next_cursor` null on the last page."""
 
-    items: list[SessionSummary]
+    items: list[ListedSession]
     next_cursor: str | None = None
 
 
@@ -141,8 +142,9 @@ def list_sessions(
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> SessionPage:
-    """Sessions matching every given filter, newest first (by creation time, or first-seen time
-    when the vendor never gave one). `created_after` and `created_before` are exclusive.
+    """Sessions matching every given filter, newest first by `listed_at` (the vendor's creation
+    time, else the call's start time, else when callvault first heard of it); `created_after` and
+    `created_before` filter on that same time, both exclusive.
 
     One Query on a keys-only index for at most `limit` + 1 keys (one per known vendor when no
     vendor is given), then one BatchGetItem for the page's sessions: the cost follows the page,
@@ -166,7 +168,12 @@ def list_sessions(
     )
     now = time.time()  # an expired session TTL has not deleted yet is not listed
     live = [item for item in store.get_sessions(keys) if not store.expired(item, now)]
-    items = [summary_from_item(ArchivedBodies(item["vendor"]["S"]).resolve(item)) for item in live]
+    items = [
+        ListedSession.model_validate(
+            {**dict(summary_from_item(ArchivedBodies(item["vendor"]["S"]).resolve(item))), "listed_at": store.listed_at(item)}
+        )
+        for item in live
+    ]
     return SessionPage(items=items, next_cursor=encode_cursor(last_key, digest) if last_key else None)
 
 

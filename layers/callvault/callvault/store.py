@@ -70,12 +70,13 @@ EXPIRES_ATTR = "expires_at"
 Outcome = Literal["stored", "duplicate", "forgotten"]
 
 # Listing (DESIGN.md "Listing uses a GSI"): two sparse, keys-only indexes share one sort key,
-# `list_sk = "{created_at}#{vendor}#{session_id}"` (unique, so a position in a listing is one
-# list_sk): `by-vendor` (partition: the vendor) and `by-vendor-status` (partition:
-# "{vendor}#{status}"). A listing of one vendor is one Query reading only its page; a listing of
-# every vendor is one such Query per known vendor, merged by list_sk. Each index entry is written
-# only when its key changes (a new session, a status change), not on every event; two indexes
-# rather than one per filter combination, as every entry is paid on every new session.
+# `list_sk = "{listed_at}#{vendor}#{session_id}"` (the listing time, see `_listing_sets`; unique,
+# so a position in a listing is one list_sk): `by-vendor` (partition: the vendor) and
+# `by-vendor-status` (partition: "{vendor}#{status}"). A listing of one vendor is one Query
+# reading only its page; a listing of every vendor is one such Query per known vendor, merged by
+# list_sk. Each index entry is written only when its key changes (a new session, a status change,
+# a better listing time), not on every event; two indexes rather than one per filter
+# combination, as every entry is paid on every new session.
 LIST_SK_ATTR = "list_sk"
 VENDOR_STATUS_ATTR = "vendor_status"
 INDEXES = {  # filter by status -> (index name, its partition key attribute)
@@ -84,8 +85,63 @@ INDEXES = {  # filter by status -> (index name, its partition key attribute)
 }
 
 
-def list_sort_key(created_at: str, vendor: str, session_id: str) -> str:
-    return f"{created_at}#{vendor}#{session_id}"
+def list_sort_key(listed_at: str, vendor: str, session_id: str) -> str:
+    return f"{listed_at}#{vendor}#{session_id}"
+
+
+def listed_at(item: Mapping[str, Any]) -> str | None:
+    """The time a session item is listed by (DESIGN.md "Listing times"), from its listing key."""
+    key = item.get(LIST_SK_ATTR, {}).get("S")
+    return str(key).split("#", 1)[0] if key else None
+
+
+# Listing times (DESIGN.md "Listing times"): a session is listed by the vendor's creation time,
+# else the call's start time, else when callvault first heard of it, the best an event has told so
+# far. `VENDOR_LIST_SK_ATTR` is a copy of `list_sk` present only once a vendor's time made it: an
+# update expression cannot compare, but `if_not_exists` can keep a start time from replacing it.
+# The key moves only when the time improves (a creation time, or a first vendor time after a
+# first-heard one); a value written again unchanged moves no index entry.
+VENDOR_LIST_SK_ATTR = "vendor_list_sk"
+
+
+def _listing_sets(update: SessionUpdate) -> list[str]:
+    """The SET clauses that move `list_sk` to `:list_sk` (made of the event's best time) when that
+    time is better than the one the session is listed by."""
+    if update.created_at is not None:  # the best there is: the key follows it (vendors repeat it)
+        return [f"{LIST_SK_ATTR} = :list_sk", f"{VENDOR_LIST_SK_ATTR} = :list_sk"]
+    if update.started_at is not None:  # better than first heard of, not than a vendor's time already told
+        kept = f"if_not_exists({VENDOR_LIST_SK_ATTR}, :list_sk)"
+        return [f"{LIST_SK_ATTR} = {kept}", f"{VENDOR_LIST_SK_ATTR} = {kept}"]
+    return [f"{LIST_SK_ATTR} = if_not_exists({LIST_SK_ATTR}, :list_sk)"]  # first heard of: never moves
+
+
+def improve_listing(record: EventRecord, update: SessionUpdate) -> bool:
+    """Move an existing session's listing key to the time `update` tells, when it is better than
+    the one the session is listed by (a replayed event, stored before listing times: its
+    transaction is a duplicate and writes nothing). One conditional UpdateItem, and none when the
+    event tells no vendor time; True when the key moved."""
+    vendor_time = update.created_at or update.started_at
+    if vendor_time is None:
+        return False
+    key = {"S": list_sort_key(vendor_time, record.vendor, record.session_id)}
+    names = {"#erased": ERASED_ATTR, "#list": LIST_SK_ATTR, "#vendor_list": VENDOR_LIST_SK_ATTR}
+    values: dict[str, Any] = {":list_sk": key}
+    sets = ["#list = :list_sk", "#vendor_list = :list_sk"]
+    if update.created_at is not None:  # unless already listed by exactly this time
+        values[":created"] = {"S": update.created_at}
+        sets.append("created_at = :created")
+        better = "(attribute_not_exists(#vendor_list) OR #list <> :list_sk)"
+    else:  # only over a first-heard time (sessions stored before listing times have no marker)
+        better = "attribute_not_exists(#vendor_list) AND attribute_not_exists(created_at)"
+    reply = _conditional_update(
+        "relist",
+        Key=_session_key(record.vendor, record.session_id),
+        UpdateExpression="SET " + ", ".join(sets),
+        ConditionExpression=f"attribute_exists(pk) AND attribute_not_exists(#erased) AND {better}",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+    return reply is not None
 
 
 # A session's recording lives in the session item as one attribute per field of `Recording`,
@@ -250,7 +306,6 @@ def _session_update(
     *,
     advance_status: bool,
     move_transcript: bool,
-    recording: Recording | None = None,
 ) -> dict[str, Any]:
     values: dict[str, Any] = {
         ":vendor": {"S": record.vendor},
@@ -261,19 +316,17 @@ def _session_update(
     sets = [
         "vendor = :vendor",
         "session_id = :session_id",
-        "updated_at = :now",  # (no first-seen time of its own: list_sk has it until a creation time comes)
+        "updated_at = :now",  # (no first-seen time of its own: list_sk has it until a vendor's time comes)
     ]
     # A forgotten session's item is its tombstone: the transaction refuses to write it again.
     names: dict[str, str] = {"#erased": ERASED_ATTR}
     conditions: list[str] = ["attribute_not_exists(#erased)"]
     if update.created_at is not None:
-        # The vendor's creation time and the listing key move together (vendors repeat it).
         values[":created"] = {"S": update.created_at}
-        values[":list_sk"] = {"S": list_sort_key(update.created_at, record.vendor, record.session_id)}
-        sets += ["created_at = :created", f"{LIST_SK_ATTR} = :list_sk"]
-    else:  # listed by when callvault first heard of it, until an event gives the creation time
-        values[":list_sk"] = {"S": list_sort_key(record.received_at, record.vendor, record.session_id)}
-        sets.append(f"{LIST_SK_ATTR} = if_not_exists({LIST_SK_ATTR}, :list_sk)")
+        sets.append("created_at = :created")
+    listing_time = update.created_at or update.started_at or record.received_at
+    values[":list_sk"] = {"S": list_sort_key(listing_time, record.vendor, record.session_id)}
+    sets += _listing_sets(update)
     attributes, oversized = session_attributes(update, record)
     if oversized:
         logger.warning("session attributes left out", fields=oversized, event_id=record.event_id)
@@ -282,10 +335,6 @@ def _session_update(
         names[f"#a{index}"], values[f":a{index}"] = name, value
         replace = advance_status and name not in fill_only
         sets.append(f"#a{index} = :a{index}" if replace else f"#a{index} = if_not_exists(#a{index}, :a{index})")
-    if recording is not None:  # stored with the event: no copy to wait for
-        for index, (name, value) in enumerate(recording_values(recording).items()):
-            names[f"#r{index}"], values[f":r{index}"] = name, value
-            sets.append(f"#r{index} = :r{index}")
     if move_transcript:  # a snapshot at least as long as the one pointed at: point at this body
         names["#transcript"], names["#turns"] = TRANSCRIPT_ATTR, TRANSCRIPT_TURNS_ATTR
         values[":transcript"] = reference(record.raw_s3_uri)
@@ -350,9 +399,9 @@ def _event_put(record: EventRecord) -> dict[str, Any]:
     return {"TableName": settings().table_name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
 
 
-def record_event(record: EventRecord, update: SessionUpdate, recording: Recording | None = None) -> Outcome:
-    """Store the event and merge it into its session, exactly once; `recording`, the recording the
-    event carried, already in the archive (`recordings.archived`).
+def record_event(record: EventRecord, update: SessionUpdate) -> Outcome:
+    """Store the event and merge it into its session, exactly once (a recording the event carried
+    in its body is the session's through `claim_embedded_recording`, after this).
 
     "duplicate" when the event was stored before, "forgotten" when the session was erased
     (nothing is written either way). Raises StorageUnavailable when DynamoDB cannot be
@@ -361,7 +410,7 @@ def record_event(record: EventRecord, update: SessionUpdate, recording: Recordin
     advance, move = update.status is not None, transcript_turns(update) > 0
     conflicts = 0
     while True:
-        session = _session_update(record, update, advance_status=advance, move_transcript=move, recording=recording)
+        session = _session_update(record, update, advance_status=advance, move_transcript=move)
         items = [{"Put": _event_put(record)}, {"Update": session}]
         try:
             aws.dynamodb().transact_write_items(TransactItems=items)  # type: ignore[arg-type,unused-ignore]
@@ -606,6 +655,47 @@ def recording_claim(vendor: str, session_id: str) -> tuple[bool, str | None]:
     item: Item = reply.get("Item") or {}
     until: str | None = item.get("recording_claim_until", {}).get("S")
     return item.get(recording_attr("state"), {}).get("S") == RecordingState.PENDING.value, until
+
+
+def claim_embedded_recording(vendor: str, session_id: str, claim: str, now: Any, seconds: int) -> bool:
+    """Take the session's recording for audio an event carried in its body: only while no
+    recording is archived and no one (a copier fetching it from a link, another delivery) holds a
+    claim still within its time; a pending or failed fetch gives way to the audio in hand. The
+    session must exist (its event was recorded first) and not be erased. False when the claim lost.
+
+    With `claim_recording` and `finish_recording` (both conditional on the claim), one of a link's
+    copy and a body's audio is the session's recording, whichever claims first, and only that one
+    is uploaded: never two objects, however the two interleave (DESIGN.md "Long calls' audio")."""
+    from datetime import timedelta
+
+    reply = _conditional_update(
+        "claim",
+        Key=_session_key(vendor, session_id),
+        UpdateExpression="SET recording_claim = :claim, recording_claim_until = :until",
+        ConditionExpression=(
+            "attribute_exists(pk) AND attribute_not_exists(#erased)"
+            " AND (attribute_not_exists(recording_state) OR recording_state <> :archived)"
+            " AND (attribute_not_exists(recording_claim_until) OR recording_claim_until < :now)"
+        ),
+        ExpressionAttributeNames={"#erased": ERASED_ATTR},
+        ExpressionAttributeValues={
+            ":claim": {"S": claim},
+            ":until": {"S": format_utc(now + timedelta(seconds=seconds))},
+            ":now": {"S": format_utc(now)},
+            ":archived": {"S": RecordingState.ARCHIVED.value},
+        },
+    )
+    return reply is not None
+
+
+def recording_of(vendor: str, session_id: str) -> Recording | None:
+    """The session's recording as its item holds it now (a strongly consistent GetItem); None
+    when there is no session or it was erased."""
+    reply = _call(
+        "get", aws.dynamodb().get_item, TableName=settings().table_name, Key=_session_key(vendor, session_id), ConsistentRead=True
+    )
+    item = reply.get("Item")
+    return None if item is None or is_tombstone(item) else recording_from_item(item)
 
 
 def release_recording(vendor: str, session_id: str, claim: str, reason: str) -> None:

@@ -2,8 +2,11 @@
 
 - `post_call_transcription`: the whole conversation once it is over and analysed: transcript,
   metadata (times, cost, termination reason, phone call), analysis (summary, success).
-- `post_call_audio`: the whole call's MP3, base64, in the body (`data.full_audio`): there is no
-  link to fetch, so the pipeline stores it as the session's recording, decoded on its way to S3.
+- `post_call_audio`: the whole call's MP3, base64, in the body (`data.full_audio`): the pipeline
+  stores it as the session's recording, decoded on its way to S3. A call longer than about five
+  minutes makes this body too large for API Gateway or Lambda, so a transcription (or a pulled
+  conversation) that says `has_audio` makes the recording pending at the API's audio URL, which
+  the copier fetches with the API key (DESIGN.md "Long calls' audio"); whichever comes first is it.
 - `call_initiation_failure`: a call that never connected, with its reason.
 
 Signed `ElevenLabs-Signature: t=<unix s>,v0=<hex HMAC-SHA256(secret, "{t}.{body}")>`; as the SDK's
@@ -15,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,11 +32,14 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 from callvault import auth
 from callvault.auth import AuthError, Headers
 from callvault.config import Settings
+from callvault.download import DownloadError
 from callvault.ingest import load_json
 from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, offset_seconds, transcript, utc_iso
+from callvault.secrets import api_key_for
 from callvault.vendor_api import ApiClient
 from callvault.vendors.base import (
     EmbeddedRecording,
+    Fetch,
     Listed,
     ObjectList,
     ParsedEvent,
@@ -109,6 +116,7 @@ class Metadata(VendorModel):
     conversation_initiation_source: str | None = None
     main_language: str | None = None
     sms: Any = None
+    has_audio: bool | None = None  # not where ElevenLabs puts it (see Data), read there too: lenient
 
 
 class Analysis(VendorModel):
@@ -135,6 +143,7 @@ class Data(VendorModel):
     analysis: Analysis | None = None
     full_audio: str | None = None
     failure_reason: str | None = None
+    has_audio: bool | None = None  # the SDK's GetConversationResponseModel; the webhook's data too
 
 
 class Envelope(VendorModel):
@@ -177,7 +186,7 @@ def _channel_and_numbers(metadata: Metadata) -> tuple[Channel | None, str | None
     return None, None, None
 
 
-def _transcription(data: Data) -> SessionUpdate:
+def _transcription(data: Data, session_id: str) -> SessionUpdate:
     metadata = parse_model(Metadata, data.metadata or {})
     analysis = data.analysis or Analysis()
     started = utc_iso(metadata.start_time_unix_secs)
@@ -199,6 +208,8 @@ def _transcription(data: Data) -> SessionUpdate:
         if data.transcript is not None
         else None,
         summary=analysis.transcript_summary,
+        # Whatever its length, the audio is had from the API (a long call's post_call_audio is refused).
+        recording_url=audio_url(session_id) if data.has_audio or metadata.has_audio else None,
         vendor_fields=compact(
             {
                 "call_successful": analysis.call_successful,
@@ -247,7 +258,7 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
     event_type = envelope.type or "unknown"
     session_id = require_session_id(data.conversation_id)
     if event_type == TRANSCRIPTION:
-        return ParsedEvent(event_type, session_id, _transcription(data))
+        return ParsedEvent(event_type, session_id, _transcription(data, session_id))
     if event_type == INITIATION_FAILURE:
         return ParsedEvent(event_type, session_id, _initiation_failure(data))
     if event_type == AUDIO:
@@ -298,10 +309,38 @@ def auth_scheme(config: Settings) -> tuple[auth.Verifier, ...]:
 # (newest first) answers `{"conversations": [summary...], "has_more", "next_cursor"}`;
 # `GET /v1/convai/conversations/{conversation_id}` is the whole conversation (transcript, metadata,
 # analysis): exactly the `data` of the `post_call_transcription` webhook. Key in `xi-api-key`.
-# The audio (`GET .../{conversation_id}/audio`) is not pulled: see the README.
+# `GET .../{conversation_id}/audio` is the call's audio (audio/mpeg): the recording copier fetches it.
 
 PUBLIC_API_URL = "https://api.elevenlabs.io"
 PAGE_SIZE = 100  # the API's largest
+
+
+def api_url() -> str:
+    """The ElevenLabs API's base URL: `CALLVAULT_API_URL_ELEVENLABS` (the template sets it from
+    ElevenlabsApiUrl; locally the same variable reconcile uses), else the public API."""
+    return (os.environ.get("CALLVAULT_API_URL_ELEVENLABS") or PUBLIC_API_URL).rstrip("/")
+
+
+def audio_url(conversation_id: str) -> str:
+    """Where the API serves a conversation's audio: the session's recording link."""
+    return f"{api_url()}/v1/convai/conversations/{quote(conversation_id, safe='')}/audio"
+
+
+def recording_fetch(session_id: str, url: str) -> Fetch:
+    """The conversation's audio URL of the configured API is fetched with the API key (`xi-api-key`,
+    sent to that URL only, never where it redirects); any other link as it is. No key configured:
+    a permanent failure that says so, rather than a request bound to be refused."""
+    if url != audio_url(session_id):
+        return Fetch(url)
+    key = api_key_for(VENDOR)
+    if not key:
+        where = "the ElevenlabsApiKeySecret secret; locally CALLVAULT_API_KEY_ELEVENLABS"
+        raise DownloadError(f"no ElevenLabs API key ({where})", permanent=True)
+    return Fetch(url, _auth_headers(key))
+
+
+def _auth_headers(key: str) -> dict[str, str]:
+    return {"xi-api-key": key}
 
 
 class ListedConversation(VendorItem):
@@ -354,10 +393,18 @@ def fetch(client: ApiClient, listed: Listed) -> Pulled:
 RECONCILER = Reconciler(
     public_url=PUBLIC_API_URL,
     url_hint=f"CALLVAULT_API_URL_ELEVENLABS (default {PUBLIC_API_URL})",
-    auth_headers=lambda key: {"xi-api-key": key},
+    auth_headers=_auth_headers,
     list_pages=list_pages,
     fetch=fetch,
     parse=parse_conversation,
 )
 
-ADAPTER = VendorAdapter(vendor=VENDOR, webhooks=WEBHOOKS, auth_scheme=auth_scheme, parse=parse, sign=sign, reconciler=RECONCILER)
+ADAPTER = VendorAdapter(
+    vendor=VENDOR,
+    webhooks=WEBHOOKS,
+    auth_scheme=auth_scheme,
+    parse=parse,
+    sign=sign,
+    recording_fetch=recording_fetch,
+    reconciler=RECONCILER,
+)
