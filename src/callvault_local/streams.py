@@ -178,7 +178,7 @@ class StreamDelivery:
                 )["ShardIterator"]
             page = client.get_records(ShardIterator=self._iterators[shard_id])
             self._iterators[shard_id] = page.get("NextShardIterator") or self._iterators[shard_id]
-            records += [{**r, "eventSourceARN": stream_arn} for r in page["Records"]]
+            records += [_as_lambda_gives(r, stream_arn) for r in page["Records"]]
         return records
 
     def enqueue(self) -> int:
@@ -275,6 +275,16 @@ class StreamDelivery:
             self.log(f"{self.function.name}: {len(batch)} record(s) failed; retry {attempt + 1} of {self.function.max_retries}")
             retries_left -= 1
             self.stopped.wait(self.backoff_seconds * 2**attempt)
+
+
+def _as_lambda_gives(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A record as Lambda hands it to a function: with its stream's ARN, and its creation time in
+    epoch seconds (a number in the event's JSON, where boto3 parses a datetime)."""
+    stream = dict(record["dynamodb"])
+    created = stream.get("ApproximateCreationDateTime")
+    if hasattr(created, "timestamp"):
+        stream["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {**record, "dynamodb": stream, "eventSourceARN": stream_arn}
 
 
 def deliveries(table_name: str, path: Path = TEMPLATE, **options: Any) -> list[StreamDelivery]:

@@ -36,10 +36,28 @@ def dynamodb() -> DynamoDBClient:
     return boto3.client("dynamodb", config=_config())
 
 
+@cache
+def events() -> Any:
+    """EventBridge (events out: callvault.outbound)."""
+    import boto3
+
+    return boto3.client("events", config=_config())
+
+
+@cache
+def sqs() -> Any:
+    """SQS (the outbound webhooks' queue: callvault.notify)."""
+    import boto3
+
+    return boto3.client("sqs", config=_config())
+
+
 def reset() -> None:
     """Forget the clients (tests switch endpoints and credentials between cases)."""
     s3.cache_clear()
     dynamodb.cache_clear()
+    events.cache_clear()
+    sqs.cache_clear()
     _config.cache_clear()
 
 
