@@ -20,6 +20,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -282,7 +283,7 @@ def _as_lambda_gives(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     epoch seconds (a number in the event's JSON, where boto3 parses a datetime)."""
     stream = dict(record["dynamodb"])
     created = stream.get("ApproximateCreationDateTime")
-    if hasattr(created, "timestamp"):
+    if isinstance(created, datetime):
         stream["ApproximateCreationDateTime"] = int(created.timestamp())
     return {**record, "dynamodb": stream, "eventSourceARN": stream_arn}
 
