@@ -20,7 +20,7 @@ LAYER_REQUIREMENTS := layers/callvault/requirements.txt
 PORT ?= 3000
 MOTO_PORT ?= 5000
 
-.PHONY: dev soak openapi install wheelhouse test lint typecheck security unit integration infrastructure build bench events clean
+.PHONY: dev soak openapi event-schemas install wheelhouse test lint typecheck security unit integration infrastructure build bench events clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -81,6 +81,10 @@ soak: install
 # docs/openapi.json from the code (routes from the template, the read API's resolver, webhook reply types).
 openapi: install
 	$(RUN) python -m callvault_local.openapi
+
+# docs/events/*.json from the models of the events put on the bus (callvault/outbound.py).
+event-schemas: install
+	$(RUN) python -m callvault_local.event_schemas
 
 events: install
 	$(RUN) python -m callvault_local.sample_events --moto-port $(MOTO_PORT)

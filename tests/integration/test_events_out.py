@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from callvault import aws, erasure, reconcile
-from callvault_local import bus
+from callvault_local import bus, event_schemas
 from callvault_local.fake_vendor_apis import FakeVendorApi
 from callvault_local.replay import replay
 from callvault_local.streams import deliveries
@@ -39,6 +40,10 @@ class Events:
             for message in messages:
                 new.append(json.loads(message["Body"]))
                 sqs.delete_message(QueueUrl=self.local.watch_queue_url, ReceiptHandle=message["ReceiptHandle"])
+        for event in new:  # each detail as its schema in docs/events/ says (moto's envelope lacks `account`)
+            schema = json.loads((event_schemas.OUTPUT / f"{event_schemas.slug(event['detail-type'])}.json").read_text())
+            jsonschema.validate(event["detail"], {"$defs": schema["$defs"], **schema["properties"]["detail"]})
+            assert event["source"] == "callvault" and event["detail-type"] == schema["properties"]["detail-type"]["const"]
         self.seen += new
         return new
 

@@ -54,7 +54,8 @@ DETAIL_TYPES: dict[str, str] = {
 
 
 class _Detail(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Serialized, `type` is always there: the schema (docs/events/) says it is required.
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
     id: str  # the same on every delivery of this change: a consumer drops repeats by it
     vendor: str
