@@ -164,7 +164,8 @@ def watch(print_line: Callable[[str], None], stopped: threading.Event, *, count:
     url = sqs.get_queue_url(QueueName=WATCH_QUEUE)["QueueUrl"]
     printed = 0
     while not stopped.is_set() and (count is None or printed < count):
-        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+        wanted = 10 if count is None else min(10, count - printed)  # the rest stay for the next watcher
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=wanted, WaitTimeSeconds=1).get("Messages", []):
             print_line(json.dumps(json.loads(message["Body"]), separators=(",", ":")))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
             printed += 1
