@@ -98,6 +98,7 @@ bench: install
 	$(RUN) python -m bench.elevenlabs_audio
 	$(RUN) python -m bench.erasure
 	$(RUN) python -m bench.reconcile
+	$(RUN) python -m bench.events_out
 
 clean:
 	rm -rf .venv $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
