@@ -79,3 +79,20 @@ def test_batches_keep_to_ten_entries_and_256_kb() -> None:
     assert [len(b) for b in outbound._batches(small)] == [10, 10, 3]
     large = [(i, {"Source": "callvault", "DetailType": "Call Ended", "Detail": "x" * 100_000}) for i in range(5)]
     assert [len(b) for b in outbound._batches(large)] == [2, 2, 1]
+
+
+def test_a_detail_past_an_entry_s_size_keeps_the_inline_values_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from callvault import sessions
+
+    huge = image("ended", summary={"M": {"raw": {"S": "raw/vapi/server-messages/2026/12/02/e.json"}}}, to_number={"S": "+1"})
+
+    def resolved(self: object, item: dict[str, Any]) -> dict[str, Any]:
+        return item | {"summary": {"S": "x" * 300_000}}  # what the raw body held
+
+    monkeypatch.setattr(sessions.ArchivedBodies, "resolve", resolved)
+    (ended,) = outbound.outgoing(change(image("in_progress"), huge))
+    assert ended.detail.session.summary is None and ended.detail.session.to_number == "+1"  # type: ignore[attr-defined]
+    small = image("ended", summary={"M": {"raw": {"S": "raw/vapi/server-messages/2026/12/02/e.json"}}})
+    monkeypatch.setattr(sessions.ArchivedBodies, "resolve", lambda self, item: item | {"summary": {"S": "read back"}})
+    (ended,) = outbound.outgoing(change(image("in_progress"), small))
+    assert ended.detail.session.summary == "read back"  # type: ignore[attr-defined]

@@ -42,6 +42,9 @@ BUS_ENV = "EVENT_BUS_NAME"  # empty or unset: events out are off, nothing is put
 # and Resources, UTF-8): a batch stops at whichever comes first.
 MAX_ENTRIES = 10
 MAX_REQUEST_BYTES = 256 * 1024
+# One entry must fit a request with room for its envelope; an inline-only session is far below
+# (about 2 KB: callvault/store.py's inline bounds).
+MAX_DETAIL_BYTES = MAX_REQUEST_BYTES - 1024
 
 EventType = Literal["call.started", "call.ended", "recording.archived", "recording.failed", "call.erased"]
 DETAIL_TYPES: dict[str, str] = {
@@ -173,14 +176,14 @@ def event_types(change: SessionChange) -> list[EventType]:
     return found
 
 
-def session_summary(item: Mapping[str, Any]) -> SessionSummary:
+def session_summary(item: Mapping[str, Any], *, resolve: bool = True) -> SessionSummary:
     """The session as the listing shows it: values stored as references to a raw body are read
-    back from it (as `GET /sessions` does); should that body be unreadable, those values are
-    left out (null) rather than holding up every later change of the stream."""
+    back from it (as `GET /sessions` does); should that body be unreadable (or `resolve` be
+    False), those values are left out (null) rather than holding up every later change of the stream."""
     from callvault import sessions
 
     plain = dict(item)
-    if any(store.referenced(value) is not None for name, value in item.items() if name != store.TRANSCRIPT_ATTR):
+    if resolve and any(store.referenced(value) is not None for name, value in item.items() if name != store.TRANSCRIPT_ATTR):
         try:
             return sessions.summary_from_item(sessions.ArchivedBodies(str(item["vendor"]["S"])).resolve(plain))
         except Exception as exc:  # the body was erased or no longer parses: say what is inline
@@ -200,6 +203,9 @@ def outgoing(change: SessionChange) -> list[Outgoing]:
             new = change.new or {}
             summary = session_summary(new)
             detail = _WITH_SESSION[event_type](id=ident, vendor=summary.vendor, session_id=summary.session_id, session=summary)
+            if len(detail.model_dump_json().encode()) > MAX_DETAIL_BYTES:  # a huge value read back: the inline ones only
+                logger.warning("event detail too large; referenced values left out", detail_type=DETAIL_TYPES[event_type])
+                detail = detail.model_copy(update={"session": session_summary(new, resolve=False)})
         found.append(Outgoing(DETAIL_TYPES[event_type], detail, change.written_at))
     return found
 
