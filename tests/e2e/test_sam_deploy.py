@@ -105,8 +105,9 @@ class Deployed:
 
     def holds(self, condition: Any) -> bool:
         """A template condition, with every parameter at its default (as the test deploys)."""
-        if "Condition" in condition:
-            return self.holds(load()["Conditions"][condition["Condition"]])
+        for key in ("Condition", "Fn::Condition"):  # `!Condition X` as the template loader reads it: Fn::Condition
+            if key in condition:
+                return self.holds(load()["Conditions"][condition[key]])
         (function, args), *_ = condition.items()
         if function == "Fn::Equals":
             return bool(str(self.resolve(args[0])) == str(self.resolve(args[1])))
