@@ -54,8 +54,8 @@ def api_key_for(vendor: str) -> str | None:
 
 
 def notify_secrets() -> tuple[str, ...]:
-    """The outbound webhooks' signing secrets (`whsec_...`; the first signs, each adds a signature
-    while one is rotated): `CALLVAULT_NOTIFY_SECRET` locally, else the secret `NOTIFY_SECRET_ARN` names."""
+    """The outbound webhooks' signing secrets (`whsec_...`; each adds a signature, so a receiver
+    keeps verifying while one is rotated): `CALLVAULT_NOTIFY_SECRET` locally, else the secret `NOTIFY_SECRET_ARN` names."""
     return _values("CALLVAULT_NOTIFY_SECRET", os.environ.get("NOTIFY_SECRET_ARN") or None, refresh=False)
 
 
