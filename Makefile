@@ -20,7 +20,7 @@ LAYER_REQUIREMENTS := layers/callvault/requirements.txt
 PORT ?= 3000
 MOTO_PORT ?= 5000
 
-.PHONY: chromium dev soak openapi install wheelhouse test lint typecheck security unit integration infrastructure build bench events clean
+.PHONY: chromium dev soak openapi event-schemas install wheelhouse test lint typecheck security unit integration infrastructure build bench events clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -94,6 +94,10 @@ soak: install
 openapi: install
 	$(RUN) python -m callvault_local.openapi
 
+# docs/events/*.json from the models of the events put on the bus (callvault/outbound.py).
+event-schemas: install
+	$(RUN) python -m callvault_local.event_schemas
+
 events: install
 	$(RUN) python -m callvault_local.sample_events --moto-port $(MOTO_PORT)
 
@@ -109,6 +113,7 @@ bench: install
 	$(RUN) python -m bench.erasure
 	$(RUN) python -m bench.reconcile
 	$(RUN) python -m bench.call_browser
+	$(RUN) python -m bench.events_out
 
 clean:
 	rm -rf .venv $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from callvault import changes
+from callvault import changes, outbound
 from callvault.observability import logger
 
 # Each consumer takes the batch's changes in order (callvault.changes.Consumer).
-CONSUMERS: list[changes.Consumer] = []
+CONSUMERS: list[changes.Consumer] = [outbound.put_on_bus]
 
 
 @logger.inject_lambda_context(clear_state=True)

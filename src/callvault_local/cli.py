@@ -8,6 +8,7 @@ callvault sessions list|get ...
 callvault replay --vendor V ...
 callvault forget --vendor V --session S [--bucket B --table T]
 callvault archive ls|get ...
+callvault events [--count N] [--redrive]
 
 Every command finds the local stack the same way (`console.local_stack`: flags, else PORT and
 MOTO_PORT, else 3000 and 5000); a user's mistake is one line on stderr and a non-zero exit.
@@ -297,6 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
     browse.add_argument("--port", type=port_option, default=8700, help="loopback port to serve on (default 8700)")
     browse.add_argument("--region", help="the API's region (default: from the URL, else your AWS configuration)")
 
+    events = commands.add_parser("events", help="print the local stack's events out as they go on the bus, one JSON per line")
+    events.add_argument("--count", type=int, metavar="N", help="stop after N events (default: until Ctrl-C)")
+    events.add_argument(
+        "--redrive", action="store_true", help="send the outbound webhooks waiting in the dead-letter queue again, then exit"
+    )
+    add_local_options(events)
+
     fake_api = commands.add_parser("fake-api", help="a loopback fake of a vendor's API to reconcile from (trying it out)")
     fake_api.add_argument("--vendor", required=True, help="the vendor whose API to fake, e.g. voiceos (any case)")
     fake_api.add_argument("--port", type=port_option, default=0, help="port (default: a free one)")
@@ -349,6 +357,32 @@ def _ui(args: Any) -> int:
     return proxy.serve(args.url, args.port, args.region)
 
 
+def _events(args: Any) -> int:
+    import threading
+
+    from callvault_local import bus, dev
+    from callvault_local.console import require_moto
+
+    if args.count is not None and args.count < 1:
+        raise UserError("--count must be 1 or more")
+    stack = local_stack(args)
+    require_moto(stack)
+    dev.configure_environment(stack.moto_port)
+    from botocore.exceptions import ClientError
+
+    try:
+        if args.redrive:
+            print(f"events: {bus.redrive()} webhook(s) sent again from {bus.NOTIFY_DEAD_LETTER_QUEUE}")
+            return 0
+        bus.watch(lambda line: print(line, flush=True), threading.Event(), count=args.count)
+    except ClientError as exc:
+        if "NonExistentQueue" in str(exc) or "QueueDoesNotExist" in str(exc):
+            what = "outbound webhooks (start `make dev` with CALLVAULT_NOTIFY_URL set)" if args.redrive else "events out"
+            raise UserError(f"the local stack at {stack.moto_url} has no {what}", status=1) from None
+        raise
+    return 0
+
+
 def _archive(args: Any) -> int:
     from callvault_local import stored
 
@@ -365,6 +399,7 @@ COMMANDS: dict[str, Callable[[Any], int]] = {
     "reconcile": _reconcile,
     "fake-api": _fake_api,
     "ui": _ui,
+    "events": _events,
 }
 
 

@@ -28,6 +28,7 @@ from typing import Any, NoReturn, TextIO
 from urllib.parse import unquote, urlsplit
 
 from callvault_local.apigw import LambdaContext, http_event
+from callvault_local.bus import LocalBus
 from callvault_local.console import DEFAULT_MOTO_PORT, DEFAULT_PORT, LocalStack, UserError
 from callvault_local.functions import load_handler
 from callvault_local.streams import StreamDelivery
@@ -346,6 +347,7 @@ class DevStack:
     api: LocalApi
     stopped: threading.Event = field(default_factory=threading.Event)
     streams: list[StreamDelivery] = field(default_factory=list)
+    bus: LocalBus | None = None
 
     @property
     def stream_functions(self) -> list[str]:
@@ -390,11 +392,14 @@ def start(
     stream-triggered functions (recordings) off. UserError naming the port (and its variable) when one is taken."""
     moto_server, moto_port = start_moto(moto_port, faults=faults)
     configure_environment(moto_port)
+    stopped = threading.Event()
     import boto3
 
-    from callvault_local import stack
+    from callvault_local import bus, stack
 
-    stack.create(boto3.Session(region_name=os.environ["AWS_DEFAULT_REGION"]), secrets=local_secrets())
+    session = boto3.Session(region_name=os.environ["AWS_DEFAULT_REGION"])
+    stack.create(session, secrets=local_secrets())
+    events_out = bus.start(session, stopped, lambda line: print(line, file=log, flush=True))  # before the streams run
     api = LocalApi()
     for compiled in api.routes:  # import every handler now: a broken one fails the start, not a request
         load_handler(compiled.route.code_uri, compiled.route.handler, compiled.route.function)
@@ -406,7 +411,7 @@ def start(
         moto_server.server_close()
         raise
     threading.Thread(target=api_server.serve_forever, name="api", daemon=True).start()
-    dev = DevStack(api_server, moto_server, api_server.server_address[1], moto_port, api)
+    dev = DevStack(api_server, moto_server, api_server.server_address[1], moto_port, api, stopped, bus=events_out)
     if streams:
         dev.streams = start_stream_deliveries(dev.stopped, log)
     return dev
@@ -445,6 +450,7 @@ SAMPLE_SEND = "events/payloads/cozmox/end-of-call-report.json --vendor cozmox --
 
 def banner(dev: DevStack) -> str:
     """What `make dev` prints at start: every URL, the local secrets, the moto endpoint, the names."""
+    from callvault_local import bus
     from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE
 
     here = dev.local
@@ -458,6 +464,7 @@ def banner(dev: DevStack) -> str:
         f"table: {LOCAL_TABLE}   bucket: {LOCAL_BUCKET}   region: {os.environ['AWS_DEFAULT_REGION']}",
         "",
         f"Stream-triggered (recordings copied from loopback URLs too): {', '.join(dev.stream_functions) or 'none'}",
+        *(bus.banner_lines(dev.bus) if dev.bus else []),
         "",
         f"Call browser: {dev.url}/ui/",
         "",

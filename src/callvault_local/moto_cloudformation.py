@@ -24,6 +24,8 @@ Stock moto (5.x) falls short of CloudFormation where a SAM stack needs it; the a
   makes one route and integration per path and method; a route the body secures with SAM's
   `AWS_IAM` scheme gets authorization type `AWS_IAM`, which moto's import leaves out), and the
   secret with a value generated as `GenerateSecretString` asks.
+- Its `AWS::Events::EventBus` has no physical id (the stack lists the bus without one); here it
+  is the bus's name, what CloudFormation's Ref answers.
 - (Smaller) a `TemplateURL` on a loopback endpoint (`http://127.0.0.1:PORT/bucket/key`, what
   `sam deploy` uploads to when `AWS_ENDPOINT_URL` points at moto) is read path-style; moto only
   does that for `localhost`.
@@ -261,6 +263,11 @@ def apply() -> None:
 
         model.create_from_cloudformation_json = classmethod(create_complete)
 
+    from moto.events.models import EventBus
+
+    # Its Ref is the bus's name, as CloudFormation answers it; moto's model lists no physical id.
+    if not hasattr(EventBus, "physical_resource_id"):
+        EventBus.physical_resource_id = property(lambda self: self.name)  # type: ignore[attr-defined]
     _models()
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()  # moto lists CloudFormationModel's subclasses once

@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -187,7 +188,7 @@ class StreamDelivery:
                 )["ShardIterator"]
             page = client.get_records(ShardIterator=self._iterators[shard_id])
             self._iterators[shard_id] = page.get("NextShardIterator") or self._iterators[shard_id]
-            records += [{**r, "eventSourceARN": stream_arn} for r in page["Records"]]
+            records += [_as_lambda_gives(r, stream_arn) for r in page["Records"]]
         return records
 
     def enqueue(self) -> int:
@@ -311,6 +312,16 @@ class StreamDelivery:
             raise error if isinstance(error, Exception) else RuntimeError(f"Runtime exited: {type(error).__name__}")
         reply: dict[str, Any] = outcome["reply"]
         return reply
+
+
+def _as_lambda_gives(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A record as Lambda hands it to a function: with its stream's ARN, and its creation time in
+    epoch seconds (a number in the event's JSON, where boto3 parses a datetime)."""
+    stream = dict(record["dynamodb"])
+    created = stream.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        stream["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {**record, "dynamodb": stream, "eventSourceARN": stream_arn}
 
 
 def deliveries(table_name: str, path: Path = TEMPLATE, **options: Any) -> list[StreamDelivery]:

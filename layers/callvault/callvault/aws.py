@@ -46,7 +46,16 @@ def dynamodb() -> DynamoDBClient:
 
 
 @cache
+def events() -> Any:
+    """EventBridge (events out: callvault.outbound)."""
+    import boto3
+
+    return boto3.client("events", config=_config())
+
+
+@cache
 def sqs() -> Any:
+    """SQS (the outbound webhooks' queue: callvault.notify)."""
     import boto3
 
     return boto3.client("sqs", config=_config())
@@ -57,6 +66,7 @@ def reset() -> None:
     s3.cache_clear()
     s3_presigner.cache_clear()
     dynamodb.cache_clear()
+    events.cache_clear()
     sqs.cache_clear()
     _config.cache_clear()
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 MAX_REDIRECTS = 5
 # Within one attempt: a 429/5xx or a failed connect is tried again up to 3 times (4 requests),
@@ -74,6 +74,43 @@ def resolve(host: str, port: int, *, allow_loopback: bool) -> str:
     for address in addresses:
         check_address(address, allow_loopback=allow_loopback)
     return addresses[0]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A URL that passed the checks, and the address (checked) to connect to for it."""
+
+    parts: SplitResult
+    host: str
+    port: int
+    address: str
+
+    @property
+    def request_target(self) -> str:
+        return (self.parts.path or "/") + (f"?{self.parts.query}" if self.parts.query else "")
+
+    @property
+    def host_header(self) -> str:
+        return self.parts.netloc.rsplit("@", 1)[-1]
+
+
+def vetted(url: str, *, allow_loopback: bool) -> Target:
+    """`url` if callvault may connect to it: https (plain http only to loopback, and only when
+    `allow_loopback`), every address its name resolves to public; DownloadError (permanent when
+    refused) otherwise. Connect to `address`, never to the name again (no second DNS answer)."""
+    parts = urlsplit(url)
+    host = parts.hostname
+    if not host:
+        raise DownloadError("not a URL with a host", permanent=True)
+    if parts.scheme != "https" and not (allow_loopback and parts.scheme == "http"):
+        raise DownloadError(f"refused scheme {parts.scheme or '(none)'}: https only", permanent=True)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = resolve(host, port, allow_loopback=allow_loopback)
+    if parts.scheme == "http":  # allowed only locally, and then only to loopback
+        check_address(address, allow_loopback=True)
+        if not ipaddress.ip_address(address.split("%", 1)[0]).is_loopback:
+            raise DownloadError("refused scheme http: https only", permanent=True)
+    return Target(parts, host, port, address)
 
 
 @contextmanager
@@ -174,32 +211,20 @@ def open_url(url: str, *, deadline: float, allow_loopback: bool = False, headers
         respect_retry_after_header=True,
     )
     for hop in range(MAX_REDIRECTS + 1):
-        parts = urlsplit(url)
-        host = parts.hostname
-        if not host:
-            raise DownloadError("not a URL with a host", permanent=True)
-        if parts.scheme != "https" and not (allow_loopback and parts.scheme == "http"):
-            raise DownloadError(f"refused scheme {parts.scheme or '(none)'}: https only", permanent=True)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = resolve(host, port, allow_loopback=allow_loopback)
-        if parts.scheme == "http":  # allowed only locally, and then only to loopback
-            check_address(address, allow_loopback=True)
-            if not ipaddress.ip_address(address.split("%", 1)[0]).is_loopback:
-                raise DownloadError("refused scheme http: https only", permanent=True)
+        target = vetted(url, allow_loopback=allow_loopback)
+        parts, host, port, address = target.parts, target.host, target.port, target.address
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise DownloadError("timed out", permanent=False)
         # A single wait for data is short; the caller's deadline bounds the whole copy.
         timeout = Timeout(connect=min(5.0, remaining), read=min(10.0, remaining))
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        host_header = parts.netloc.rsplit("@", 1)[-1]
         try:
             response = pool(parts.scheme, host, address, port, timeout).urlopen(
                 "GET",
-                target,
+                target.request_target,
                 headers={
                     **(headers if headers and hop == 0 else {}),
-                    "Host": host_header,
+                    "Host": target.host_header,
                     "User-Agent": _USER_AGENT,
                     "Accept": "audio/*, */*;q=0.5",
                 },

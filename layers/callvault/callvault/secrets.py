@@ -53,6 +53,12 @@ def api_key_for(vendor: str) -> str | None:
     return keys[0] if keys else None
 
 
+def notify_secrets() -> tuple[str, ...]:
+    """The outbound webhooks' signing secrets (`whsec_...`; each adds a signature, so a receiver
+    keeps verifying while one is rotated): `CALLVAULT_NOTIFY_SECRET` locally, else the secret `NOTIFY_SECRET_ARN` names."""
+    return _values("CALLVAULT_NOTIFY_SECRET", os.environ.get("NOTIFY_SECRET_ARN") or None, refresh=False)
+
+
 def _values(env_name: str, secret_arn: str | None, *, refresh: bool) -> tuple[str, ...]:
     from_env = os.environ.get(env_name)
     if from_env is not None:
