@@ -171,7 +171,7 @@ def local_stack(env_secrets: dict[str, str]) -> Iterator[stack.LocalStack]:
     """The stack's table, bucket and secrets in a fresh moto backend."""
     with mock_aws():
         reset_caches()
-        yield stack.create(boto3.Session(), secrets=env_secrets)
+        yield stack.create(boto3.Session(), secrets={**env_secrets, "cursor": CURSOR_KEY})
         reset_caches()
 
 
