@@ -333,6 +333,17 @@ def environment(function: Deployed, process: Mapping[str, str]) -> dict[str, str
     return {**kept, **function.variables, **overridden, **lambda_own}
 
 
+def checks(function: str, code_uri: Path) -> bool:
+    """Whether a handler loaded as `function` from `code_uri` is one of the template's (run as
+    deployed); a handler of another template (a test's own) is not. The template's code under
+    another name is a mistake: a KeyError, not a run with no check."""
+    if function in functions():
+        return True
+    if code_uri.resolve() in {f.code_uri.resolve() for f in functions().values()}:
+        raise KeyError(f"{function} is not a function of template.yaml (give its logical id)")
+    return False
+
+
 def wrap(function: str, handler: Handler) -> Handler:
     """`handler` run as the template's `function` (its environment; its calls checked)."""
     if function not in functions():
