@@ -84,7 +84,7 @@ def put_secret(owner: str, value: str) -> None:
     boto3.client("secretsmanager").put_secret_value(SecretId=created.secret_arns[owner], SecretString=value)
     from aws_lambda_powertools.utilities.parameters import clear_caches
 
-    clear_caches()  # as once the functions' secret cache has expired
+    clear_caches()  # type: ignore[no-untyped-call]  # as once the functions' secret cache has expired
 
 
 @dataclass
