@@ -77,10 +77,14 @@ def function_handler(function: str) -> Callable[[dict[str, Any], Any], Any]:
 
 def put_secret(owner: str, value: str) -> None:
     """Put `value` in the local stack's secret of `owner` (a vendor, `cursor`, `vapiapikey`...),
-    where a function reads it as deployed (its CALLVAULT_SECRET_* stand-ins are not passed on)."""
+    where a function reads it as deployed (its CALLVAULT_SECRET_* stand-ins are not passed on),
+    and seen by the next read."""
     created = stack.last_created()
     assert created is not None, "no local stack"
     boto3.client("secretsmanager").put_secret_value(SecretId=created.secret_arns[owner], SecretString=value)
+    from aws_lambda_powertools.utilities.parameters import clear_caches
+
+    clear_caches()  # type: ignore[no-untyped-call]  # as once the functions' secret cache has expired
 
 
 @dataclass
@@ -171,7 +175,7 @@ def local_stack(env_secrets: dict[str, str]) -> Iterator[stack.LocalStack]:
     """The stack's table, bucket and secrets in a fresh moto backend."""
     with mock_aws():
         reset_caches()
-        yield stack.create(boto3.Session(), secrets=env_secrets)
+        yield stack.create(boto3.Session(), secrets={**env_secrets, "cursor": CURSOR_KEY})
         reset_caches()
 
 

@@ -333,6 +333,17 @@ def environment(function: Deployed, process: Mapping[str, str]) -> dict[str, str
     return {**kept, **function.variables, **overridden, **lambda_own}
 
 
+def checks(function: str, code_uri: Path) -> bool:
+    """Whether a handler loaded as `function` from `code_uri` is one of the template's (run as
+    deployed); a handler of another template (a test's own) is not. The template's code under
+    another name is a mistake: a KeyError, not a run with no check."""
+    if function in functions():
+        return True
+    if code_uri.resolve() in {f.code_uri.resolve() for f in functions().values()}:
+        raise KeyError(f"{function} is not a function of template.yaml (give its logical id)")
+    return False
+
+
 def wrap(function: str, handler: Handler) -> Handler:
     """`handler` run as the template's `function` (its environment; its calls checked)."""
     if function not in functions():
@@ -493,7 +504,7 @@ def write_report(directory: Path, worker: str) -> None:
             kind: {fn: [[*key, n] for key, n in entries.items()] for fn, entries in table.items()}
             for kind, table in (("allowed", LEDGER.allowed), ("refused", LEDGER.refused))
         }
-    (directory / f"{worker}.json").write_text(json.dumps(data))
+    (directory / f"{worker}-{os.getpid()}.json").write_text(json.dumps(data))
 
 
 def report(directory: Path) -> str:
@@ -505,11 +516,12 @@ def report(directory: Path) -> str:
         for kind, table in (("allowed", allowed), ("refused", refused)):
             for fn, entries in data[kind].items():
                 for *key, n in entries:
-                    table[fn][tuple(key)] += n
-    lines = [f"{'function':40} {'calls':>7} {'pairs':>5} {'refused':>7}"]
+                    # One secret per test stack, each with its own random suffix: one grant.
+                    table[fn][tuple(re.sub(r"(:secret:[^,]*?)-\w{6}\b", r"\1-*", part) for part in key)] += n
+    lines = [f"{'function':40} {'requests':>8} {'pairs':>5} {'refused':>7}"]
     for fn in sorted(set(allowed) | set(refused) | set(functions())):
         calls = sum(allowed[fn].values()) + sum(refused[fn].values())
-        lines.append(f"{fn:40} {calls:7} {len(allowed[fn]) + len(refused[fn]):5} {sum(refused[fn].values()):7}")
+        lines.append(f"{fn:40} {calls:8} {len(allowed[fn]) + len(refused[fn]):5} {sum(refused[fn].values()):7}")
         for (operation, action, grant), n in sorted(allowed[fn].items()):
             lines.append(f"    ok      {operation} -> {action} on {grant} ({n})")
         for (operation, action, resource), n in sorted(refused[fn].items()):

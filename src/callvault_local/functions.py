@@ -43,4 +43,4 @@ def load_handler(code_uri: Path, handler: str, function: str, container: int = 0
     handler_fn: Handler = getattr(load_module(code_uri, handler, function, container), handler.rsplit(".", 1)[1])
     from callvault_local import deployed
 
-    return deployed.wrap(function, handler_fn) if deployed.active() else handler_fn
+    return deployed.wrap(function, handler_fn) if deployed.active() and deployed.checks(function, code_uri) else handler_fn

@@ -14,11 +14,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from callvault import config
 from callvault_local import stack
 from callvault_local.dev import LocalApi
 from callvault_local.samples import VENDORS as SAMPLE_VENDORS
 from callvault_local.samples import session_webhook
-from tests.conftest import CURSOR_KEY, SECRETS, post_webhook, reset_caches
+from tests.conftest import CURSOR_KEY, SECRETS, post_webhook, put_secret, reset_caches
 
 BASE = datetime(2026, 11, 1, tzinfo=UTC)
 SESSIONS_PER_VENDOR = 75
@@ -44,7 +45,7 @@ def population() -> Iterator[list[Expected]]:
             patch.setenv(f"CALLVAULT_SECRET_{vendor.upper()}", value)
         patch.setenv("CALLVAULT_SECRET_CURSOR", CURSOR_KEY)
         reset_caches()
-        stack.create(boto3.Session(), secrets=SECRETS)
+        stack.create(boto3.Session(), secrets={**SECRETS, "cursor": CURSOR_KEY})
         expected = []
         for n in range(SESSIONS_PER_VENDOR * len(SAMPLE_VENDORS)):
             vendor = SAMPLE_VENDORS[n % len(SAMPLE_VENDORS)]
@@ -189,9 +190,11 @@ def test_tampered_and_foreign_cursors_are_400(population: list[Expected], monkey
     assert get("/sessions", vendor="cozmox", limit=50, cursor=cursor)[0] == 200
     # a cursor signed with a key that is not (or no longer) configured is refused; a rotated-in
     # key keeps old cursors valid while the old key is still listed
-    monkeypatch.setenv("CALLVAULT_SECRET_CURSOR", "new-key")
+    monkeypatch.setenv("SECRET_CACHE_SECONDS", "0")  # each rotation seen at once
+    config.settings.cache_clear()
+    put_secret("cursor", "new-key")
     assert get("/sessions", vendor="cozmox", limit=5, cursor=cursor)[0] == 400
-    monkeypatch.setenv("CALLVAULT_SECRET_CURSOR", f"new-key,{CURSOR_KEY}")
+    put_secret("cursor", f"new-key,{CURSOR_KEY}")
     assert get("/sessions", vendor="cozmox", limit=5, cursor=cursor)[0] == 200
 
 

@@ -57,6 +57,10 @@ def test_transcript_unreadable_is_503_not_500(stored: Stored) -> None:
     boto3.client("s3").delete_object(Bucket=stored.bucket, Key=key)
     status, reply = get(f"/sessions/cozmox/{session_id}")
     assert status == 503 and reply == {"error": "storage unavailable, retry later"}
+    # As in AWS: without s3:ListBucket the read of the missing key is a 403 (the same 503 here).
+    from callvault_local import deployed
+
+    assert {(r.function, r.action) for r in deployed.take_refusals()} == {("SessionsReadFunction", "s3:ListBucket")}
 
 
 def test_values_past_their_inline_bound_are_read_from_the_raw_body(stored: Stored) -> None:

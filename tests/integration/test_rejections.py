@@ -11,7 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import PAYLOADS, Stored, payload, post_webhook
+from callvault_local.stack import LocalStack
+from tests.conftest import PAYLOADS, Stored, payload, post_webhook, put_secret
 
 EVENT = (PAYLOADS / "cozmox/end-of-call-report.json").read_bytes()
 SAMPLE = {
@@ -99,29 +100,32 @@ def test_legacy_signature_header_and_unprefixed_bearer(stored: Stored) -> None:
 
 
 def test_rotated_secrets(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> None:
+    from callvault import config
+
     raw = (PAYLOADS / "speaknode/conversation-complete.json").read_bytes()
-    monkeypatch.setenv("CALLVAULT_SECRET_SPEAKNODE", "new-secret, old-secret")
+    monkeypatch.setenv("SECRET_CACHE_SECONDS", "0")  # each rotation seen at once
+    config.settings.cache_clear()
+    put_secret("speaknode", "new-secret, old-secret")
     assert post_webhook("speaknode", "conversation-complete", raw, secret="old-secret").status == 200
     assert post_webhook("speaknode", "conversation-complete", raw, secret="new-secret").json["status"] == "duplicate"
-    monkeypatch.setenv("CALLVAULT_SECRET_SPEAKNODE", "new-secret")  # the old one retired
+    put_secret("speaknode", "new-secret")  # the old one retired
     body = json.dumps(payload("speaknode/session-started")).encode()
     assert post_webhook("speaknode", "session-started", body, secret="old-secret").status == 401
     assert len(stored.keys()) == 1
 
 
 def test_no_secret_configured_refuses_everything(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CALLVAULT_SECRET_VOICEOS", " , ")
+    put_secret("voiceos", " , ")
     response = post_webhook("voiceos", "events", payload("voiceos/conversation-ended"), {"Authorization": "Bearer "}, sign=False)
     assert response.status == 401
     assert stored.keys() == []
 
 
-def test_secrets_from_secrets_manager_with_rotation(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secrets_from_secrets_manager_with_rotation(stored: Stored, local_stack: LocalStack) -> None:
     from callvault import config
 
-    monkeypatch.delenv("CALLVAULT_SECRET_VOICEOS")
-    arn = boto3.client("secretsmanager").create_secret(Name="rotating", SecretString='["first"]')["ARN"]
-    monkeypatch.setenv("SECRET_ARN", arn)
+    arn = local_stack.secret_arns["voiceos"]  # the secret the template gives the function
+    boto3.client("secretsmanager").put_secret_value(SecretId=arn, SecretString='["first"]')
     config.settings.cache_clear()
     body = payload("voiceos/conversation-ended")
     assert post_webhook("voiceos", "events", body, secret="first").status == 200

@@ -9,7 +9,7 @@ import pytest
 from callvault_local.apigw import LambdaContext
 from callvault_local.sample_events import resigned
 from callvault_local.template import routes
-from tests.conftest import ROOT, Stored, handler_for
+from tests.conftest import ROOT, Stored, handler_for, put_secret
 
 WEBHOOKS = [r for r in routes() if r.path.startswith("/webhooks/")]
 
@@ -17,7 +17,7 @@ WEBHOOKS = [r for r in routes() if r.path.startswith("/webhooks/")]
 @pytest.mark.parametrize("route", WEBHOOKS, ids=lambda r: r.code_uri.name)
 def test_sample_event_is_stored(stored: Stored, monkeypatch: pytest.MonkeyPatch, route) -> None:  # type: ignore[no-untyped-def]
     vendor = route.path.split("/")[2]
-    monkeypatch.setenv(f"CALLVAULT_SECRET_{vendor.upper()}", f"dev-{vendor}-secret")
+    put_secret(vendor, f"dev-{vendor}-secret")
     event = resigned(json.loads((ROOT / "events" / f"{route.code_uri.name}.json").read_text()))
     assert event["rawPath"] == route.path and event["version"] == "2.0"
     response = handler_for(route.path)(event, LambdaContext())
@@ -65,7 +65,7 @@ def test_make_events_signs_a_stale_timed_signature_again(stored: Stored, monkeyp
     assert sample_events.needs_writing(stale, stale, now), "a signature an hour old is stale"
     fresh = sample_events.render()[target]
     assert not sample_events.needs_writing(fresh, sample_events.render()[target], time.time())
-    monkeypatch.setenv(f"CALLVAULT_SECRET_{vendor.upper()}", f"dev-{vendor}-secret")
+    put_secret(vendor, f"dev-{vendor}-secret")
     response = handler_for(route.path)(json.loads(fresh), LambdaContext())
     assert response["statusCode"] == 200, response
     refused = handler_for(route.path)(json.loads(stale), LambdaContext())

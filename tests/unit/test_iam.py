@@ -202,3 +202,11 @@ def test_a_function_sees_its_own_environment_only() -> None:
         "CALLVAULT_SECRET_VAPI": None,
     }
     assert "RECONCILE_VENDOR" not in os.environ
+
+
+def test_only_the_templates_handlers_are_checked_and_only_by_their_logical_id(tmp_path: Any) -> None:
+    reconcile = deployed.functions()["ReconcileVoiceosFunction"].code_uri
+    assert deployed.checks("ReconcileVoiceosFunction", reconcile)
+    with pytest.raises(KeyError, match="logical id"):
+        deployed.checks("reconcile", reconcile)  # the template's code under a folder name: no unchecked run
+    assert not deployed.checks("EchoFunction", tmp_path)  # another template's handler
