@@ -80,12 +80,7 @@ class RunningStack:
 
 def dev_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLVAULT_SECRET_")}
-    # speaknode's: two, the dev default among them (rotation); Vapi's: not the dev default.
-    env.update(
-        PYTHONUNBUFFERED="1",
-        CALLVAULT_SECRET_SPEAKNODE="rotated-speaknode-secret,dev-speaknode-secret",
-        CALLVAULT_SECRET_VAPI="e2e-vapi-secret",
-    )
+    env.update(PYTHONUNBUFFERED="1", CALLVAULT_SECRET_SPEAKNODE="rotated-speaknode-secret,dev-speaknode-secret")
     return env
 
 

@@ -117,19 +117,6 @@ def test_wrong_secret_is_refused_and_nothing_written(dev_stack: RunningStack) ->
     assert (len(dev_stack.raw_keys()), len(dev_stack.items())) == before
 
 
-def test_a_refused_dev_default_says_which_variable_to_set(dev_stack: RunningStack) -> None:
-    """The stack checks a Vapi secret of its own: `send` without CALLVAULT_SECRET_VAPI signs with
-    the dev default, and the 401 says so."""
-    command = [sys.executable, "-m", "callvault_local.cli", "send", "events/vapi_server_messages.json"]
-    env = {k: v for k, v in dev_env().items() if k != "CALLVAULT_SECRET_VAPI"}
-    port = dev_stack.url.rsplit(":", 1)[1]
-    result = subprocess.run([*command, "--port", port], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1 and _one_line_error(result).endswith(
-        "-> 401: invalid token; signed with the dev default dev-vapi-secret (CALLVAULT_SECRET_VAPI is not set):"
-        " set CALLVAULT_SECRET_VAPI to a secret the stack accepts (`make dev` lists them)"
-    ), result.stderr
-
-
 def test_the_moto_port_given_as_the_api_port_is_one_line_saying_so(dev_stack: RunningStack) -> None:
     moto = {"PORT": dev_stack.moto_url.rsplit(":", 1)[1]}
     commands: list[tuple[str, ...]] = [
