@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import math
-import struct
 import threading
 import time
-import wave
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-
-def make_wav(seconds: float, rate: int = 8000) -> bytes:
-    """A real WAV file: a 440 Hz tone."""
-    frames = b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * 440 * n / rate))) for n in range(int(seconds * rate)))
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(frames)
-    return out.getvalue()
-
+from callvault_local.sample_audio import make_wav
 
 WAV = make_wav(2.0)
 TALK_WAV = make_wav(30.0)  # long enough to seek in (the call browser's tests)

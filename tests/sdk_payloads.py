@@ -44,8 +44,9 @@ from tests.conftest import PAYLOADS
 RETELL_CALL_ID = "call_8a3f2e1b9c4d7e6f5a0b1c2d3e"
 RETELL_START_MS = 1_795_425_302_000  # 2026-11-23T09:15:02Z
 RETELL_END_MS = RETELL_START_MS + 74_500
+# A signed link as Retell's CloudFront gives, on the local stack's sample audio (sample_audio.py).
 RETELL_RECORDING = (
-    "https://dxc03zgurdly9.cloudfront.net/call_8a3f2e1b9c4d7e6f5a0b1c2d3e/recording.wav"
+    "http://127.0.0.1:3000/local/sample-audio/call_8a3f2e1b9c4d7e6f5a0b1c2d3e/recording.wav"
     "?Expires=1795511776&Signature=abc123&Key-Pair-Id=K2JQ"
 )
 ELEVENLABS_CONVERSATION_ID = "conv_01jx9z3k7m2q8r5t4v6w8y0a1b"

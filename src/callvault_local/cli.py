@@ -1,7 +1,7 @@
 """`callvault`: the local stack and the tools around it.
 
 callvault dev [--port 3000] [--moto-port 5000]
-callvault send FILE --vendor V --webhook W [--url URL]
+callvault send FILE [--vendor V] [--webhook W] [--url URL]
 callvault reconcile --vendor V [--since ISO8601]
 callvault fake-api --vendor V [--port N]
 callvault sessions list|get ...
@@ -21,14 +21,17 @@ import base64
 import importlib
 import json
 import os
+import re
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote, urlencode, urlsplit
 
+from callvault_local import sample_audio
 from callvault_local.console import (
     LocalStack,
     UserError,
@@ -52,9 +55,17 @@ class Unreachable(UserError):
         super().__init__(f"cannot reach {url}: {reason}", status=1)
 
 
-def request_body(path: Path) -> bytes:
+@dataclass(frozen=True)
+class Request:
+    """What FILE holds: the body to send, and the route an API Gateway event names (else None)."""
+
+    body: bytes
+    route: tuple[str, str] | None = None  # (vendor, webhook) of an event's `/webhooks/{vendor}/{webhook}`
+
+
+def read_request(path: Path) -> Request:
     """The bytes to send from FILE: a vendor payload as is, or the body of an API Gateway event
-    (`events/<function>.json`). UserError when it cannot be read or is not JSON."""
+    (`events/<function>.json`) with the route it names. UserError when it cannot be read or is not JSON."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -68,16 +79,76 @@ def request_body(path: Path) -> bytes:
         raise UserError(f"{path} is not JSON{where}") from None
     if isinstance(loaded, dict) and loaded.get("version") == "2.0" and "requestContext" in loaded and "body" in loaded:
         body = loaded.get("body") or ""
-        return base64.b64decode(body) if loaded.get("isBase64Encoded") else str(body).encode()
-    return raw
+        found = re.fullmatch(r"/webhooks/([^/]+)/([^/]+)", str(loaded.get("rawPath", "")))
+        return Request(
+            base64.b64decode(body) if loaded.get("isBase64Encoded") else str(body).encode(),
+            (found.group(1), found.group(2)) if found else None,
+        )
+    return Request(raw)
+
+
+def request_body(path: Path) -> bytes:
+    """The bytes to send from FILE (see `read_request`)."""
+    return read_request(path).body
+
+
+def route_of(vendor: str | None, webhook: str | None, named: tuple[str, str] | None, file: Path) -> tuple[str, str]:
+    """The vendor and webhook to send to: as given, else as the event file names them, else the
+    vendor's only webhook. UserError when the options and the file disagree, or there is a choice to make."""
+    if named is not None:
+        for option, given, expected in (("--vendor", vendor, named[0]), ("--webhook", webhook, named[1])):
+            if given is not None and given.strip().lower() != expected:
+                raise UserError(f"{file} is an event for /webhooks/{named[0]}/{named[1]}, not {option} {given}")
+        vendor, webhook = vendor or named[0], webhook or named[1]
+    if vendor is None:
+        raise UserError("give --vendor (or an events/ file, which names its route)")
+    vendor = vendor_name(vendor)
+    if webhook is not None:
+        return vendor, webhook_name(vendor, webhook)
+    webhooks = vendor_webhooks()[vendor]
+    if len(webhooks) > 1:
+        raise UserError(f"{vendor} has {len(webhooks)} webhooks: give --webhook, one of: {', '.join(webhooks)}")
+    return vendor, webhooks[0]
+
+
+def vendor_webhooks() -> dict[str, list[str]]:
+    """Each vendor's webhooks, by name."""
+    from callvault import vendors
+
+    return {vendor: sorted(vendors.adapter(vendor).webhooks) for vendor in sorted(vendors.known())}
+
+
+def webhooks_help() -> str:
+    """The webhook list `send --help` ends with."""
+    lines = ["webhooks (--webhook is needed only where a vendor has several):"]
+    lines += [f"  {vendor:<14} {', '.join(webhooks)}" for vendor, webhooks in vendor_webhooks().items()]
+    return "\n".join(lines) + "\n"
 
 
 def vendor_secret(vendor: str) -> str:
     """The secret to sign with: the first of `CALLVAULT_SECRET_<VENDOR>`, else the local default."""
     from callvault.secrets import parse_secret_value
 
-    configured = parse_secret_value(os.environ.get(f"CALLVAULT_SECRET_{vendor.upper()}", ""))
+    configured = parse_secret_value(os.environ.get(secret_variable(vendor), ""))
     return configured[0] if configured else f"dev-{vendor}-secret"
+
+
+def secret_variable(vendor: str) -> str:
+    return f"CALLVAULT_SECRET_{vendor.upper()}"
+
+
+def refused_secret_hint(vendor: str, deployed: bool) -> str:
+    """What a 401 says about the secret `send` signed with (never its value) and how to change it."""
+    from callvault.secrets import parse_secret_value
+
+    variable = secret_variable(vendor)
+    if parse_secret_value(os.environ.get(variable, "")):
+        used = f"signed with {variable} (its first value)"
+    else:
+        used = f"signed with the dev default dev-{vendor}-secret ({variable} is not set)"
+    local = "a secret the stack accepts (`make dev` lists them)"
+    where = f"the value of the stack's {vendor.capitalize()}Secret" if deployed else local
+    return f"{used}: set {variable} to {where}"
 
 
 def webhook_url(vendor: str, webhook: str, url: str | None, port: int) -> str:
@@ -91,11 +162,12 @@ def webhook_url(vendor: str, webhook: str, url: str | None, port: int) -> str:
     return url.rstrip("/") + route
 
 
-def send(file: Path, vendor: str, webhook: str, url: str | None, stack: LocalStack) -> int:
-    vendor = vendor_name(vendor)
-    webhook = webhook_name(vendor, webhook)
+def send(file: Path, vendor: str | None, webhook: str | None, url: str | None, stack: LocalStack) -> int:
+    request = read_request(file)
+    vendor, webhook = route_of(vendor, webhook, request.route, file)
     adapter = importlib.import_module(f"callvault.vendors.{vendor}").ADAPTER
-    body = request_body(file)
+    # A sample's recording link names the local stack's sample audio: on the port of the stack it goes to.
+    body = request.body if url else sample_audio.pointed_at(request.body, stack.port)
     target = webhook_url(vendor, webhook, url, stack.port)
     headers = {"content-type": "application/json", "user-agent": "callvault-send", **adapter.sign(body, vendor_secret(vendor))}
     try:
@@ -107,6 +179,8 @@ def send(file: Path, vendor: str, webhook: str, url: str | None, stack: LocalSta
     said = _api_json(target, status, text)
     if not 200 <= status < 300:  # the sender's mistake (a wrong secret, say): one line, on stderr
         message = said.get("error") or said.get("message") or json.dumps(said)
+        if status == 401:
+            message += f"; {refused_secret_hint(vendor, deployed=bool(url))}"
         raise UserError(f"POST {target} -> {status}: {message}", status=1)
     print(f"POST {target} -> {status}")
     print(text)
@@ -222,6 +296,13 @@ def sessions_command(args: Any) -> int:
 class _Parser(argparse.ArgumentParser):
     """argparse, but a mistake is one line (usage is one `--help` away)."""
 
+    # Text added at the end of `--help`, made only when help is shown (it imports every vendor).
+    help_footer: Callable[[], str] | None = None
+
+    def format_help(self) -> str:
+        text = super().format_help()
+        return f"{text}\n{self.help_footer()}" if self.help_footer else text
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
@@ -244,11 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_local_options(dev)
 
     send_cmd = commands.add_parser("send", help="post a vendor payload, signed the way that vendor signs")
-    send_cmd.add_argument("file", type=Path, help="a vendor payload, or an API Gateway event from events/")
-    send_cmd.add_argument("--vendor", required=True, help=VENDOR_HELP)
-    send_cmd.add_argument("--webhook", required=True, help="the vendor's webhook, e.g. server-messages (any case)")
+    send_cmd.add_argument("file", type=Path, help="a vendor payload, or an API Gateway event from events/ (its route is used)")
+    send_cmd.add_argument("--vendor", help=VENDOR_HELP + "; default: the route of an events/ file")
+    send_cmd.add_argument(
+        "--webhook", help="the vendor's webhook (any case); default: its only one, or the route of an events/ file"
+    )
     send_cmd.add_argument("--url", help="the stack's ApiUrl, or a full webhook URL (default: the local stack)")
     add_local_options(send_cmd)
+    send_cmd.help_footer = webhooks_help
 
     sessions = commands.add_parser("sessions", help="read stored sessions (the read API)")
     actions = sessions.add_subparsers(dest="action", required=True)
@@ -269,8 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay", help="file archived payloads again (after a parser fix), idempotently")
     replay.add_argument("--vendor", required=True, help=VENDOR_HELP)
-    replay.add_argument("--since", help="first day, YYYY-MM-DD (UTC)")
-    replay.add_argument("--until", help="last day, YYYY-MM-DD (UTC)")
+    replay.add_argument("--since", help="received from: ISO 8601, or a day YYYY-MM-DD (UTC), inclusive")
+    replay.add_argument("--until", help="received until: ISO 8601, or a day YYYY-MM-DD (UTC, the whole day), inclusive")
     replay.add_argument("--quarantine", action="store_true", help="also the bodies that could not be filed (quarantine/)")
     add_storage_options(replay)
 
@@ -307,7 +391,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     fake_api = commands.add_parser("fake-api", help="a loopback fake of a vendor's API to reconcile from (trying it out)")
     fake_api.add_argument("--vendor", required=True, help="the vendor whose API to fake, e.g. voiceos (any case)")
-    fake_api.add_argument("--port", type=port_option, default=0, help="port (default: a free one)")
+    fake_api.add_argument("--port", type=port_option, default=0, help="its own port (default: a free one)")
+    fake_api.add_argument(
+        "--moto-port",
+        type=port_option,
+        metavar="N",
+        help="the local stack's moto port, for the reconcile command it prints (else MOTO_PORT, else 5000)",
+    )
     fake_api.add_argument("--key", default="fake-api-key", help="the API key it accepts")
     fake_api.add_argument("--conversations", type=int, default=50, help="calls it lists (created over the last hour)")
     return parser
@@ -348,7 +438,9 @@ def _fake_api(args: Any) -> int:
     vendor = vendor_name(args.vendor)
     if vendor not in fake_vendor_apis.VENDORS:
         raise UserError(f"no fake API for {vendor}: one of {', '.join(sorted(fake_vendor_apis.VENDORS))}")
-    return fake_vendor_apis.serve(vendor, args.port, args.key, args.conversations)
+    # Its --port is its own: the stack the printed commands go to is the environment's and --moto-port's.
+    stack = local_stack(argparse.Namespace(port=None, moto_port=args.moto_port))
+    return fake_vendor_apis.serve(vendor, args.port, args.key, args.conversations, stack)
 
 
 def _ui(args: Any) -> int:

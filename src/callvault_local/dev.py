@@ -111,18 +111,21 @@ class _Serialized:
 def start_moto(port: int, host: str = "127.0.0.1", faults: FaultInjector | None = None) -> tuple[Any, int]:
     """moto's server on `host:port` in a daemon thread; returns the server and its bound port.
     UserError naming the port when it is taken."""
-    import logging
+    # Bound here, not by werkzeug (on a taken port it prints two lines and exits the process), and
+    # before moto is imported (seconds): a taken port is said at once.
+    with _binding(port, "MOTO_PORT"):
+        listener = socket.create_server((host, port), backlog=128)
+    with listener:
+        import logging
 
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import make_server
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
 
-    from callvault_local import moto_patches
+        from callvault_local import moto_patches
 
-    moto_patches.apply()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per moto request would drown ours
-    app = _Serialized(DomainDispatcherApplication(create_backend_app), faults)
-    # Bound here, not by werkzeug: on a taken port werkzeug prints two lines and exits the process.
-    with _binding(port, "MOTO_PORT"), socket.create_server((host, port), backlog=128) as listener:
+        moto_patches.apply()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per moto request would drown ours
+        app = _Serialized(DomainDispatcherApplication(create_backend_app), faults)
         server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler, fd=listener.fileno())
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
     return server, server.server_address[1]
@@ -271,8 +274,24 @@ def local_ui(api: LocalApi) -> Ui:
     return Ui(read_session, s3_raw_reader(boto3.client("s3")), local_vendors())
 
 
-def make_api_server(api: LocalApi, host: str, port: int, log: TextIO = sys.stdout, ui: Ui | None = None) -> ThreadingHTTPServer:
-    """An HTTP server for `api` on `host:port` (not started); `ui` serves the call browser under /ui/."""
+def _sample_audio(method: str, target: str) -> Reply | None:
+    """The sample sessions' recording (sample_audio.py), which the stack serves itself; None for any other path."""
+    from callvault_local import sample_audio
+
+    served = sample_audio.reply(method, urlsplit(target).path)
+    return Reply(*served, outcome="sample audio") if served else None
+
+
+def make_api_server(
+    api: LocalApi,
+    host: str,
+    port: int,
+    log: TextIO = sys.stdout,
+    ui: Ui | None = None,
+    listener: socket.socket | None = None,
+) -> ThreadingHTTPServer:
+    """An HTTP server for `api` on `host:port`, or on `listener` already bound (not started); `ui`
+    serves the call browser under /ui/."""
     log_lock = threading.Lock()
 
     class RequestHandler(BaseHTTPRequestHandler):
@@ -287,7 +306,10 @@ def make_api_server(api: LocalApi, host: str, port: int, log: TextIO = sys.stdou
                 reply = Reply(413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}', "too large")
             else:
                 try:
-                    if ui is not None and is_ui_path(urlsplit(self.path).path):
+                    sample = _sample_audio(self.command, self.path)
+                    if sample is not None:
+                        reply = sample
+                    elif ui is not None and is_ui_path(urlsplit(self.path).path):
                         own_port: int = self.server.server_address[1]  # type: ignore[index,assignment,unused-ignore]
                         page = ui.handle(self.command, self.path, dict(self.headers.items()), own_port)
                         reply = Reply(page.status, page.headers, page.body, "ui")
@@ -333,7 +355,12 @@ def make_api_server(api: LocalApi, host: str, port: int, log: TextIO = sys.stdou
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer((host, port), RequestHandler)
+    server = ThreadingHTTPServer((host, port), RequestHandler, bind_and_activate=listener is None)
+    if listener is not None:
+        server.socket.close()
+        server.socket = listener
+        server.server_address = listener.getsockname()
+        server.server_name, server.server_port = host, server.server_address[1]
     server.daemon_threads = True
     return server
 
@@ -389,8 +416,15 @@ def start(
     """Start moto and the HTTP API (in daemon threads), create the stack's resources, and return.
 
     `faults` may answer some of moto's requests with AWS errors; `streams` False leaves the
-    stream-triggered functions (recordings) off. UserError naming the port (and its variable) when one is taken."""
-    moto_server, moto_port = start_moto(moto_port, faults=faults)
+    stream-triggered functions (recordings) off. UserError naming the port (and its variable) when
+    one is taken, said before anything slow starts (moto, the handlers)."""
+    with _binding(port, "PORT"):
+        api_listener = socket.create_server(("127.0.0.1", port), backlog=128)
+    try:
+        moto_server, moto_port = start_moto(moto_port, faults=faults)
+    except BaseException:
+        api_listener.close()
+        raise
     configure_environment(moto_port)
     stopped = threading.Event()
     import boto3
@@ -403,13 +437,7 @@ def start(
     api = LocalApi()
     for compiled in api.routes:  # import every handler now: a broken one fails the start, not a request
         load_handler(compiled.route.code_uri, compiled.route.handler, compiled.route.function)
-    try:
-        with _binding(port, "PORT"):
-            api_server = make_api_server(api, "127.0.0.1", port, log, local_ui(api))
-    except UserError:
-        moto_server.shutdown()
-        moto_server.server_close()
-        raise
+    api_server = make_api_server(api, "127.0.0.1", port, log, local_ui(api), listener=api_listener)
     threading.Thread(target=api_server.serve_forever, name="api", daemon=True).start()
     dev = DevStack(api_server, moto_server, api_server.server_address[1], moto_port, api, stopped, bus=events_out)
     if streams:
@@ -432,12 +460,14 @@ def _binding(port: int, variable: str) -> Iterator[None]:
 def start_stream_deliveries(stopped: threading.Event, log: TextIO, interval: float = 0.5) -> list[StreamDelivery]:
     """Run the template's stream-triggered functions (the recording copier) as Lambda would: a
     daemon thread per function polls the table's stream, its workers deliver (streams.py)."""
+    from callvault_local.copier_log import show_copier_outcomes
     from callvault_local.stack import LOCAL_TABLE
     from callvault_local.streams import deliveries
 
     def say(line: str) -> None:
         print(line, file=log, flush=True)
 
+    show_copier_outcomes(say)  # why a recording failed, in a line of the log (else only the session says)
     # Short retry waits: a sample event's unreachable vendor URL must not hold up the next ones for a minute.
     running = deliveries(LOCAL_TABLE, log=say, backoff_seconds=0.1, stopped=stopped)
     for delivery in running:
@@ -445,7 +475,7 @@ def start_stream_deliveries(stopped: threading.Event, log: TextIO, interval: flo
     return running
 
 
-SAMPLE_SEND = "events/payloads/cozmox/end-of-call-report.json --vendor cozmox --webhook server-messages"
+SAMPLE_SEND = "events/payloads/cozmox/end-of-call-report.json --vendor cozmox"
 
 
 def banner(dev: DevStack) -> str:

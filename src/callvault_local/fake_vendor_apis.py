@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import shlex
 import sys
 import threading
 from collections import Counter, deque
@@ -31,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from callvault.models import format_utc
+from callvault_local.console import DEFAULT_MOTO_PORT, DEFAULT_PORT, LocalStack
 
 VENDORS = ("voiceos", "cozmox", "vapi", "retell", "elevenlabs")
 
@@ -745,8 +747,9 @@ def _handler(api: FakeVendorApi) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(vendor: str, port: int, key: str, conversations: int) -> int:
-    """`callvault fake-api`: a fake vendor API with `conversations` calls from the last hour, until Ctrl-C."""
+def serve(vendor: str, port: int, key: str, conversations: int, stack: LocalStack | None = None) -> int:
+    """`callvault fake-api`: a fake vendor API with `conversations` calls from the last hour, until
+    Ctrl-C; the commands it prints name the port it took and the local stack's (`stack`) ports."""
     import time
 
     api = FakeVendorApi(vendor, key=key, media=silent_wav())
@@ -757,13 +760,22 @@ def serve(vendor: str, port: int, key: str, conversations: int) -> int:
         return 1
     spacing = timedelta(seconds=3600 / max(conversations, 1))
     api.populate(conversations, start=datetime.now(UTC) - timedelta(hours=1), spacing=spacing)
-    upper = vendor.upper()
-    print(f"fake {vendor} API on {api.url} with {conversations} calls; to reconcile from it:")
-    print(f"  export CALLVAULT_API_URL_{upper}={api.url} CALLVAULT_API_KEY_{upper}={key}")
-    print(f"  callvault reconcile --vendor {vendor}")
+    print(follow_up(vendor, api.url, key, conversations, stack or LocalStack(DEFAULT_PORT, DEFAULT_MOTO_PORT)), flush=True)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         api.stop()
     return 0
+
+
+def follow_up(vendor: str, url: str, key: str, conversations: int, stack: LocalStack) -> str:
+    """What `fake-api` prints: where it listens, and the commands to reconcile from it into `stack`."""
+    upper = vendor.upper()
+    return "\n".join(
+        [
+            f"fake {vendor} API on {url} with {conversations} calls; to reconcile from it:",
+            f"  export CALLVAULT_API_URL_{upper}={url} CALLVAULT_API_KEY_{upper}={shlex.quote(key)}",
+            f"  callvault reconcile --vendor {vendor}{stack.flags()}",
+        ]
+    )

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,13 +56,22 @@ class RunningStack:
         return [item for page in pages for item in page["Items"]]
 
     def request_lines(self, count: int, timeout: float = 10) -> list[str]:
-        """The next `count` request log lines (the stream poller's own lines skipped)."""
+        """The next `count` request log lines (the recording copier's own lines and its fetches of
+        the sample audio, which come when they come, skipped)."""
         found: list[str] = []
         while len(found) < count:
             line = self.lines.get(timeout=timeout)
-            if not line.startswith("RecordingsArchiveFunction:"):
+            if not line.startswith(("RecordingsArchiveFunction:", "GET /local/sample-audio/")):
                 found.append(line)
         return found
+
+    def wait_for_line(self, wanted: Callable[[str], bool], timeout: float = 60) -> str:
+        """The first log line from now on that is `wanted` (the others read and dropped)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            if wanted(line):
+                return line
 
     def drain_log(self) -> None:
         while not self.lines.empty():

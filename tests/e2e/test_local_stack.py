@@ -79,7 +79,9 @@ def test_every_sample_event_is_stored_once_over_http(dev_stack: RunningStack, ev
     raw = [k for k in dev_stack.raw_keys() if k.startswith(f"raw/{vendor}/{webhook}/") and stored["event_id"] in k]
     assert len(raw) == 1
     body = dev_stack.client("s3").get_object(Bucket=LOCAL_BUCKET, Key=raw[0])["Body"].read()
-    sent = event["body"].encode()
+    # The sample's recording link is pointed at this stack's port (it names 3000, the default).
+    port = dev_stack.url.rsplit(":", 1)[1]
+    sent = event["body"].replace("127.0.0.1:3000/local/sample-audio/", f"127.0.0.1:{port}/local/sample-audio/").encode()
     assert body == sent  # byte for byte
     from callvault.store import session_pk
 
@@ -105,7 +107,13 @@ def test_wrong_secret_is_refused_and_nothing_written(dev_stack: RunningStack) ->
     before = (len(dev_stack.raw_keys()), len(dev_stack.items()))
     wrong = {"CALLVAULT_SECRET_VOICEOS": "not-the-secret"}
     result = _send(dev_stack, "events/payloads/voiceos/conversation-ended.json", "voiceos", "events", env=wrong)
-    assert result.returncode == 1 and "-> 401: " in _one_line_error(result) and result.stdout == ""
+    assert result.returncode == 1 and result.stdout == ""
+    assert _one_line_error(result) == (
+        f"callvault send: POST {dev_stack.url}/webhooks/voiceos/events -> 401: invalid token; signed with"
+        " CALLVAULT_SECRET_VOICEOS (its first value): set CALLVAULT_SECRET_VOICEOS to a secret the stack accepts"
+        " (`make dev` lists them)"
+    )
+    assert "not-the-secret" not in result.stderr
     assert (len(dev_stack.raw_keys()), len(dev_stack.items())) == before
 
 
@@ -245,6 +253,40 @@ def test_recordings_are_archived_by_the_local_stack(dev_stack: RunningStack, tmp
         assert dev_stack.client("s3").get_object(Bucket=LOCAL_BUCKET, Key=key)["Body"].read() == WAV
     finally:
         media.close()
+
+
+def test_the_first_session_shows_an_archived_recording(dev_stack: RunningStack) -> None:
+    """The README's first session: a sample sent as written (no --webhook), its recording copied
+    from the sample audio the stack serves itself, on whatever port the stack took."""
+    from callvault_local.sample_audio import sample_wav
+
+    sent = _cli(dev_stack, "send", "events/payloads/retell/call-analyzed.json", "--vendor", "retell")
+    assert sent.returncode == 0, sent.stderr
+    session_id = json.loads(sent.stdout.splitlines()[-1])["session_id"]
+
+    def copied() -> dict[str, Any] | None:
+        got = _cli(dev_stack, "sessions", "get", "retell", session_id)
+        recording: dict[str, Any] = json.loads(got.stdout)["recording"]
+        return recording if recording["state"] != "pending" else None
+
+    recording = wait_until(copied, 120, "the sample recording copied or failed")
+    assert recording["state"] == "archived", recording
+    audio = sample_wav()
+    assert recording["bytes"] == len(audio) and recording["sha256"] == hashlib.sha256(audio).hexdigest()
+    assert recording["source_url"].startswith(f"{dev_stack.url}/local/sample-audio/")
+    key = recording["s3_uri"].split("/", 3)[3]
+    assert dev_stack.client("s3").get_object(Bucket=LOCAL_BUCKET, Key=key)["Body"].read() == audio
+
+
+def test_a_failed_recording_says_why_in_one_line_of_the_log(dev_stack: RunningStack, tmp_path: Path) -> None:
+    body = json.loads((ROOT / "events/payloads/speaknode/conversation-complete.json").read_text())
+    link = f"{dev_stack.url}/local/no-such-audio.wav?X-Amz-Signature=e2e-link-signature"
+    body["data"].update(session_id="e2e-recording-404", audio_url=link, audio_url_expires_at="2099-01-01T00:00:00Z")
+    payload_file = tmp_path / "missing-recording.json"
+    payload_file.write_text(json.dumps(body))
+    assert _send(dev_stack, str(payload_file), "speaknode", "conversation-complete").returncode == 0
+    line = dev_stack.wait_for_line(lambda text: "e2e-recording-404" in text)
+    assert line == "RecordingsArchiveFunction: recording not copied (speaknode e2e-recording-404): HTTP 404"
 
 
 def _forget(stack: RunningStack, *args: str, moto_port: str | None = None) -> subprocess.CompletedProcess[str]:

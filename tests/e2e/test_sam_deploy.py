@@ -172,7 +172,7 @@ def _assert_outputs(deployed: Deployed) -> None:
     deployed.client("s3").head_bucket(Bucket=outputs["ArchiveBucketName"])
     assert deployed.client("sqs").get_queue_attributes(QueueUrl=outputs["RecordingsDeadLetterQueueUrl"])
     secrets = deployed.client("secretsmanager")
-    for key in [k for k in outputs if k.endswith("SecretArn")]:
+    for key in [k for k in outputs if k.endswith("Secret")]:
         assert secrets.describe_secret(SecretId=outputs[key])["ARN"] == outputs[key]
 
 

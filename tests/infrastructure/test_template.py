@@ -76,7 +76,7 @@ def test_each_webhook_is_said_once() -> None:
     assert loops["Fn::ForEach::Webhooks"][1] == loops["Fn::ForEach::WebhookUrls"][1] == list(webhooks)
     secrets = sorted({row["Secret"] for row in webhooks.values()})
     assert sorted(f"{v}Secret" for v in loops["Fn::ForEach::VendorSecrets"][1]) == secrets
-    assert loops["Fn::ForEach::VendorSecrets"][1] == loops["Fn::ForEach::VendorSecretArns"][1]
+    assert loops["Fn::ForEach::VendorSecrets"][1] == loops["Fn::ForEach::VendorSecretOutputs"][1]
     for name, row in webhooks.items():
         assert row["Path"] == f"/webhooks/{row['Vendor']}/{row['Route']}", name
         assert row["Secret"] == f"{row['Vendor'].capitalize()}Secret", name
@@ -248,6 +248,21 @@ def test_outputs_give_every_webhook_url() -> None:
         if path.startswith("/webhooks/"):
             assert any(url.endswith(path) for url in urls), path
     assert any(url.endswith("/sessions") for url in urls)
+
+
+def test_each_secret_has_one_name_in_outputs_readme_and_messages() -> None:
+    """A secret the user puts a value in is named once: its output is the resource's logical id
+    (no `...SecretArn` beside `...Secret`), and the README names no secret the template lacks."""
+    import re
+
+    secrets = set(resources_of_type("AWS::SecretsManager::Secret"))
+    outputs = load()["Outputs"]
+    for name in secrets - {"CursorSecret"}:  # the cursor key is the stack's own: nothing to put in it
+        assert outputs[name]["Value"] == {"Ref": name}, name
+    assert not [name for name in outputs if name.endswith("SecretArn")]
+    readme = (ROOT / "README.md").read_text()
+    named = set(re.findall(r"`<?(\w*Secret)(?:Arn)?>?`", readme)) | set(re.findall(r"\b([A-Z]\w*SecretArn)\b", readme))
+    assert named and named <= secrets | {"<Vendor>ApiKeySecret", "<Vendor>Secret"}, named - secrets
 
 
 def test_every_function_has_log_retention() -> None:
@@ -466,7 +481,7 @@ def test_each_pull_vendor_has_a_scheduled_least_privilege_reconcile_function(ven
     assert environment["API_URL"] == {"Ref": f"{vendor.capitalize()}ApiUrl"}
     _, reconciler = reconcile.adapter_with_reconciler(vendor)  # the parameter's default is the module's public API
     assert load()["Parameters"][f"{vendor.capitalize()}ApiUrl"]["Default"] == (reconciler.public_url or "")
-    assert f"{vendor.capitalize()}ApiKeySecretArn" in load()["Outputs"]
+    assert load()["Outputs"][secret]["Value"] == {"Ref": secret}  # one name: the output is the secret's own
     statements = function["Policies"][0]["Statement"]
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert actions == {

@@ -16,8 +16,8 @@ from botocore.exceptions import ClientError
 from callvault import archive, aws, recordings
 from callvault.errors import StorageUnavailable
 from callvault.vendors.base import EmbeddedRecording
+from callvault_local.sample_audio import make_wav
 from tests.conftest import Stored, post_webhook
-from tests.media import make_wav
 from tests.sdk_payloads import ELEVENLABS_CONVERSATION_ID, MP3, elevenlabs_event
 
 CONVERSATION = ELEVENLABS_CONVERSATION_ID

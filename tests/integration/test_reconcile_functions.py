@@ -126,8 +126,8 @@ def test_stale_sessions_are_counted_without_a_scan(
 def test_each_new_pull_vendor_reconciles_from_its_own_secret_and_url(
     stored: Stored, local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch, vendor: str, secret_value: str
 ) -> None:
-    """Vapi's key is the one its recordings are fetched with (a JSON list, as its README says);
-    the others hold the bare key. Off until set, as every vendor's."""
+    """Vapi's key is the one its recordings are fetched with; each secret holds the bare key (as
+    the README says), and a JSON list, as earlier versions said, is read too. Off until set."""
     arn = local_stack.secret_arns[f"{vendor}apikey"]  # the template's secret for the vendor's key (empty)
     for name, value in {
         "RECORDING_ALLOW_LOOPBACK": "true",

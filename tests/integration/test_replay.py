@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
 
 from callvault.vendors import base, speaknode
@@ -83,3 +84,27 @@ def test_the_command_ends_with_its_summary(
     assert cli.main(argv) == 0
     out, err = capsys.readouterr()
     assert out.splitlines()[-1] == "replay voiceos: duplicate 1" and err == ""
+
+
+def test_replay_since_and_until_take_iso_8601_times_as_every_time_option_does(
+    stored: Stored, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from callvault_local import cli
+
+    post_webhook("voiceos", "events", payload("voiceos/conversation-started"))
+    (listed,) = boto3.client("s3").list_objects_v2(Bucket=stored.bucket, Prefix="raw/voiceos/")["Contents"]
+    archived: datetime = listed["LastModified"]
+    storage = ["--bucket", stored.bucket, "--table", stored.table]
+
+    def replayed(*options: str) -> str:
+        assert cli.main(["replay", "--vendor", "voiceos", *options, *storage]) == 0
+        return capsys.readouterr().out.splitlines()[-1]
+
+    second = timedelta(seconds=1)
+    assert replayed("--since", archived.isoformat()) == "replay voiceos: duplicate 1"  # inclusive, to the instant
+    assert replayed("--since", (archived + second).strftime("%Y-%m-%dT%H:%M:%SZ")) == "replay voiceos: nothing to do"
+    assert replayed("--until", (archived - second).isoformat()) == "replay voiceos: nothing to do"
+    # no zone means UTC, as in every other time option
+    assert replayed("--until", (archived + second).strftime("%Y-%m-%dT%H:%M:%S")) == "replay voiceos: duplicate 1"
+    day = archived.date().isoformat()  # a bare day still takes the whole day
+    assert replayed("--since", day, "--until", day) == "replay voiceos: duplicate 1"

@@ -9,6 +9,8 @@ import pytest
 
 from callvault_local import cli
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def test_deployed_read_api_requests_are_signed_for_execute_api_in_the_urls_region(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
@@ -41,3 +43,57 @@ def test_signing_secret_is_the_first_configured(monkeypatch: pytest.MonkeyPatch)
     assert cli.vendor_secret("speaknode") == "new"
     monkeypatch.delenv("CALLVAULT_SECRET_VOICEOS", raising=False)
     assert cli.vendor_secret("voiceos") == "dev-voiceos-secret"
+
+
+def test_a_refused_secret_is_named_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CALLVAULT_SECRET_RETELL", raising=False)
+    assert cli.refused_secret_hint("retell", deployed=True) == (
+        "signed with the dev default dev-retell-secret (CALLVAULT_SECRET_RETELL is not set): "
+        "set CALLVAULT_SECRET_RETELL to the value of the stack's RetellSecret"
+    )
+    monkeypatch.setenv("CALLVAULT_SECRET_RETELL", "key_live_0123456789abcdef")
+    hint = cli.refused_secret_hint("retell", deployed=False)
+    assert hint == (
+        "signed with CALLVAULT_SECRET_RETELL (its first value): "
+        "set CALLVAULT_SECRET_RETELL to a secret the stack accepts (`make dev` lists them)"
+    )
+    assert "key_live" not in hint
+
+
+def test_a_sample_recording_link_is_pointed_at_the_stack_it_is_sent_to() -> None:
+    from callvault_local.sample_audio import SAMPLE_AUDIO_PATH, pointed_at, reply, sample_wav
+
+    body = (ROOT / "events/payloads/cozmox/end-of-call-report.json").read_bytes()
+    assert body.count(b"http://127.0.0.1:3000" + SAMPLE_AUDIO_PATH.encode()) == 4  # the samples link to the stack
+    moved = pointed_at(body, 3917)
+    assert moved == body.replace(b"127.0.0.1:3000/local/sample-audio/", b"127.0.0.1:3917/local/sample-audio/")
+    assert pointed_at(moved, 3000) == body and pointed_at(b'{"url": "https://storage.vapi.ai/a.wav"}', 1) == (
+        b'{"url": "https://storage.vapi.ai/a.wav"}'
+    )
+    served = reply("GET", SAMPLE_AUDIO_PATH + "call_7d1e-mono.wav")
+    assert served is not None and served[0] == 200 and served[2] == sample_wav()
+    assert sample_wav()[:4] == b"RIFF" and sample_wav()[8:12] == b"WAVE"  # a real WAV file
+    assert reply("GET", "/webhooks/cozmox/server-messages") is None
+    refused = reply("POST", SAMPLE_AUDIO_PATH + "x.wav")
+    assert refused is not None and refused[0] == 405
+
+
+def test_fake_api_prints_the_commands_with_the_ports_in_use() -> None:
+    """Its own port (any free one here) in the URL to export; the stack's moto port in `reconcile`."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MOTO_PORT": "5917", "PYTHONUNBUFFERED": "1"}
+    env.pop("PORT", None)
+    command = [sys.executable, "-m", "callvault_local.cli", "fake-api", "--vendor", "voiceos", "--conversations", "2"]
+    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            first, export, reconcile = (process.stdout.readline().rstrip("\n") for _ in range(3))
+        finally:
+            process.kill()
+    url = first.split(" API on ", 1)[1].split(" ", 1)[0]
+    assert url.startswith("http://127.0.0.1:") and not url.endswith(":0"), first
+    assert export == f"  export CALLVAULT_API_URL_VOICEOS={url} CALLVAULT_API_KEY_VOICEOS=fake-api-key"
+    assert reconcile == "  callvault reconcile --vendor voiceos --moto-port 5917"

@@ -85,10 +85,25 @@ def test_unknown_webhook_lists_the_vendors_webhooks(capsys: pytest.CaptureFixtur
 
 @pytest.mark.parametrize("option", ["--since", "--until"])
 def test_bad_date(capsys: pytest.CaptureFixture[str], option: str) -> None:
+    expected = f"{option}: not a day or an ISO 8601 time, e.g. 2026-11-20 or 2026-11-20T09:15:00Z"
     assert one_line(capsys, "replay", "--vendor", "cozmox", option, "2026-13-01") == (
         2,
-        f"callvault replay: {option}: not a day, e.g. 2026-11-20 (YYYY-MM-DD): '2026-13-01'",
+        f"callvault replay: {expected}: '2026-13-01'",
     )
+    assert one_line(capsys, "replay", "--vendor", "cozmox", option, "yesterday") == (
+        2,
+        f"callvault replay: {expected}: 'yesterday'",
+    )
+
+
+def test_replay_since_after_until_whatever_their_form(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["replay", "--vendor", "cozmox", "--since", "2026-11-20T10:00:00Z", "--until", "2026-11-20T09:00:00+00:00"]
+    assert one_line(capsys, *argv) == (
+        2,
+        "callvault replay: --since 2026-11-20T10:00:00Z is after --until 2026-11-20T09:00:00+00:00",
+    )
+    argv = ["replay", "--vendor", "cozmox", "--since", "2026-11-21", "--until", "2026-11-20T23:00:00Z"]
+    assert one_line(capsys, *argv)[1] == "callvault replay: --since 2026-11-21 is after --until 2026-11-20T23:00:00Z"
 
 
 def test_file_missing_or_not_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -139,8 +154,54 @@ def test_bad_port_in_flag_or_environment(capsys: pytest.CaptureFixture[str], mon
 
 
 def test_usage_mistake_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    _, line = one_line(capsys, "send", SAMPLE, "--vendor", "cozmox")
-    assert line == "callvault send: the following arguments are required: --webhook (see callvault send --help)"
+    _, line = one_line(capsys, "send", SAMPLE, "--vendor", "cozmox", "--port", "x")
+    assert line == "callvault send: argument --port: not a port number: 'x' (see callvault send --help)"
+
+
+def test_send_asks_for_the_webhook_only_where_a_vendor_has_several(capsys: pytest.CaptureFixture[str], closed_port: int) -> None:
+    port = ["--port", str(closed_port)]
+    # One webhook: it is the one (the next thing wrong is that no stack runs there).
+    for vendor, route in (("Retell", "retell/events"), ("cozmox", "cozmox/server-messages")):
+        _, line = one_line(capsys, "send", SAMPLE, "--vendor", vendor, *port)
+        assert line.startswith(f"callvault send: no local stack answers at http://127.0.0.1:{closed_port}/webhooks/{route}: ")
+    assert one_line(capsys, "send", "events/payloads/speaknode/session-started.json", "--vendor", "speaknode", *port) == (
+        2,
+        "callvault send: speaknode has 2 webhooks: give --webhook, one of: conversation-complete, session-started",
+    )
+    assert one_line(capsys, "send", SAMPLE, *port) == (
+        2,
+        "callvault send: give --vendor (or an events/ file, which names its route)",
+    )
+
+
+def test_send_takes_the_route_an_events_file_names(capsys: pytest.CaptureFixture[str], closed_port: int) -> None:
+    port = ["--port", str(closed_port)]
+    for event, route in (
+        ("events/speaknode_session_started.json", "speaknode/session-started"),
+        ("events/speaknode_conversation_complete.json", "speaknode/conversation-complete"),
+        ("events/retell_events.json", "retell/events"),
+    ):
+        for options in ([], ["--vendor", route.split("/")[0].upper()], ["--webhook", route.split("/")[1]]):
+            _, line = one_line(capsys, "send", event, *options, *port)
+            assert f"answers at http://127.0.0.1:{closed_port}/webhooks/{route}: " in line, (options, line)
+    event = "events/speaknode_session_started.json"
+    assert one_line(capsys, "send", event, "--webhook", "conversation-complete", *port) == (
+        2,
+        f"callvault send: {event} is an event for /webhooks/speaknode/session-started, not --webhook conversation-complete",
+    )
+    assert one_line(capsys, "send", event, "--vendor", "cozmox", *port)[1].endswith("not --vendor cozmox")
+
+
+def test_send_help_lists_each_vendors_webhooks(capsys: pytest.CaptureFixture[str]) -> None:
+    from callvault import vendors
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["send", "--help"])
+    assert exited.value.code == 0
+    listed = capsys.readouterr().out.split("webhooks (--webhook is needed only where a vendor has several):\n")[1]
+    rows = {line.split()[0]: line.split(None, 1)[1] for line in listed.splitlines() if line.strip()}
+    assert rows == {v: ", ".join(sorted(vendors.adapter(v).webhooks)) for v in vendors.known()}
+    assert rows["speaknode"] == "conversation-complete, session-started"
 
 
 def test_replay_bucket_without_table(capsys: pytest.CaptureFixture[str]) -> None:
@@ -189,6 +250,19 @@ def test_dev_on_a_taken_port_names_the_port_and_its_variable(variable: str, take
     assert result.stderr == (
         f"callvault dev: port {taken_port} ({variable}) is already in use: choose another with {variable}=N or {flag} N\n"
     )
+
+
+@pytest.mark.parametrize("variable", ["PORT", "MOTO_PORT"])
+def test_dev_on_a_taken_port_says_so_before_starting_anything(variable: str, taken_port: int) -> None:
+    """Said before moto, boto3 or a handler is even imported (they take seconds), not after."""
+    env = {**os.environ, "PORT": "0", "MOTO_PORT": "0", variable: str(taken_port)}
+    script = (
+        "import sys; from callvault_local.cli import main; status = main(['dev']); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'moto', 'boto3', 'botocore', 'callvault'})); sys.exit(status)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout) == (1, "[]\n"), result.stderr
+    assert result.stderr.count("\n") == 1 and f"port {taken_port} ({variable}) is already in use" in result.stderr
 
 
 class _Terminal(io.StringIO):

@@ -197,7 +197,8 @@ def _fail(job: RecordingJob, claim: str, reason: str, attempts: int | None = Non
     count_with("RecordingsFailed", vendor=job.vendor)  # the reason is on the session and in the log line
     if reason.startswith("expired"):
         count_with("RecordingLinksExpired", vendor=job.vendor)
-    logger.warning("recording not copied", reason=reason)
+    # vendor and session named on the line itself: a local run copies in several threads at once (one logger)
+    logger.warning("recording not copied", reason=reason, vendor=job.vendor, session_id=job.session_id)
     return "failed"
 
 

@@ -1,9 +1,11 @@
 """Where a vendor's webhook secrets, and its private API key, come from.
 
-Locally: `CALLVAULT_SECRET_<VENDOR>` (or `CALLVAULT_SECRET_CURSOR`), several separated by commas;
-`CALLVAULT_API_KEY_<VENDOR>`. In AWS: the Secrets Manager secret named by `SECRET_ARN` (by
-`API_KEY_ARN_<VENDOR>` for an API key), holding a JSON list of strings or a comma-separated
-string, cached for `secret_cache_seconds` so a rotation takes effect without a deploy.
+One format everywhere: the secret itself, several separated by commas (the first current).
+Locally: `CALLVAULT_SECRET_<VENDOR>` (or `CALLVAULT_SECRET_CURSOR`); `CALLVAULT_API_KEY_<VENDOR>`.
+In AWS: the Secrets Manager secret named by `SECRET_ARN` (by `API_KEY_ARN_<VENDOR>` for an API
+key; the template's `<Vendor>Secret`, `<Vendor>ApiKeySecret`), cached for `secret_cache_seconds`
+so a rotation takes effect without a deploy. A JSON list of strings, the form earlier versions
+documented (and `[]`, an API key secret as created: none), is read too.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ _last_forced_refresh = 0.0
 
 
 def parse_secret_value(value: str) -> tuple[str, ...]:
-    """Secrets from a JSON list or a comma-separated string; blanks dropped."""
+    """Secrets from a comma-separated string (or a JSON list of strings); blanks dropped."""
     text = value.strip()
     items: list[object]
     if text.startswith("["):
