@@ -45,11 +45,11 @@ def report(
     return body
 
 
-def send(api_url: str, body: dict[str, Any], vendor: str = "cozmox") -> dict[str, Any]:
-    """POST a Vapi-format server message (cozmox or vapi) to the local stack, signed with make
-    dev's secret for that vendor (`dev-<vendor>-secret`); its JSON answer."""
+def send(api_url: str, body: dict[str, Any], vendor: str = "cozmox", secret: str | None = None) -> dict[str, Any]:
+    """POST a Vapi-format server message (cozmox or vapi) to the local stack, signed with `secret`
+    (default: make dev's for that vendor, `dev-<vendor>-secret`); its JSON answer."""
     raw = json.dumps(body).encode()
-    headers = {"content-type": "application/json", **cozmox.ADAPTER.sign(raw, f"dev-{vendor}-secret")}
+    headers = {"content-type": "application/json", **cozmox.ADAPTER.sign(raw, secret or f"dev-{vendor}-secret")}
     request = urllib.request.Request(f"{api_url}/webhooks/{vendor}/server-messages", raw, headers)
     with urllib.request.urlopen(request, timeout=30) as reply:
         answer: dict[str, Any] = json.loads(reply.read())

@@ -244,6 +244,7 @@ def _raw_request(url: str, method: str = "GET", headers: dict[str, str] | None =
 
 
 def test_pages_answer_only_their_own_host(calls: RunningStack) -> None:
+    assert f"Call browser: {calls.url}/ui/" in calls.banner  # make dev prints where it is
     port = urlsplit(calls.url).port
     assert _raw_request(f"{calls.url}/ui/")[0] == 200
     assert _raw_request(f"{calls.url}/ui/", headers={"Host": f"localhost:{port}"})[0] == 200

@@ -143,3 +143,18 @@ def test_port_in_use_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
         api = signed_api("https://abc123.execute-api.eu-west-1.amazonaws.com", session=_session())
         with pytest.raises(UserError, match=f"port {port} is already in use"):
             make_server(api, port, s3=None)
+
+
+def test_an_unknown_calls_page_is_a_404_that_says_so_without_javascript() -> None:
+    page = _ui().handle("GET", "/ui/sessions/cozmox/no%3Cb%3Esuch", HOST, PORT)
+    assert page.status == 404 and b'<h1 id="title">Call not found</h1>' in page.body
+    assert b"no&lt;b&gt;such" in page.body and b"<b>" not in page.body  # the id is escaped
+
+
+def test_a_known_calls_page_carries_its_session_and_nothing_can_close_the_block() -> None:
+    def read_session(vendor: str, session_id: str) -> tuple[int, bytes]:
+        return 200, json.dumps({"summary": "</script><script>alert(1)</script>"}).encode()
+
+    page = Ui(read_session, lambda uri: b"", ["cozmox"]).handle("GET", "/ui/sessions/cozmox/x", HOST, PORT)
+    embedded = page.body.split(b'id="session-data">')[1].split(b"</script>")[0]
+    assert json.loads(embedded) == {"summary": "</script><script>alert(1)</script>"}

@@ -10,6 +10,7 @@ rights in AWS), so nothing here reads what the API and IAM would not give.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -97,7 +98,7 @@ class Ui:
         if path == "/ui/":
             return self._page("index.html")
         if path.startswith("/ui/sessions/") and path.count("/") >= 4:
-            return self._page("call.html")
+            return self._call_page(path)
         if path.startswith("/ui/static/") and path.removeprefix("/ui/static/") in STATIC:
             file = STATIC[path.removeprefix("/ui/static/")]
             return Page(200, self._headers(_TYPES[file.suffix]), file.read_bytes())
@@ -117,12 +118,29 @@ class Ui:
             "referrer-policy": "no-referrer",
         }
 
-    def _page(self, name: str) -> Page:
+    def _page(self, name: str, status: int = 200, fields: Mapping[str, str] | None = None) -> Page:
         from callvault.models import Status
 
+        values = {"vendors": ",".join(self.vendors), "statuses": ",".join(s.value for s in Status), **(fields or {})}
         html = (HERE / name).read_text()
-        html = html.replace("{{vendors}}", ",".join(self.vendors)).replace("{{statuses}}", ",".join(s.value for s in Status))
-        return Page(200, self._headers(_TYPES[".html"]), html.encode())
+        for field_name, value in values.items():
+            html = html.replace("{{" + field_name + "}}", value)
+        return Page(status, self._headers(_TYPES[".html"]), html.encode())
+
+    def _call_page(self, path: str) -> Page:
+        """A call's page, its session read on the server: an unknown call is a 404 page that says
+        so (with or without JavaScript), a known one arrives with its JSON (no second read)."""
+        parts = path.split("/")  # "", "ui", "sessions", vendor, session id
+        vendor, session_id = unquote(parts[3]), unquote("/".join(parts[4:]))
+        status, body = self.read_session(vendor, session_id)
+        if status == 404:
+            said = f"No call {session_id!r} from {vendor} is stored: it never arrived, or it was erased."
+            fields = {"title": "Call not found", "status": html.escape(said), "state": "not-found", "session": ""}
+            return self._page("call.html", 404, fields)
+        # In a JSON script block, "<" escaped: a transcript cannot close the block.
+        embedded = body.decode().replace("<", "\\u003c") if status == 200 else ""
+        fields = {"title": "Call", "status": "Loading…", "state": "found" if status == 200 else "unread", "session": embedded}
+        return self._page("call.html", 200, fields)
 
     def _raw(self, vendor: str, session_id: str, event_id: str) -> Page:
         status, body = self.read_session(vendor, session_id)

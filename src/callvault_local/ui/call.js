@@ -292,6 +292,9 @@
   }
 
   async function load() {
+    const state = document.body.dataset.state;
+    if (state === "not-found") return; // the server said so already
+    if (state === "found") return render(JSON.parse(document.getElementById("session-data").textContent));
     if (!vendor || !sessionId) {
       title.textContent = "Call not found";
       status.textContent = "This address names no call.";
