@@ -324,6 +324,6 @@ def _as_lambda_gives(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     return {**record, "dynamodb": stream, "eventSourceARN": stream_arn}
 
 
-def deliveries(table_name: str, path: Path = TEMPLATE, **options: Any) -> list[StreamDelivery]:
-    """One delivery per stream-triggered function of the template."""
-    return [StreamDelivery(function, table_name, **options) for function in stream_functions(path)]
+def deliveries(table_name: str, path: Path = TEMPLATE, *, only: str | None = None, **options: Any) -> list[StreamDelivery]:
+    """One delivery per stream-triggered function of the template (or of the one named `only`)."""
+    return [StreamDelivery(f, table_name, **options) for f in stream_functions(path) if only in (None, f.name)]

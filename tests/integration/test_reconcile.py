@@ -136,7 +136,7 @@ def test_the_recording_endpoint_gives_the_url_the_copier_archives(stored: Stored
         api.add("no-audio", START + timedelta(minutes=2), "ended", recording=False)
         run(api)
         assert api.requests["recording"] == 2  # ended ones only; a 404 is "no recording", not a failure
-        (copier,) = deliveries(stored.table, backoff_seconds=0, log=lambda _: None)
+        (copier,) = deliveries(stored.table, only="RecordingsArchiveFunction", backoff_seconds=0, log=lambda _: None)
         copier.poll()
         recording = stored.session("voiceos", "with-audio")
         assert recording["recording_state"] == "archived" and recording["recording_source_url"].endswith("/media/with-audio.wav")
@@ -413,7 +413,7 @@ def test_a_pulled_calls_recording_url_is_archived_by_the_copier(
         api.add("with-audio", START, "ended")
         api.add("still-running", START + timedelta(minutes=1), "started")
         run(api)
-        (copier,) = deliveries(stored.table, backoff_seconds=0, log=lambda _: None)
+        (copier,) = deliveries(stored.table, only="RecordingsArchiveFunction", backoff_seconds=0, log=lambda _: None)
         copier.poll()
         recording = stored.session(vendor, "with-audio")
         assert recording["recording_state"] == "archived"

@@ -92,7 +92,7 @@ def copier(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> StreamDelivery:
     monkeypatch.setenv("RECORDING_ALLOW_LOOPBACK", "true")
     monkeypatch.setenv("RECORDING_TIMEOUT_SECONDS", "240")
     config.settings.cache_clear()
-    (delivery,) = deliveries(stored.table, backoff_seconds=0.5, log=lambda _: None)
+    (delivery,) = deliveries(stored.table, only="RecordingsArchiveFunction", backoff_seconds=0.5, log=lambda _: None)
     assert delivery.function.timeout_seconds == 300  # from the template
     delivery.function = dataclasses.replace(delivery.function, timeout_seconds=INVOCATION_SECONDS)
     return delivery

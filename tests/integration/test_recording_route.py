@@ -30,7 +30,7 @@ def media() -> Iterator[MediaHost]:
 def copier(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> StreamDelivery:
     monkeypatch.setenv("RECORDING_ALLOW_LOOPBACK", "true")
     config.settings.cache_clear()
-    (delivery,) = deliveries(stored.table, backoff_seconds=0, log=lambda _: None)
+    (delivery,) = deliveries(stored.table, only="RecordingsArchiveFunction", backoff_seconds=0, log=lambda _: None)
     return delivery
 
 

@@ -36,7 +36,7 @@ def copier(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> StreamDelivery:
     monkeypatch.setenv("RECORDING_ALLOW_LOOPBACK", "true")
     monkeypatch.setenv("RECORDING_TIMEOUT_SECONDS", "3")
     config.settings.cache_clear()
-    (delivery,) = deliveries(stored.table, backoff_seconds=0, log=lambda _: None)
+    (delivery,) = deliveries(stored.table, only="RecordingsArchiveFunction", backoff_seconds=0, log=lambda _: None)
     return delivery
 
 
@@ -188,7 +188,9 @@ def test_failing_recording_is_fetched_a_bounded_number_of_times_while_others_are
     monkeypatch.setenv("RECORDING_ALLOW_LOOPBACK", "true")
     monkeypatch.setenv("RECORDING_TIMEOUT_SECONDS", "10")
     config.settings.cache_clear()
-    (delivery,) = deliveries(stored.table, backoff_seconds=0.1, log=lambda _: None)  # make dev's waits
+    (delivery,) = deliveries(
+        stored.table, only="RecordingsArchiveFunction", backoff_seconds=0.1, log=lambda _: None
+    )  # make dev's waits
     attempts = config.settings().recording_max_attempts
     assert attempts == delivery.function.max_retries + 1  # the template's retries, then the bound
     fetches_per_attempt = download.IN_ATTEMPT_RETRIES + 1

@@ -155,16 +155,16 @@ def test_a_refused_call_is_answered_as_aws_answers_and_recorded() -> None:
 
         stack.create(boto3.Session())
         boto3.client("s3").put_object(Bucket="callvault-archive", Key="raw/vapi/x", Body=b"1")
-        # The read function may GetObject raw/, not audio/; and without s3:ListBucket a missing key is 403.
+        # The read function may GetObject raw/, not quarantine/; and without s3:ListBucket a missing key is 403.
         _head_as("SessionsReadFunction", "raw/vapi/x")
         assert deployed.take_refusals() == []
-        for key in ("audio/vapi/x", "raw/vapi/missing"):
+        for key in ("quarantine/vapi/x", "raw/vapi/missing"):
             with pytest.raises(ClientError) as refused:
                 _head_as("SessionsReadFunction", key)
             assert refused.value.response["Error"]["Code"] == "403"
         taken = deployed.take_refusals()
         assert [(r.action, r.resource) for r in taken] == [
-            ("s3:GetObject", "arn:aws:s3:::callvault-archive/audio/vapi/x"),
+            ("s3:GetObject", "arn:aws:s3:::callvault-archive/quarantine/vapi/x"),
             ("s3:ListBucket", "arn:aws:s3:::callvault-archive"),
         ]
         # Outside any function (the test's own setup and assertions) nothing is checked.
