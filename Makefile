@@ -106,6 +106,7 @@ bench: install
 	$(RUN) python -m bench.listing
 	$(RUN) python -m bench.recordings
 	$(RUN) python -m bench.failing_recording
+	$(RUN) python -m bench.interrupted_recording
 	$(RUN) python -m bench.write_cost
 	$(RUN) python -m bench.elevenlabs_audio
 	$(RUN) python -m bench.elevenlabs_long_call

@@ -231,7 +231,8 @@ def test_bucket_is_protected() -> None:
     [
         ("AWS::SecretsManager::Secret", "Delete"),  # credentials do not outlive the stack that checks them
         ("AWS::Logs::LogGroup", "Retain"),  # the record of what ran; their retention expires them
-        ("AWS::SQS::Queue", "Delete"),  # locates stream records only; the sessions stay in the retained table
+        # Stream record positions, and erasures under way (a session's tombstone says so until done).
+        ("AWS::SQS::Queue", "Delete"),
     ],
 )
 def test_deletion_policy_of_each_kind(kind: str, policy: str) -> None:
@@ -560,7 +561,8 @@ def _resolved(value: Any, parameters: dict[str, str]) -> Any:
 
 def test_erase_function_has_only_what_erasure_needs() -> None:
     """Reads the session's items and the bodies of its days, deletes object versions under the
-    data prefixes, writes tombstones: no UpdateItem, no PutObject, no index, no secret."""
+    data prefixes, writes tombstones, queues what it could not finish on its own queue (and is
+    invoked from it): no UpdateItem, no PutObject, no index, no secret."""
     (route,) = [r for r in SESSION_ROUTES if r.method == "DELETE"]
     function = load()["Resources"][route.function]
     by_action: dict[str, list[Any]] = {}
@@ -577,9 +579,18 @@ def test_erase_function_has_only_what_erasure_needs() -> None:
         "s3:ListBucket",  # so that a version deleted since it was listed reads 404, not 403
         "s3:GetObjectVersion",
         "s3:DeleteObjectVersion",
+        "sqs:SendMessage",
     }
     (list_bucket,) = by_action["s3:ListBucket"]
     assert list_bucket["Resource"] == {"Fn::GetAtt": ["ArchiveBucket", "Arn"]} and "Condition" not in list_bucket
+    (send,) = by_action["sqs:SendMessage"]
+    assert send["Resource"] == {"Fn::GetAtt": ["ErasureQueue", "Arn"]}
+    (queued,) = [e["Properties"] for e in function["Properties"]["Events"].values() if e["Type"] == "SQS"]
+    assert queued["Queue"] == {"Fn::GetAtt": ["ErasureQueue", "Arn"]}
+    assert queued["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = load()["Resources"]["ErasureQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * function["Properties"]["Timeout"]  # as Lambda advises for SQS sources
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ErasureDeadLetterQueue", "Arn"]}
     for action in ("dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"):
         (statement,) = by_action[action]
         assert statement["Resource"] == {"Fn::GetAtt": ["SessionsTable", "Arn"]}  # the table, not its indexes
@@ -593,7 +604,7 @@ def test_erase_function_has_only_what_erasure_needs() -> None:
     (listing,) = by_action["s3:ListBucketVersions"]
     assert listing["Resource"] == {"Fn::GetAtt": ["ArchiveBucket", "Arn"]}
     assert sorted(listing["Condition"]["StringLike"]["s3:prefix"]) == ["audio/*", "quarantine/*", "raw/*", "sessions/*"]
-    assert "Environment" not in function["Properties"]  # no secret
+    assert function["Properties"]["Environment"]["Variables"] == {"ERASURE_QUEUE_URL": {"Ref": "ErasureQueue"}}  # no secret
 
 
 def _resolve(value: Any, parameters: dict[str, str]) -> Any:

@@ -113,8 +113,11 @@ def _recording(stored: Stored, session_id: str) -> dict[str, Any]:
 def test_a_copy_cut_short_by_the_timeout_is_archived_on_a_later_retry(stored: Stored, copier: StreamDelivery, host: Host) -> None:
     """The first fetch would take hours: the copy stops before the invocation's end (not killed
     at it holding its claim), gives its claim back, and Lambda's retry copies the recording."""
+    logs: list[str] = []
+    copier.log = logs.append
     session_id = _call_with_recording(f"{host.url}/trickle.wav", "rec-cut-short")
     copier.poll()
+    assert not [line for line in logs if "Task timed out" in line]  # it stopped itself, in time
     recording = _recording(stored, session_id)
     assert recording["state"] == "archived", recording
     assert recording["attempts"] == 2 and host.hits["/trickle.wav"] == 2

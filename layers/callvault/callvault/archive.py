@@ -49,7 +49,8 @@ def quarantine_key(vendor: str, webhook: str, digest: str, received: datetime, s
 
 def is_legacy_key(key: str) -> bool:
     """A raw or quarantine key of the layout before session slots (`kind/vendor/webhook/yyyy/mm/dd/name`)."""
-    return len(key.split("/")) == _LEGACY_KEY_PARTS
+    parts = key.split("/")
+    return parts[0] in ("raw", "quarantine") and len(parts) == _LEGACY_KEY_PARTS
 
 
 def day_of_key(key: str) -> date | None:

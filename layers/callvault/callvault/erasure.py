@@ -145,7 +145,8 @@ class _Sweep:
         doomed += self._unattributed(webhook_folders, legacy=any(archive.is_legacy_key(key) for key in owned))
         for prefix in (f"sessions/{self.vendor}/{self.session_id}/", f"audio/{self.vendor}/{self.session_id}/"):
             doomed += archive.versions(prefix)
-        for key in owned - {v.key for v in doomed}:  # pointed at, but outside the prefixes listed (the old layout)
+        # Pointed at, in the old layout (every other key is under a prefix listed above).
+        for key in {key for key in owned if archive.is_legacy_key(key)} - {v.key for v in doomed}:
             self._in_time()
             doomed += archive.key_versions(key)
         for start in range(0, len(doomed), _DELETE_BATCH):

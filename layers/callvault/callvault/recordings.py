@@ -32,7 +32,8 @@ UPLOAD_READ_BYTES = 1024 * 1024
 # the outcome's write. Its claim lasts until the invocation ends: a copy cut short by a timeout or
 # a crash leaves no claim that outlives it, so Lambda's retry finds the recording free.
 FINISH_SECONDS = 30.0
-# Fewer seconds left than this (a quarter of the invocation, for a short one): not started, retried.
+# Fewer seconds left than this (a quarter of the invocation, or half the copy's own bound, when
+# shorter): not started, retried.
 MIN_COPY_SECONDS = 20.0
 # A claim found live is looked at again this often while waiting for it to lapse.
 _CLAIM_POLL_SECONDS = 5.0
@@ -140,7 +141,7 @@ def copy_recording(job: RecordingJob, seconds_left: float | None = None) -> Outc
         seconds_left = config.recording_timeout_seconds + FINISH_SECONDS
     # The copy's deadline, on the monotonic clock; the claim lasts until the invocation ends.
     end = started + min(config.recording_timeout_seconds, seconds_left - min(FINISH_SECONDS, seconds_left / 10))
-    least = min(MIN_COPY_SECONDS, seconds_left / 4)
+    least = min(MIN_COPY_SECONDS, seconds_left / 4, config.recording_timeout_seconds / 2)
     claim = uuid.uuid4().hex
     for _ in range(_CLAIM_TRIES):
         now = datetime.now(UTC)
