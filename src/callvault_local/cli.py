@@ -298,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     fake_api.add_argument("--port", type=port_option, default=0, help="port (default: a free one)")
     fake_api.add_argument("--key", default="fake-api-key", help="the API key it accepts")
     fake_api.add_argument("--conversations", type=int, default=50, help="calls it lists (created over the last hour)")
+    from callvault_local import sql
+
+    sql.add_parser(commands, add_local_options)
     return parser
 
 
@@ -339,6 +342,12 @@ def _fake_api(args: Any) -> int:
     return fake_vendor_apis.serve(vendor, args.port, args.key, args.conversations)
 
 
+def _sql(args: Any) -> int:
+    from callvault_local import sql
+
+    return sql.run(args)
+
+
 def _archive(args: Any) -> int:
     from callvault_local import stored
 
@@ -354,6 +363,7 @@ COMMANDS: dict[str, Callable[[Any], int]] = {
     "archive": _archive,
     "reconcile": _reconcile,
     "fake-api": _fake_api,
+    "sql": _sql,
 }
 
 

@@ -178,7 +178,7 @@ class StreamDelivery:
                 )["ShardIterator"]
             page = client.get_records(ShardIterator=self._iterators[shard_id])
             self._iterators[shard_id] = page.get("NextShardIterator") or self._iterators[shard_id]
-            records += [{**r, "eventSourceARN": stream_arn} for r in page["Records"]]
+            records += [{**r, "eventSourceARN": stream_arn, "dynamodb": _as_lambda_gives(r["dynamodb"])} for r in page["Records"]]
         return records
 
     def enqueue(self) -> int:
@@ -275,6 +275,15 @@ class StreamDelivery:
             self.log(f"{self.function.name}: {len(batch)} record(s) failed; retry {attempt + 1} of {self.function.max_retries}")
             retries_left -= 1
             self.stopped.wait(self.backoff_seconds * 2**attempt)
+
+
+def _as_lambda_gives(stream: dict[str, Any]) -> dict[str, Any]:
+    """A stream record's `dynamodb` part as Lambda's event carries it: boto3 parses
+    ApproximateCreationDateTime into a datetime, Lambda gives the epoch seconds (a number)."""
+    from datetime import datetime
+
+    moment = stream.get("ApproximateCreationDateTime")
+    return {**stream, "ApproximateCreationDateTime": moment.timestamp()} if isinstance(moment, datetime) else stream
 
 
 def deliveries(table_name: str, path: Path = TEMPLATE, **options: Any) -> list[StreamDelivery]:

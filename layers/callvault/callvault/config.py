@@ -48,6 +48,9 @@ class Settings(BaseModel):
     api_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
     # A session with no event for this long and still not ended is counted in SessionsStale.
     stale_after_seconds: int = Field(default=7200, gt=0)
+    # The analytics dataset (callvault/analytics.py; template: AnalyticsDataset): written from the
+    # stream when true. On locally; in AWS the template parameter says.
+    analytics_dataset: bool = True
 
 
 @cache
@@ -75,5 +78,6 @@ def settings() -> Settings:
         "api_backoff_seconds": env.get("API_BACKOFF_SECONDS"),
         "stale_after_seconds": env.get("STALE_AFTER_SECONDS"),
         "transcript_retention_days": env.get("TRANSCRIPT_RETENTION_DAYS"),
+        "analytics_dataset": env.get("ANALYTICS_DATASET") or None,
     }
     return Settings.model_validate({k: v for k, v in values.items() if v is not None})

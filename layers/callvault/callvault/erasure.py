@@ -34,7 +34,7 @@ from callvault.models import format_utc
 from callvault.observability import logger
 
 # What the answer counts, by where the bytes were.
-KINDS = ("items", "raw_bodies", "quarantined_bodies", "transcripts", "recordings")
+KINDS = ("items", "raw_bodies", "quarantined_bodies", "transcripts", "recordings", "analytics_rows")
 _PARALLEL_READS = 8
 _KIND_OF_PREFIX = {"raw": "raw_bodies", "quarantine": "quarantined_bodies", "sessions": "transcripts", "audio": "recordings"}
 
@@ -158,6 +158,7 @@ def erase(vendor: str, session_id: str, *, who: str) -> Erasure | None:
     sweep = _Sweep(vendor, session_id, erasure, None if tombstone else session_item)
     sweep.run(now.date())
     sweep.run(now.date())  # what deliveries in flight before the tombstone wrote meanwhile
+    erase_analytics(erasure, None if tombstone else session_item)
     # The tombstone keeps the totals of every run: what was removed, never what it was.
     totals = {kind: count + int((tombstone or {}).get(kind, {}).get("N", 0)) for kind, count in erasure.counts().items()}
     store.put_tombstone(
@@ -166,3 +167,20 @@ def erase(vendor: str, session_id: str, *, who: str) -> Erasure | None:
     digest = store.session_digest(vendor, session_id)  # the log names the session as the tombstone does
     logger.info("session erased", vendor=vendor, session_digest=digest, who=who, erased_at=erased_at, removed=erasure.counts())
     return erasure
+
+
+# ---------------------------------------------------------------- analytics step
+# The session's rows in the analytics dataset (callvault/analytics.py): the files of the days its
+# item (as it was before the tombstone) names are rewritten without them. The session-changes
+# function does the same when the tombstone's change reaches it (a batch in flight meanwhile),
+# so a later run, which no longer has the item, has nothing to find.
+
+
+def erase_analytics(erasure: Erasure, session_item: store.Item | None) -> None:
+    """Remove the session's analytics rows, counted as `analytics_rows`."""
+    if session_item is None:
+        return
+    from callvault import analytics
+
+    days = analytics.session_days(session_item)
+    erasure.removed["analytics_rows"] += analytics.erase_session(erasure.vendor, erasure.session_id, days)
