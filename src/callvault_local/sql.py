@@ -27,7 +27,7 @@ from callvault import analytics
 from callvault_local.console import UserError
 
 DIALECT = "athena"
-FORMATS = ("table", "csv", "json")
+FORMATS = ("table", "csv", "json")  # as cli.py offers them
 
 
 @dataclass(frozen=True)
@@ -247,16 +247,6 @@ def run(args: Any, out: Any = None) -> int:
     for line in render(result, args.format):
         print(line, file=out)
     return 0
-
-
-def add_parser(commands: Any, add_local_options: Any) -> None:
-    command = commands.add_parser("sql", help="query calls in SQL (DuckDB locally, Athena for a deployed stack)")
-    command.add_argument("query", help='one query in Athena\'s SQL, e.g. "SELECT vendor, count(*) FROM sessions GROUP BY 1"')
-    command.add_argument("--format", choices=FORMATS, default="table", help="table (default), csv, or json: one object per line")
-    command.add_argument("--workgroup", help="a deployed stack's AnalyticsWorkGroupName (with --database): run in Athena")
-    command.add_argument("--database", default="callvault", help="its AnalyticsDatabaseName (default: callvault)")
-    command.add_argument("--stack", help="a deployed stack's name: its workgroup and database from its outputs")
-    add_local_options(command)
 
 
 def rows_of(result: Result) -> list[dict[str, Any]]:

@@ -256,3 +256,16 @@ def test_sql_output_formats() -> None:
     assert table[0].split() == ["vendor", "calls", "at", "ok"] and table[-1] == "(2 rows)"
     out = io.StringIO()
     assert out.getvalue() == ""
+
+
+def test_a_stack_with_the_dataset_disabled_writes_no_file(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANALYTICS_DATASET", "false")  # template: AnalyticsDataset disabled
+    config.settings.cache_clear()
+    post_webhook("retell", "events", payload("retell/call-analyzed"))
+    session_changes(stored.table).poll()
+    assert stored.keys(analytics.PREFIX) == []
+    monkeypatch.setenv("ANALYTICS_DATASET", "true")
+    config.settings.cache_clear()
+    post_webhook("retell", "events", payload("retell/call-ended"))
+    session_changes(stored.table).poll()
+    assert stored.keys(analytics.PREFIX)
