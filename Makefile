@@ -94,6 +94,7 @@ bench: install
 	$(RUN) python -m bench.elevenlabs_audio
 	$(RUN) python -m bench.erasure
 	$(RUN) python -m bench.reconcile
+	$(RUN) python -m bench.analytics
 
 clean:
 	rm -rf .venv $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -99,7 +99,7 @@ def test_duckdb_is_in_its_own_layer_on_the_functions_that_write_parquet_only() -
         for name, r in RESOURCES.items()
         if r["Type"] == "AWS::Serverless::Function" and {"Ref": "AnalyticsLayer"} in r["Properties"].get("Layers", [])
     )
-    assert users == ["SessionChangesFunction", "SessionsEraseFunction"]
+    assert users == ["AnalyticsCompactFunction", "SessionChangesFunction", "SessionsEraseFunction"]
     # Nothing at module level imports it: the webhook functions share callvault.analytics' importers.
     source = (ROOT / "layers/callvault/callvault/analytics.py").read_text()
     assert "\nimport duckdb" not in source and "\nfrom duckdb" not in source

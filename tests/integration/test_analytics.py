@@ -269,3 +269,48 @@ def test_a_stack_with_the_dataset_disabled_writes_no_file(stored: Stored, monkey
     post_webhook("retell", "events", payload("retell/call-ended"))
     session_changes(stored.table).poll()
     assert stored.keys(analytics.PREFIX)
+
+
+def test_compaction_merges_a_days_files_into_one_and_the_answers_stay(
+    pipeline: dict[str, Any], stored: Stored, tmp_path: Path
+) -> None:
+    before = {
+        view: sorted(map(str, query(f"SELECT * FROM {view} ORDER BY 1, 2, 3", tmp_path))) for view in ("sessions", "events")
+    }
+    days = {key.split("/")[2] for key in stored.keys(analytics.PREFIX)}
+    files = len(set(stored.keys(analytics.PREFIX)))
+    assert files > 2 * len(days)  # one file per batch: several a day
+    # The scheduled run takes the day before yesterday and older: run it two days on.
+    today = max(datetime.fromisoformat(d.removeprefix("day=")) for d in days).date() + timedelta(days=2)
+    merged = analytics.compact(today, days=30)
+    assert sum(merged.values()) == files
+    left = set(stored.keys(analytics.PREFIX))  # every version: the inputs' are gone
+    assert len(left) == len({(k.split("/")[1], k.split("/")[2]) for k in left}) and all("/compacted-" in k for k in left)
+    after = {view: sorted(map(str, query(f"SELECT * FROM {view} ORDER BY 1, 2, 3", tmp_path))) for view in ("sessions", "events")}
+    assert after == before
+    assert analytics.compact(today, days=30) == dict.fromkeys(analytics.TABLES, 0)  # nothing left to merge
+    # An erasure after the compaction finds the session in the merged file.
+    vendor, session_id = pipeline["webhooks"][3]
+    done = erasure.erase(vendor, session_id, who="test")
+    assert done is not None and done.counts()["analytics_rows"] > 0
+    assert _files_holding(stored, tmp_path, vendor, session_id) == []
+
+
+def test_compaction_leaves_a_day_whose_file_changed_while_merging(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("retell/call-started", "retell/call-analyzed"):
+        post_webhook("retell", "events", payload(name))
+    session_changes(stored.table).poll()
+    (day,) = {key.split("/")[2].removeprefix("day=") for key in stored.keys(analytics.day_prefix(analytics.EVENT_ROWS, "")[:-5])}
+    inputs = sorted(set(stored.keys(analytics.day_prefix(analytics.EVENT_ROWS, day))))
+    assert len(inputs) >= 2
+    real_put = analytics._put
+
+    def put_then_rewrite(key: str, body: bytes) -> None:  # an erasure rewrites an input meanwhile
+        real_put(key, body)
+        real_put(inputs[0], stored.body(inputs[0]))
+
+    monkeypatch.setattr(analytics, "_put", put_then_rewrite)
+    assert analytics.compact_day(analytics.EVENT_ROWS, day) == 0
+    monkeypatch.setattr(analytics, "_put", real_put)
+    assert sorted(set(stored.keys(analytics.day_prefix(analytics.EVENT_ROWS, day)))) == inputs  # no merged file left
+    assert analytics.compact_day(analytics.EVENT_ROWS, day) == len(inputs)  # the next run merges

@@ -19,6 +19,7 @@ only here, only when a file is written, so the webhook functions never load it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -26,7 +27,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from callvault import archive, aws, store
@@ -93,12 +94,12 @@ TABLES: dict[str, tuple[Column, ...]] = {SESSION_VERSIONS: SESSION_COLUMNS, EVEN
 
 # The views, in Athena's dialect (Trino); `callvault sql` runs the same text on DuckDB.
 SESSIONS_VIEW_SQL = (
-    f"SELECT {', '.join(c.name for c in SESSION_VIEW_COLUMNS)} FROM ("  # noqa: S608  # nosec B608 - our own column names
+    f"SELECT {', '.join(c.name for c in SESSION_VIEW_COLUMNS)} FROM ("  # noqa: S608 - our own column names  # nosec B608
     f"SELECT *, row_number() OVER (PARTITION BY vendor, session_id ORDER BY version DESC) AS latest"
     f" FROM {SESSION_VERSIONS}) WHERE latest = 1"
 )
 EVENTS_VIEW_SQL = (
-    "SELECT vendor, session_id, event_id, type, received_at, source FROM ("  # noqa: S608  # nosec B608 - our own column names
+    "SELECT vendor, session_id, event_id, type, received_at, source FROM ("  # noqa: S608 - our own column names  # nosec B608
     f"SELECT *, row_number() OVER (PARTITION BY vendor, event_id ORDER BY received_at) AS first FROM {EVENT_ROWS})"
     " WHERE first = 1"
 )
@@ -410,3 +411,68 @@ def _without(connection: Any, body: bytes, vendor: str, session_id: str) -> tupl
         (total,) = connection.execute(f"SELECT count(*) FROM {source}").fetchone()  # noqa: S608  # nosec B608
         rest = _copy_out(connection, f"SELECT * FROM {source} WHERE NOT ({where})", [vendor, session_id])  # noqa: S608  # nosec B608
         return int(count), (rest, int(total) - int(count))
+
+
+# Compaction (functions/analytics_compact, daily): a finished day's files merged into one.
+
+COMPACT_DAYS = 30  # days looked at on each run, ending the day before yesterday (late versions land in old days)
+_ROW_KEYS = {SESSION_VERSIONS: "vendor, session_id, version", EVENT_ROWS: "vendor, event_id"}
+
+
+def compact_day(table: str, day: str) -> int:
+    """Merge the day's files of `table` into one (rows repeated by retried batches once), named
+    from its inputs, then delete the inputs' versions read; the files merged (0: nothing to do).
+
+    Safe beside a writer: a file written meanwhile is not among the inputs and stays. Safe beside
+    an erasure: when an input changed while merging (an erasure rewrote it), the merged file is
+    deleted and the day is left to the next run; an erasure after the merge finds the merged file."""
+    current = [v for v in archive.versions(day_prefix(table, day)) if not v.is_marker]
+    latest: dict[str, archive.Version] = {}
+    for version in current:  # a key's versions come newest first
+        latest.setdefault(version.key, version)
+    if len(latest) < 2:
+        return 0
+    inputs = sorted(latest.values(), key=lambda v: v.key)
+    digest = hashlib.sha256("".join(f"{v.key}@{v.version_id};" for v in inputs).encode()).hexdigest()[:32]
+    merged_key = f"{day_prefix(table, day)}compacted-{digest}.parquet"
+    connection = _duckdb()
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for index, version in enumerate(inputs):
+            body = archive.read_version(version)
+            if body is None:  # deleted since it was listed (another compaction, an erasure): next run
+                return 0
+            path = os.path.join(folder, f"{index}.parquet")
+            with open(path, "wb") as written:
+                written.write(body)
+            paths.append(path)
+        names = ", ".join(c.name for c in TABLES[table])
+        files = ", ".join(f"'{p}'" for p in paths)
+        merged = (
+            f"SELECT {names} FROM read_parquet([{files}], union_by_name = true)"  # noqa: S608 - our own names and paths  # nosec B608
+            f" QUALIFY row_number() OVER (PARTITION BY {_ROW_KEYS[table]} ORDER BY {names}) = 1 ORDER BY {_ROW_KEYS[table]}"
+        )
+        _put(merged_key, _copy_out(connection, merged))
+    now: dict[str, str] = {}
+    for version in archive.versions(day_prefix(table, day)):
+        if not version.is_marker:
+            now.setdefault(version.key, version.version_id)  # the newest
+    changed = [v for v in inputs if v.key != merged_key and now.get(v.key) != v.version_id]
+    if changed:
+        archive.delete_versions(archive.key_versions(merged_key))
+        logger.info("analytics compaction deferred: a file changed meanwhile", table=table, day=day)
+        return 0
+    doomed = [v for v in current if v.key != merged_key]
+    archive.delete_versions(doomed)
+    return len(inputs)
+
+
+def compact(today: date, days: int = COMPACT_DAYS) -> dict[str, int]:
+    """Compact every table's finished days (the `days` days ending the day before yesterday);
+    the files merged, by table."""
+    merged = dict.fromkeys(TABLES, 0)
+    for back in range(2, days + 2):
+        day = (today - timedelta(days=back)).isoformat()
+        for table in TABLES:
+            merged[table] += compact_day(table, day)
+    return merged
