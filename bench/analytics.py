@@ -175,7 +175,7 @@ def dollars_per_million_events(ms_per_batch: float, files_per_batch: float, reco
 
 def _cli(*argv: str, env: dict[str, str]) -> tuple[float, str]:
     started = time.perf_counter()
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603 - our own CLI
         [sys.executable, "-m", "callvault_local.cli", *argv],
         env=env,
         capture_output=True,

@@ -60,7 +60,7 @@ def start_stack(use_make: bool) -> tuple[subprocess.Popen[str], int]:
         if use_make
         else [sys.executable, "-m", "callvault_local.cli", "dev", "--port", str(port), "--moto-port", str(moto_port)]
     )
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 - our own commands
         command,
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -87,7 +87,7 @@ def send_recording(port: int, url: str) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as payload:
         json.dump(body, payload)
     command = [sys.executable, "-m", "callvault_local.cli", "send", payload.name, "--vendor", "speaknode"]
-    subprocess.run(
+    subprocess.run(  # noqa: S603 - our own command
         [*command, "--webhook", "conversation-complete", "--port", str(port)], cwd=ROOT, check=True, capture_output=True
     )
     os.unlink(payload.name)

@@ -177,7 +177,7 @@ def _child(mode: str, url: str) -> None:
 
 
 def _run(mode: str, url: str, env: dict[str, str]) -> dict[str, float]:
-    out = subprocess.run(
+    out = subprocess.run(  # noqa: S603 - this very file
         [sys.executable, "-m", "bench.recordings", "--child", mode, url],
         cwd=ROOT,
         env=env,
