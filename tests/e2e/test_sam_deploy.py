@@ -249,8 +249,8 @@ def _assert_functions_and_layer(deployed: Deployed) -> None:
     versions = {}
     for listed in lambda_.list_layers()["Layers"]:
         (versions[listed["LayerName"]],) = lambda_.list_layer_versions(LayerName=listed["LayerName"])["LayerVersions"]
-    (layer,) = [v for name, v in versions.items() if name.endswith("-callvault")]
-    (analytics_layer,) = [v for name, v in versions.items() if name.endswith("-analytics")]
+    (layer,) = [v for name, v in versions.items() if "analytics" not in name.lower()]
+    (analytics_layer,) = [v for name, v in versions.items() if "analytics" in name.lower()]
     layer_arn = layer["LayerVersionArn"]
     assert layer["CompatibleArchitectures"] == ["arm64"] and layer["CompatibleRuntimes"] == ["python3.13"]
     # the layer as uploaded: the callvault package, with pydantic's compiled core built for Lambda's arm64
