@@ -15,7 +15,7 @@ SAM_PATH := PATH="$(if $(PY313_BIN),$(PY313_BIN):)$$PATH"
 # The layer's wheels, for this machine and for Lambda's arm64: the deploy test's `sam build` installs
 # from here with no network (tests/e2e/test_sam_deploy.py).
 WHEELHOUSE := $(TOOLS)/wheelhouse
-LAYER_REQUIREMENTS := layers/callvault/requirements.txt
+LAYER_REQUIREMENTS := layers/callvault/requirements.txt layers/analytics/requirements.txt
 
 PORT ?= 3000
 MOTO_PORT ?= 5000
@@ -34,9 +34,9 @@ install: .venv/.synced
 
 $(WHEELHOUSE)/.ready: $(LAYER_REQUIREMENTS)
 	rm -rf $(WHEELHOUSE)
-	$(SAM_PATH) python3.13 -m pip download --quiet --only-binary=:all: --dest $(WHEELHOUSE) -r $(LAYER_REQUIREMENTS)
-	$(SAM_PATH) python3.13 -m pip download --quiet --only-binary=:all: --platform manylinux2014_aarch64 \
-		--implementation cp --python-version 3.13 --abi cp313 --dest $(WHEELHOUSE) -r $(LAYER_REQUIREMENTS)
+	$(SAM_PATH) python3.13 -m pip download --quiet --only-binary=:all: --dest $(WHEELHOUSE) $(addprefix -r ,$(LAYER_REQUIREMENTS))
+	$(SAM_PATH) python3.13 -m pip download --quiet --only-binary=:all: --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
+		--implementation cp --python-version 3.13 --abi cp313 --dest $(WHEELHOUSE) $(addprefix -r ,$(LAYER_REQUIREMENTS))
 	@touch $@
 
 wheelhouse: $(WHEELHOUSE)/.ready
@@ -115,6 +115,7 @@ bench: install
 	$(RUN) python -m bench.reconcile
 	$(RUN) python -m bench.call_browser
 	$(RUN) python -m bench.events_out
+	$(RUN) python -m bench.analytics
 
 clean:
 	rm -rf .venv $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

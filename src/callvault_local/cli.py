@@ -400,6 +400,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fake_api.add_argument("--key", default="fake-api-key", help="the API key it accepts")
     fake_api.add_argument("--conversations", type=int, default=50, help="calls it lists (created over the last hour)")
+    query = commands.add_parser("sql", help="query calls in SQL (DuckDB locally, Athena for a deployed stack)")
+    query.add_argument("query", help='one query in Athena\'s SQL, e.g. "SELECT vendor, count(*) FROM sessions GROUP BY 1"')
+    query.add_argument(
+        "--format", choices=["table", "csv", "json"], default="table", help="table (default), csv, or json: one object per line"
+    )
+    query.add_argument("--workgroup", help="a deployed stack's AnalyticsWorkGroupName (with --database): run in Athena")
+    query.add_argument("--database", default="callvault", help="its AnalyticsDatabaseName (default: callvault)")
+    query.add_argument("--stack", help="a deployed stack's name: its workgroup and database from its outputs")
+    add_local_options(query)
     return parser
 
 
@@ -475,6 +484,12 @@ def _events(args: Any) -> int:
     return 0
 
 
+def _sql(args: Any) -> int:
+    from callvault_local import sql
+
+    return sql.run(args)
+
+
 def _archive(args: Any) -> int:
     from callvault_local import stored
 
@@ -492,6 +507,7 @@ COMMANDS: dict[str, Callable[[Any], int]] = {
     "fake-api": _fake_api,
     "ui": _ui,
     "events": _events,
+    "sql": _sql,
 }
 
 

@@ -18,8 +18,10 @@ Stock moto (5.x) falls short of CloudFormation where a SAM stack needs it; the a
   are dropped (every function would be an x86_64 function without layers). Here they are applied
   as CloudFormation applies them (a `Ref` to the stack's layer version, which moto resolves to its
   model, taken as the version's ARN).
-- It creates no HTTP API and no secret (`AWS::ApiGatewayV2::Api`, `AWS::SecretsManager::Secret`
-  are skipped, so the outputs built from them are left unresolved). Here each is created
+- It creates no HTTP API, no secret, no Glue database and no Athena workgroup
+  (`AWS::ApiGatewayV2::Api`, `AWS::SecretsManager::Secret`, `AWS::Glue::Database`,
+  `AWS::Athena::WorkGroup` are skipped, so the outputs built from them are left unresolved); the
+  last two are created through moto's Glue and Athena backends. Here each is created
   through moto's own backends: the HTTP API from the OpenAPI body SAM writes (moto's import
   makes one route and integration per path and method; a route the body secures with SAM's
   `AWS_IAM` scheme gets authorization type `AWS_IAM`, which moto's import leaves out), and the
@@ -171,7 +173,44 @@ def _models() -> list[type[Any]]:
             )
             return cls(created["ARN"])
 
-    return [HttpApi, Secret]
+    class GlueDatabase(CloudFormationModel):
+        def __init__(self, name: str) -> None:
+            self.physical_resource_id = name
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::Glue::Database"
+
+        @classmethod
+        def create_from_cloudformation_json(
+            cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+        ) -> GlueDatabase:
+            from moto.glue.models import glue_backends
+
+            database = cloudformation_json["Properties"]["DatabaseInput"]
+            glue_backends[account_id][region_name].create_database(database["Name"], database)
+            return cls(database["Name"])
+
+    class AthenaWorkGroup(CloudFormationModel):
+        def __init__(self, name: str) -> None:
+            self.physical_resource_id = name
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::Athena::WorkGroup"
+
+        @classmethod
+        def create_from_cloudformation_json(
+            cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+        ) -> AthenaWorkGroup:
+            from moto.athena.models import athena_backends
+
+            props = cloudformation_json["Properties"]
+            backend: Any = athena_backends[account_id][region_name]
+            backend.create_work_group(props["Name"], props.get("WorkGroupConfiguration", {}), props.get("Description", ""), [])
+            return cls(props["Name"])
+
+    return [HttpApi, Secret, GlueDatabase, AthenaWorkGroup]
 
 
 def _with_dropped_properties(created: Any, props: dict[str, Any]) -> Any:

@@ -242,9 +242,17 @@ def _assert_stream_mapping(deployed: Deployed) -> None:
 
 def _assert_functions_and_layer(deployed: Deployed) -> None:
     lambda_ = deployed.client("lambda")
-    (layer_id,) = [name for name, r in deployed.processed["Resources"].items() if r["Type"] == "AWS::Lambda::LayerVersion"]
-    (listed,) = lambda_.list_layers()["Layers"]
-    (layer,) = lambda_.list_layer_versions(LayerName=listed["LayerName"])["LayerVersions"]
+    # Two layers: callvault's (every function) and DuckDB's (the functions writing the analytics dataset).
+    (layer_id,) = [
+        name
+        for name, r in deployed.processed["Resources"].items()
+        if r["Type"] == "AWS::Lambda::LayerVersion" and name.startswith("CallvaultLayer")
+    ]
+    versions = {}
+    for listed in lambda_.list_layers()["Layers"]:
+        (versions[listed["LayerName"]],) = lambda_.list_layer_versions(LayerName=listed["LayerName"])["LayerVersions"]
+    (layer,) = [v for name, v in versions.items() if "analytics" not in name.lower()]
+    (analytics_layer,) = [v for name, v in versions.items() if "analytics" in name.lower()]
     layer_arn = layer["LayerVersionArn"]
     assert layer["CompatibleArchitectures"] == ["arm64"] and layer["CompatibleRuntimes"] == ["python3.13"]
     # the layer as uploaded: the callvault package, with pydantic's compiled core built for Lambda's arm64
@@ -266,7 +274,10 @@ def _assert_functions_and_layer(deployed: Deployed) -> None:
         configuration = answer["Configuration"]
         assert configuration["Runtime"] == "python3.13", name
         assert configuration["Architectures"] == ["arm64"], name
-        assert [layer["Arn"] for layer in configuration["Layers"]] == [layer_arn], name
+        extra = (
+            [analytics_layer["LayerVersionArn"]] if {"Ref": "AnalyticsLayer"} in function["Properties"].get("Layers", []) else []
+        )
+        assert [layer["Arn"] for layer in configuration["Layers"]] == [layer_arn, *extra], name
         declared = {**global_env, **function["Properties"].get("Environment", {}).get("Variables", {})}
         expected = {key: str(deployed.resolve(value)) for key, value in declared.items()}
         assert {k: str(v) for k, v in configuration["Environment"]["Variables"].items()} == expected, name

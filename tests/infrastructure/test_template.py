@@ -124,7 +124,7 @@ def test_globals() -> None:
     function = load()["Globals"]["Function"]
     assert function["Runtime"] == "python3.13" and function["Architectures"] == ["arm64"]
     assert function["Tracing"] == "Active"
-    (layer,) = resources_of_type("AWS::Serverless::LayerVersion").values()
+    layer = resources_of_type("AWS::Serverless::LayerVersion")["CallvaultLayer"]
     assert layer["Metadata"]["BuildMethod"] == "python3.13"
     assert layer["Properties"]["ContentUri"] == "layers/callvault/"
 
@@ -562,7 +562,8 @@ def _resolved(value: Any, parameters: dict[str, str]) -> Any:
 def test_erase_function_has_only_what_erasure_needs() -> None:
     """Reads the session's items and the bodies of its days, deletes object versions under the
     data prefixes, writes tombstones, queues what it could not finish on its own queue (and is
-    invoked from it): no UpdateItem, no PutObject, no index, no secret."""
+    invoked from it): no UpdateItem, no index, no secret; PutObject only to write the session's
+    analytics files again without its rows."""
     (route,) = [r for r in SESSION_ROUTES if r.method == "DELETE"]
     function = load()["Resources"][route.function]
     by_action: dict[str, list[Any]] = {}
@@ -580,6 +581,7 @@ def test_erase_function_has_only_what_erasure_needs() -> None:
         "s3:GetObjectVersion",
         "s3:DeleteObjectVersion",
         "sqs:SendMessage",
+        "s3:PutObject",
     }
     (list_bucket,) = by_action["s3:ListBucket"]
     assert list_bucket["Resource"] == {"Fn::GetAtt": ["ArchiveBucket", "Arn"]} and "Condition" not in list_bucket
@@ -599,11 +601,19 @@ def test_erase_function_has_only_what_erasure_needs() -> None:
         (statement,) = by_action[action]
         return sorted(r["Fn::Sub"].split("}/", 1)[1] for r in statement["Resource"])
 
-    assert prefixes("s3:DeleteObjectVersion") == ["audio/*", "quarantine/*", "raw/*", "sessions/*"]
-    assert prefixes("s3:GetObjectVersion") == ["quarantine/*", "raw/*"]  # to find the bodies that name it
+    assert prefixes("s3:DeleteObjectVersion") == ["analytics/*", "audio/*", "quarantine/*", "raw/*", "sessions/*"]
+    assert prefixes("s3:GetObjectVersion") == ["analytics/*", "quarantine/*", "raw/*"]  # to find the bodies that name it
+    (put,) = by_action["s3:PutObject"]
+    assert put["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/analytics/*"}
     (listing,) = by_action["s3:ListBucketVersions"]
     assert listing["Resource"] == {"Fn::GetAtt": ["ArchiveBucket", "Arn"]}
-    assert sorted(listing["Condition"]["StringLike"]["s3:prefix"]) == ["audio/*", "quarantine/*", "raw/*", "sessions/*"]
+    assert sorted(listing["Condition"]["StringLike"]["s3:prefix"]) == [
+        "analytics/*",
+        "audio/*",
+        "quarantine/*",
+        "raw/*",
+        "sessions/*",
+    ]
     assert function["Properties"]["Environment"]["Variables"] == {"ERASURE_QUEUE_URL": {"Ref": "ErasureQueue"}}  # no secret
 
 

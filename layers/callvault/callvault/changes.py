@@ -76,3 +76,45 @@ def first_unhandled(changes: Sequence[SessionChange], consumers: Sequence[Consum
         if failed is not None:
             first = failed if first is None else min(first, failed)
     return None if first is None else changes[first]
+
+
+# Stored events: the event items' inserts, which the stream function also receives (its second
+# filter) for the analytics dataset's `events` table. An event item names its session by key
+# only (the digest, store.session_pk); the session id comes from the session's change in the
+# same transaction, or its item.
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One event item's first write: the event is stored (a duplicate writes no item)."""
+
+    sequence: str
+    session_pk: str
+    item: Mapping[str, Any]  # the event item (DynamoDB form)
+
+
+# An event consumer answers as a Consumer does: the index of the first event it did not handle.
+EventConsumer = Callable[[Sequence[StoredEvent]], int | None]
+
+
+def stored_events(records: Sequence[Mapping[str, Any]]) -> list[StoredEvent]:
+    """The event items' inserts among a stream batch's `records`, in order."""
+    found = []
+    for record in records:
+        stream = record.get("dynamodb", {})
+        if record.get("eventName") != "INSERT" or not stream.get("Keys", {}).get("sk", {}).get("S", "").startswith(
+            store.EVENT_SK_PREFIX
+        ):
+            continue
+        found.append(
+            StoredEvent(
+                sequence=str(stream["SequenceNumber"]), session_pk=stream["Keys"]["pk"]["S"], item=stream.get("NewImage", {})
+            )
+        )
+    return found
+
+
+def earliest(*sequences: str | None) -> str | None:
+    """The earliest of stream sequence numbers (numeric strings), None when none is given."""
+    given = [s for s in sequences if s is not None]
+    return min(given, key=int) if given else None

@@ -51,6 +51,9 @@ class Settings(BaseModel):
     erasure_queue_url: str | None = None
     # A session with no event for this long and still not ended is counted in SessionsStale.
     stale_after_seconds: int = Field(default=7200, gt=0)
+    # The analytics dataset (callvault/analytics.py; template: AnalyticsDataset): written from the
+    # stream when true. On locally; in AWS the template parameter says.
+    analytics_dataset: bool = True
 
 
 class _PerFunction:
@@ -93,5 +96,6 @@ def _read(function_name: str | None) -> Settings:
         "stale_after_seconds": env.get("STALE_AFTER_SECONDS"),
         "erasure_queue_url": env.get("ERASURE_QUEUE_URL") or None,
         "transcript_retention_days": env.get("TRANSCRIPT_RETENTION_DAYS"),
+        "analytics_dataset": env.get("ANALYTICS_DATASET") or None,
     }
     return Settings.model_validate({k: v for k, v in values.items() if v is not None})

@@ -44,7 +44,7 @@ from callvault.models import format_utc
 from callvault.observability import logger
 
 # What the answer counts, by where the bytes were.
-KINDS = ("items", "raw_bodies", "quarantined_bodies", "transcripts", "recordings")
+KINDS = ("items", "raw_bodies", "quarantined_bodies", "transcripts", "recordings", "analytics_rows")
 _PARALLEL_READS = 8
 _KIND_OF_PREFIX = {"raw": "raw_bodies", "quarantine": "quarantined_bodies", "sessions": "transcripts", "audio": "recordings"}
 
@@ -206,6 +206,8 @@ def erase(vendor: str, session_id: str, *, who: str, deadline: float | None = No
     if tombstone is None:
         store.put_tombstone(vendor, session_id, {store.ERASED_ATTR: erased_at, STATE_ATTR: ERASING})
         erasure.removed["items"] += session_item is not None  # replaced by the tombstone
+    # First, while the item as it was is in hand: a run cut short would not have it again.
+    erase_analytics(erasure, None if tombstone else session_item)
     sweep = _Sweep(vendor, session_id, erasure, None if tombstone else session_item, deadline)
     try:
         sweep.run(now.date())
@@ -269,3 +271,20 @@ def erase_for_a_while(vendor: str, session_id: str, *, who: str, seconds: float 
 def continue_queued(message: dict[str, str], *, seconds: float) -> None:
     """Go on with an erasure the queue names (the session's tombstone says `erasing`)."""
     erase_for_a_while(message["vendor"], message["session_id"], who=message["who"], seconds=seconds)
+
+
+# ---------------------------------------------------------------- analytics step
+# The session's rows in the analytics dataset (callvault/analytics.py): the files of the days its
+# item (as it was before the tombstone) names are rewritten without them. The session-changes
+# function does the same when the tombstone's change reaches it (a batch in flight meanwhile),
+# so a later run, which no longer has the item, has nothing to find.
+
+
+def erase_analytics(erasure: Erasure, session_item: store.Item | None) -> None:
+    """Remove the session's analytics rows, counted as `analytics_rows`."""
+    if session_item is None:
+        return
+    from callvault import analytics
+
+    days = analytics.session_days(session_item)
+    erasure.removed["analytics_rows"] += analytics.erase_session(erasure.vendor, erasure.session_id, days)

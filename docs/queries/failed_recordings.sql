@@ -1,0 +1,5 @@
+-- Calls whose recording could not be archived (README "Recordings"): which, and when they ended.
+SELECT vendor, session_id, ended_at, recording_state
+FROM sessions
+WHERE recording_state = 'failed'
+ORDER BY ended_at DESC, vendor, session_id

@@ -1,0 +1,8 @@
+-- Calls known only from the vendor's API: every stored event of theirs was pulled by reconcile
+-- (the webhooks missed them).
+SELECT s.vendor, s.session_id, s.status, min(e.received_at) AS first_pulled_at, count(*) AS pulled_events
+FROM sessions AS s
+JOIN events AS e ON e.vendor = s.vendor AND e.session_id = s.session_id
+GROUP BY s.vendor, s.session_id, s.status
+HAVING count_if(e.source <> 'pull') = 0
+ORDER BY s.vendor, s.session_id

@@ -1,0 +1,257 @@
+"""`callvault sql "<SQL>"`: a read-only query over the analytics dataset (DESIGN.md "SQL over calls").
+
+Locally, DuckDB over the local stack's Parquet files (copied from moto's bucket to a temporary
+folder: DuckDB's S3 extension cannot be downloaded here), with the views `sessions` and `events`
+made from the same text Athena's are (callvault/analytics.py). Against a deployed stack
+(`--workgroup`, or `--stack` to read it from the stack's outputs), the query runs in its Athena
+workgroup with the caller's AWS credentials. The query is written in Athena's dialect (Trino)
+and transpiled to DuckDB's with sqlglot; both print the same formats.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from callvault import analytics
+from callvault_local.console import UserError
+
+DIALECT = "athena"
+FORMATS = ("table", "csv", "json")  # as cli.py offers them
+
+
+@dataclass(frozen=True)
+class Result:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+def to_duckdb(sql: str) -> str:
+    """One query in Athena's dialect as DuckDB's; UserError when it is not one read-only query."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=DIALECT) if s is not None]
+    except SqlglotError as exc:
+        raise UserError(f"bad query: {_first_line(exc)}", status=1) from None
+    if len(statements) != 1:
+        raise UserError(f"give one query, not {len(statements)}", status=1)
+    (statement,) = statements
+    if not isinstance(statement, exp.Query):
+        raise UserError(f"only queries (SELECT, WITH ...) are run, not {statement.key.upper()}", status=1)
+    return statement.sql(dialect="duckdb")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+# The dataset on DuckDB.
+
+
+def open_dataset(folder: Path) -> Any:
+    """A DuckDB connection whose tables and views are Athena's, over the dataset under `folder`
+    (its `analytics/...` layout)."""
+    import duckdb
+
+    connection = duckdb.connect(":memory:")
+    for table, columns in analytics.TABLES.items():
+        files = folder / analytics.table_prefix(table)
+        if any(files.glob(f"{analytics.DAY_COLUMN}=*/*.parquet")):
+            pattern = str(files / f"{analytics.DAY_COLUMN}=*" / "*.parquet")
+            names = ", ".join(c.name for c in columns)
+            day = analytics.DAY_COLUMN  # the hive partition, a string as in Athena (not a date)
+            options = f"hive_partitioning = true, hive_types = {{'{day}': VARCHAR}}, union_by_name = true"
+            # Our own names and a temporary folder in the text.
+            view = f"CREATE VIEW {table} AS SELECT {names}, {day} FROM read_parquet('{pattern}', {options})"  # noqa: S608  # nosec B608
+            connection.execute(view)
+        else:  # no file yet: the same columns, no rows
+            types = ", ".join(f"{c.name} {c.sql}" for c in columns)
+            connection.execute(f"CREATE TABLE {table} ({types}, {analytics.DAY_COLUMN} VARCHAR)")
+    for view, text in analytics.VIEWS.items():
+        connection.execute(f"CREATE VIEW {view} AS {to_duckdb(text)}")
+    return connection
+
+
+def run_duckdb(connection: Any, sql: str) -> Result:
+    import duckdb
+
+    query = to_duckdb(sql)
+    try:
+        cursor = connection.execute(query)
+        rows = cursor.fetchall()
+    except duckdb.Error as exc:
+        raise UserError(f"bad query: {_first_line(exc)}", status=1) from None
+    return Result([d[0] for d in cursor.description], rows)
+
+
+def download_dataset(folder: Path) -> int:
+    """Copy the bucket's analytics files (callvault.aws's S3, settings' bucket) under `folder`; how many."""
+    from callvault import aws
+    from callvault.config import settings
+
+    client, bucket, count = aws.s3(), settings().bucket_name, 0
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=analytics.PREFIX):
+        for entry in page.get("Contents", []):
+            target = folder / entry["Key"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(bucket, entry["Key"], str(target))
+            count += 1
+    return count
+
+
+# Athena.
+
+
+@dataclass(frozen=True)
+class Workgroup:
+    name: str
+    database: str
+
+
+def stack_workgroup(stack: str) -> Workgroup:
+    """The workgroup and database a deployed stack's outputs name."""
+    import boto3
+
+    described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    if "AnalyticsWorkGroupName" not in outputs:
+        raise UserError(f"stack {stack} has no AnalyticsWorkGroupName output: deploy this version of callvault first")
+    return Workgroup(outputs["AnalyticsWorkGroupName"], outputs["AnalyticsDatabaseName"])
+
+
+_ATHENA_TYPES: dict[str, Callable[[str], Any]] = {
+    "boolean": lambda v: v == "true",
+    "tinyint": int,
+    "smallint": int,
+    "integer": int,
+    "bigint": int,
+    "double": float,
+    "float": float,
+    "real": float,
+    "decimal": Decimal,
+}
+
+
+def run_athena(sql: str, workgroup: Workgroup, *, poll_seconds: float = 0.5, client: Any = None) -> Result:
+    """The query's result from Athena: started in the workgroup (its result location and cutoff),
+    waited for, every page read. The query text is sent as written (Athena's own dialect)."""
+    import boto3
+
+    athena = client or boto3.client("athena")
+    started = athena.start_query_execution(
+        QueryString=sql, WorkGroup=workgroup.name, QueryExecutionContext={"Database": workgroup.database}
+    )
+    query_id = started["QueryExecutionId"]
+    wait = poll_seconds
+    while True:
+        status = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]
+        if status["State"] == "SUCCEEDED":
+            break
+        if status["State"] in ("FAILED", "CANCELLED"):
+            reason = status.get("StateChangeReason") or status["State"].lower()
+            raise UserError(f"bad query: {_first_line(Exception(reason))}", status=1)
+        time.sleep(wait)  # Athena says when it is done only when asked
+        wait = min(wait * 1.5, 5.0)
+    columns: list[str] = []
+    rows: list[tuple[Any, ...]] = []
+    header_skipped = False
+    for page in athena.get_paginator("get_query_results").paginate(QueryExecutionId=query_id):
+        info = page["ResultSet"].get("ResultSetMetadata", {}).get("ColumnInfo", [])
+        columns = columns or [c["Name"] for c in info]
+        kinds = [c.get("Type", "varchar") for c in info]
+        for row in page["ResultSet"].get("Rows", []):
+            values = [cell.get("VarCharValue") for cell in row.get("Data", [])]
+            if not header_skipped:  # a SELECT's first row repeats the column names
+                header_skipped = True
+                if values == columns:
+                    continue
+            rows.append(tuple(None if v is None else _ATHENA_TYPES.get(k, str)(v) for v, k in zip(values, kinds, strict=False)))
+    return Result(columns, rows)
+
+
+# Output.
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):  # as Athena prints a timestamp
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    return _text(value)
+
+
+def render(result: Result, style: str) -> Iterator[str]:
+    """The result's lines in `style`: an aligned table, CSV with a header, or one JSON object per row."""
+    if style == "json":
+        for row in result.rows:
+            yield json.dumps({c: _json_value(v) for c, v in zip(result.columns, row, strict=True)}, ensure_ascii=False)
+    elif style == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows([_text(v) for v in row] for row in result.rows)
+        yield from buffer.getvalue().splitlines()
+    else:
+        cells = [[_text(v).replace("\n", " ") for v in row] for row in result.rows]
+        widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(result.columns)]
+        yield "  ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True)).rstrip()
+        yield "  ".join("-" * w for w in widths)
+        for row_cells in cells:
+            yield "  ".join(v.ljust(w) for v, w in zip(row_cells, widths, strict=True)).rstrip()
+        yield f"({len(cells)} row{'s' if len(cells) != 1 else ''})"
+
+
+def run(args: Any, out: Any = None) -> int:
+    out = out or sys.stdout
+    if args.workgroup or args.stack:
+        workgroup = stack_workgroup(args.stack) if args.stack else Workgroup(args.workgroup, args.database)
+        result = run_athena(args.query, workgroup)
+    else:
+        to_duckdb(args.query)  # a bad query is told before the stack is looked for
+        from callvault_local.console import use_storage
+
+        args.bucket = None
+        use_storage(args)  # the running local stack (one clear line when it is not)
+        with tempfile.TemporaryDirectory(prefix="callvault-sql-") as folder:
+            download_dataset(Path(folder))
+            connection = open_dataset(Path(folder))
+            try:
+                result = run_duckdb(connection, args.query)
+            finally:
+                connection.close()
+    for line in render(result, args.format):
+        print(line, file=out)
+    return 0
+
+
+def rows_of(result: Result) -> list[dict[str, Any]]:
+    """The result as one dict per row (tests, bench)."""
+    return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+
+
+__all__: Sequence[str] = ("download_dataset", "open_dataset", "render", "run", "run_athena", "to_duckdb")

@@ -1,0 +1,105 @@
+"""The template's side of SQL over calls: Glue tables that describe the files the code writes,
+views Athena accepts (the Presto view form) with the code's text, a workgroup with a cutoff, the
+stream filter that brings event items, and DuckDB's layer only where a function writes Parquet."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from callvault import analytics
+from callvault_local.streams import stream_functions
+from callvault_local.template import load
+from tests.conftest import ROOT
+
+RESOURCES = load()["Resources"]
+
+
+def _table(logical_id: str) -> dict[str, Any]:
+    resource = RESOURCES[logical_id]
+    assert resource["Type"] == "AWS::Glue::Table"
+    assert resource["Properties"]["DatabaseName"] == {"Ref": "AnalyticsGlueDatabase"}
+    table_input: dict[str, Any] = resource["Properties"]["TableInput"]
+    return table_input
+
+
+@pytest.mark.parametrize(("logical_id", "name"), [("SessionVersionsTable", "session_versions"), ("EventRowsTable", "event_rows")])
+def test_each_table_describes_the_files_the_code_writes(logical_id: str, name: str) -> None:
+    table = _table(logical_id)
+    assert table["Name"] == name and table["TableType"] == "EXTERNAL_TABLE"
+    columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+    assert columns == [(c.name, c.glue) for c in analytics.TABLES[name]]
+    assert table["PartitionKeys"] == [{"Name": analytics.DAY_COLUMN, "Type": "string"}]
+    assert table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
+    params = table["Parameters"]
+    # Partition projection over the day folders the code names: no crawler, no MSCK REPAIR.
+    assert params["projection.enabled"] == "true" and params["projection.day.type"] == "date"
+    assert params["projection.day.format"] == "yyyy-MM-dd"
+    location = params["storage.location.template"]["Fn::Sub"]
+    assert location == "s3://${ArchiveBucket}/" + analytics.day_prefix(name, "${!day}")
+    assert not any(r["Type"] == "AWS::Glue::Crawler" for r in RESOURCES.values())
+
+
+@pytest.mark.parametrize(("logical_id", "name"), [("SessionsView", "sessions"), ("EventsView", "events")])
+def test_each_view_is_a_presto_view_of_the_codes_text(logical_id: str, name: str) -> None:
+    table = _table(logical_id)
+    assert table["Name"] == name and table["TableType"] == "VIRTUAL_VIEW"
+    assert table["Parameters"] == {"presto_view": "true", "comment": "Presto View"}
+    assert table["ViewExpandedText"] == "/* Presto View */"
+    prefix, encoded, suffix = table["ViewOriginalText"]["Fn::Join"][1]
+    assert (prefix, suffix) == ("/* Presto View: ", " */")
+    document = json.loads(encoded["Fn::Base64"]["Fn::Sub"].replace("${AnalyticsDatabase}", "calls"))
+    assert document["originalSql"] == analytics.VIEWS[name]
+    assert (document["catalog"], document["schema"]) == ("awsdatacatalog", "calls")
+    # What Athena checks a view against: the columns' names and types, as the query yields them.
+    kinds = {c.name: c for columns in analytics.TABLES.values() for c in columns}
+    assert [c["name"] for c in document["columns"]] == [c["Name"] for c in table["StorageDescriptor"]["Columns"]]
+    assert all(c["type"] == kinds[c["name"]].presto for c in document["columns"])
+    assert all(c["Type"] == kinds[c["Name"]].glue for c in table["StorageDescriptor"]["Columns"])
+
+
+def test_the_workgroup_enforces_its_result_location_and_a_cutoff() -> None:
+    workgroup = RESOURCES["AnalyticsWorkGroup"]["Properties"]["WorkGroupConfiguration"]
+    assert workgroup["EnforceWorkGroupConfiguration"] is True
+    assert workgroup["BytesScannedCutoffPerQuery"] == {"Ref": "AthenaBytesScannedCutoff"}
+    assert workgroup["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_S3"
+    assert workgroup["ResultConfiguration"]["OutputLocation"] == {"Fn::Sub": "s3://${ArchiveBucket}/athena-results/"}
+
+
+def test_the_analyst_policy_grants_reads_of_the_dataset_and_no_wildcard_action() -> None:
+    statements = RESOURCES["AnalystPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    actions = [a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+    assert not any(a.endswith("*") for a in actions)
+    writes = [s for s in statements if {"s3:PutObject"} & set(s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+    assert [s["Resource"] for s in writes] == [{"Fn::Sub": "${ArchiveBucket.Arn}/athena-results/*"}]
+    assert "AnalystPolicyArn" in load()["Outputs"] and "AnalyticsWorkGroupName" in load()["Outputs"]
+
+
+def _record(event_name: str, sk: str, image: dict[str, Any]) -> dict[str, Any]:
+    return {"eventName": event_name, "dynamodb": {"Keys": {"pk": {"S": "vapi#d"}, "sk": {"S": sk}}, "NewImage": image}}
+
+
+def test_the_stream_function_receives_session_changes_and_event_inserts_only() -> None:
+    (function,) = [f for f in stream_functions() if f.name == "SessionChangesFunction"]
+    event = {"event_id": {"S": "e"}, "type": {"S": "t"}}
+    assert function.accepts(_record("MODIFY", "SESSION", {"status": {"S": "ended"}}))
+    assert function.accepts(_record("INSERT", "EVENT#e", event))
+    assert not function.accepts(_record("MODIFY", "EVENT#e", event))
+    assert not function.accepts(_record("REMOVE", "EVENT#e", {}))
+    assert not function.accepts(_record("INSERT", "WATERMARK", {"watermark": {"S": "x"}}))
+
+
+def test_duckdb_is_in_its_own_layer_on_the_functions_that_write_parquet_only() -> None:
+    assert "duckdb" not in (ROOT / "layers/callvault/requirements.txt").read_text()
+    assert "duckdb==" in (ROOT / "layers/analytics/requirements.txt").read_text()
+    users = sorted(
+        name
+        for name, r in RESOURCES.items()
+        if r["Type"] == "AWS::Serverless::Function" and {"Ref": "AnalyticsLayer"} in r["Properties"].get("Layers", [])
+    )
+    assert users == ["AnalyticsCompactFunction", "SessionChangesFunction", "SessionsEraseFunction"]
+    # Nothing at module level imports it: the webhook functions share callvault.analytics' importers.
+    source = (ROOT / "layers/callvault/callvault/analytics.py").read_text()
+    assert "\nimport duckdb" not in source and "\nfrom duckdb" not in source
