@@ -357,6 +357,7 @@ def wrap(function: str, handler: Handler) -> Handler:
         finally:
             _current.reset(token)
 
+    invoke.__dict__.update(getattr(handler, "__dict__", {}))  # what the handler carries (its vendor, webhook)
     invoke.__wrapped__ = handler  # type: ignore[attr-defined]
     return invoke
 

@@ -282,8 +282,15 @@ def test_progress_is_drawn_on_a_terminal_only_and_summarized() -> None:
     assert Progress("replay voiceos", stream=pipe).finish() == "replay voiceos: nothing to do"
 
 
-def test_reconcile_and_fake_api_match_vendors_as_every_command_does(capsys: pytest.CaptureFixture[str]) -> None:
+def test_reconcile_and_fake_api_match_vendors_as_every_command_does(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from callvault import reconcile, vendors
+
+    # What `callvault reconcile` sets for itself, set here so that it ends with this test (a
+    # function run later in this worker would emit no metrics).
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "CRITICAL")
 
     listed = f"one of: {', '.join(sorted(vendors.known()))}"
     assert one_line(capsys, "reconcile", "--vendor", "acme") == (2, f"callvault reconcile: unknown vendor 'acme'; {listed}")
