@@ -145,8 +145,11 @@ def start(session: Any, stopped: threading.Event, log: Callable[[str], None]) ->
     return local
 
 
-def banner_lines(local: LocalBus) -> list[str]:
-    lines = [f"Events out: bus {local.bus_name} (every event also in the queue {WATCH_QUEUE}): watch with `callvault events`"]
+def banner_lines(local: LocalBus, flags: str = "") -> list[str]:
+    """`flags`: the port options of the stack the banner is for (`--port N --moto-port M`, or none)."""
+    lines = [
+        f"Events out: bus {local.bus_name} (every event also in the queue {WATCH_QUEUE}): watch with `callvault events{flags}`"
+    ]
     if local.notify_queue_url:
         lines.append(
             f"Outbound webhooks: POST {os.environ['NOTIFY_URL']}, signed with {os.environ['CALLVAULT_NOTIFY_SECRET']}"

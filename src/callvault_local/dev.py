@@ -494,7 +494,7 @@ def banner(dev: DevStack) -> str:
         f"table: {LOCAL_TABLE}   bucket: {LOCAL_BUCKET}   region: {os.environ['AWS_DEFAULT_REGION']}",
         "",
         f"Stream-triggered (recordings copied from loopback URLs too): {', '.join(dev.stream_functions) or 'none'}",
-        *(bus.banner_lines(dev.bus) if dev.bus else []),
+        *(bus.banner_lines(dev.bus, here.flags()) if dev.bus else []),
         "",
         f"Call browser: {dev.url}/ui/",
         "",
