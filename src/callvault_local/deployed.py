@@ -34,6 +34,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -41,6 +42,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from callvault_local import iam, stack
+from callvault_local.bus import LOCAL_BUS, NOTIFY_DEAD_LETTER_QUEUE, NOTIFY_QUEUE
 from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE, LocalStack, local_secret_name, vendor_of_secret
 from callvault_local.template import TEMPLATE, load
 
@@ -143,13 +145,41 @@ class LocalNames:
         return arn or f"arn:aws:secretsmanager:{self.region}:{self.account}:secret:{name}"
 
 
+# Template parameters a test deploys with, beside the defaults (`parameters`): a feature that is
+# off by default (CallEvents, AnalyticsDataset) is tested as a stack deployed with it on.
+_parameter_values: dict[str, str] = {}
+
+
+@contextmanager
+def parameters(**values: str) -> Iterator[None]:
+    """Run the functions, within this block, as a stack deployed with these parameter values."""
+    unknown = set(values) - set(load().get("Parameters", {}))
+    if unknown:
+        raise KeyError(f"template.yaml has no parameter {sorted(unknown)}")
+    before = dict(_parameter_values)
+    _parameter_values.update(values)
+    try:
+        yield
+    finally:
+        _parameter_values.clear()
+        _parameter_values.update(before)
+
+
+def _queue_name(logical_id: str) -> str:
+    """A queue's name in the local stack: the events out's as `make dev` makes them (bus.py), the
+    others by their logical id."""
+    return {"NotifyQueue": NOTIFY_QUEUE, "NotifyDeadLetterQueue": NOTIFY_DEAD_LETTER_QUEUE}.get(logical_id, logical_id)
+
+
 class Resolver:
     """Ref, Fn::GetAtt, Fn::Sub, Fn::If, Fn::Join and the conditions, as CloudFormation resolves
-    them with every parameter at its default and the resources named as in the local stack."""
+    them with every parameter at its default (or as `parameters` sets it) and the resources named
+    as in the local stack."""
 
-    def __init__(self, names: LocalNames, path: Path = TEMPLATE) -> None:
+    def __init__(self, names: LocalNames, path: Path = TEMPLATE, values: Mapping[str, str] | None = None) -> None:
         self.names = names
         self.template = load(path)
+        self.values = dict(values or {})
 
     def ref(self, name: str) -> Any:
         pseudo = {
@@ -162,6 +192,8 @@ class Resolver:
         }
         if name in pseudo:
             return pseudo[name]
+        if name in self.values:
+            return self.values[name]
         if name in self.template.get("Parameters", {}):
             return str(self.template["Parameters"][name].get("Default", ""))
         kind = self.template["Resources"].get(name, {}).get("Type")
@@ -172,7 +204,9 @@ class Resolver:
         if kind == "AWS::SecretsManager::Secret":
             return self.names.secret_arn(name)
         if kind == "AWS::SQS::Queue":
-            return f"https://sqs.{self.names.region}.amazonaws.com/{self.names.account}/{name}"
+            return f"https://sqs.{self.names.region}.amazonaws.com/{self.names.account}/{_queue_name(name)}"
+        if kind == "AWS::Events::EventBus":
+            return LOCAL_BUS
         return name
 
     def get_att(self, name: str, attribute: str) -> str:
@@ -185,9 +219,11 @@ class Resolver:
         if kind == "AWS::S3::Bucket" and attribute == "Arn":
             return iam.s3_bucket_arn(self.names.bucket)
         if kind == "AWS::SQS::Queue" and attribute == "Arn":
-            return f"arn:aws:sqs:{region}:{account}:{name}"
+            return f"arn:aws:sqs:{region}:{account}:{_queue_name(name)}"
         if kind == "AWS::SQS::Queue" and attribute == "QueueName":
-            return name
+            return _queue_name(name)
+        if kind == "AWS::Events::EventBus" and attribute == "Arn":
+            return f"arn:aws:events:{region}:{account}:event-bus/{LOCAL_BUS}"
         raise NotImplementedError(f"Fn::GetAtt {name}.{attribute} is not resolved locally")
 
     def condition(self, name: str) -> bool:
@@ -234,7 +270,7 @@ class Resolver:
             return all(self.value(v) for v in argument)
         if function == "Fn::Or":
             return any(self.value(v) for v in argument)
-        if function == "Condition":
+        if function in ("Condition", "Fn::Condition"):  # `!Condition X` inside Fn::Or, Fn::And...
             return self.condition(argument)
         raise NotImplementedError(f"{function} is not resolved locally")
 
@@ -253,11 +289,16 @@ class Deployed:
         return {f"{self.names.table}{suffix}": key for suffix, key in key_schemas().items()}
 
 
-@cache
 def deployed(function: str, names: LocalNames) -> Deployed:
-    """`function` resolved against the local stack's `names` (cached: one parse per function and stack)."""
+    """`function` resolved against the local stack's `names` and the parameters in force."""
+    return _deployed(function, names, tuple(sorted(_parameter_values.items())))
+
+
+@cache
+def _deployed(function: str, names: LocalNames, values: tuple[tuple[str, str], ...]) -> Deployed:
+    """(cached: one parse per function, stack and parameter values)"""
     template_function = functions()[function]
-    resolver = Resolver(names)
+    resolver = Resolver(names, values=dict(values))
     variables = {}
     for name, raw in template_function.variables.items():
         value = resolver.value(raw)

@@ -30,6 +30,16 @@ class Request:
     context: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+# The SQS operations the functions make, and the action each needs (on the queue's ARN).
+_SQS_ACTIONS = {
+    "SendMessage": "sqs:SendMessage",
+    "SendMessageBatch": "sqs:SendMessage",
+    "ChangeMessageVisibility": "sqs:ChangeMessageVisibility",
+    "ReceiveMessage": "sqs:ReceiveMessage",
+    "DeleteMessage": "sqs:DeleteMessage",
+}
+
+
 @cache
 def _pattern(text: str, ignore_case: bool) -> re.Pattern[str]:
     """An IAM wildcard (`*` any run, `?` one character) as a compiled full-match regex."""
@@ -345,7 +355,19 @@ def requests_for(call: Call, key_schemas: KeySchemas, secret_arns: Mapping[str, 
             else secret_arns.get(secret, f"arn:aws:secretsmanager:{call.region}:{call.account}:secret:{secret}")
         )
         return Needs((Request(f"secretsmanager:{call.operation}", arn),))
-    if call.service == "sqs" and call.operation in ("SendMessage", "SendMessageBatch"):
+    if call.service == "sqs" and call.operation in _SQS_ACTIONS:
         name = call.params["QueueUrl"].rstrip("/").rsplit("/", 1)[1]
-        return Needs((Request("sqs:SendMessage", f"arn:aws:sqs:{call.region}:{call.account}:{name}"),))
+        return Needs((Request(_SQS_ACTIONS[call.operation], f"arn:aws:sqs:{call.region}:{call.account}:{name}"),))
+    if call.service == "events" and call.operation == "PutEvents":
+        # Each entry names its bus (a name or an ARN; none: the account's default bus).
+        buses = {entry.get("EventBusName") or "default" for entry in call.params.get("Entries", [])}
+        return Needs(
+            tuple(
+                Request(
+                    "events:PutEvents",
+                    bus if bus.startswith("arn:") else f"arn:aws:events:{call.region}:{call.account}:event-bus/{bus}",
+                )
+                for bus in sorted(buses)
+            )
+        )
     raise NotImplementedError(f"{call.service} {call.operation}: no IAM mapping")

@@ -19,6 +19,7 @@ Every wait watches `stopped`, and every thread is a daemon: stopping never waits
 
 from __future__ import annotations
 
+import contextvars
 import json
 import threading
 import time
@@ -209,7 +210,9 @@ class StreamDelivery:
 
     def poll(self) -> int:
         """Deliver every record written since the last poll, retries included; the number delivered."""
-        delivered = self.enqueue()
+        # Read as Lambda's event source reads, outside any function's invocation (a test may poll
+        # from inside one, as a delivery racing another function's work).
+        delivered = contextvars.Context().run(self.enqueue)
         with self._changed:
             self._changed.wait_for(lambda: self.stopped.is_set() or not (self._lanes or self._busy))
         return delivered

@@ -16,7 +16,7 @@ import pytest
 
 from callvault import analytics, config, erasure, reconcile, sessions, store
 from callvault.models import Recording, RecordingState
-from callvault_local import sql
+from callvault_local import deployed, sql
 from callvault_local.fake_vendor_apis import FakeVendorApi
 from callvault_local.streams import StreamDelivery, deliveries
 from tests.conftest import ROOT, Stored, payload, post_webhook
@@ -33,6 +33,13 @@ WEBHOOKS = [
     ("voiceos", "events", "voiceos/conversation-ended"),
 ]
 NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def deployed_with_it_on() -> Iterator[None]:
+    """The functions run as a stack deployed with this feature on (it is off by default)."""
+    with deployed.parameters(AnalyticsDataset="enabled"):
+        yield
 
 
 def session_changes(table: str) -> StreamDelivery:

@@ -20,7 +20,7 @@ from callvault.models import format_utc
 from callvault.vendors import elevenlabs
 from callvault_local.fake_vendor_apis import FakeVendorApi
 from callvault_local.streams import StreamDelivery, deliveries
-from tests.conftest import Stored, post_webhook
+from tests.conftest import Stored, post_webhook, put_secret
 from tests.sdk_payloads import ELEVENLABS_CONVERSATION_ID, MP3, elevenlabs_event
 
 CONVERSATION = ELEVENLABS_CONVERSATION_ID
@@ -30,12 +30,14 @@ REFUSED = "the elevenlabs API refused the key"
 
 
 @pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVendorApi]:
-    """The fake ElevenLabs API on loopback, knowing the sample conversation (ended, with audio)."""
+def api(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVendorApi]:
+    """The fake ElevenLabs API on loopback, knowing the sample conversation (ended, with audio);
+    its key in the stack's ElevenLabs API key secret, where the functions read it as deployed."""
     with FakeVendorApi("elevenlabs", key=KEY, audio_bytes=AUDIO_BYTES) as fake:
         fake.add(CONVERSATION, datetime.now(UTC) - timedelta(minutes=5))
         monkeypatch.setenv("CALLVAULT_API_URL_ELEVENLABS", fake.url)
         monkeypatch.setenv("CALLVAULT_API_KEY_ELEVENLABS", KEY)
+        put_secret("elevenlabsapikey", KEY)
         yield fake
 
 
@@ -149,13 +151,19 @@ def test_copier_delivered_while_the_body_uploads_fetches_nothing(
     assert _post(_transcription()) == "stored"  # pending: the stream holds a job for the copier
     store_embedded = recordings.store_embedded
 
+    delivered: list[threading.Thread] = []
+
     def copier_meanwhile(*args: Any) -> Any:
-        copier.poll()  # the copier is delivered while this upload holds the claim
+        # The copier is delivered while this upload holds the claim (it waits on the claim).
+        delivered.append(threading.Thread(target=copier.poll, daemon=True))
+        delivered[0].start()
         return store_embedded(*args)
 
     monkeypatch.setattr(recordings, "store_embedded", copier_meanwhile)
     audio = MP3 * 10
     assert _post(elevenlabs_event("post_call_audio", audio)) == "stored"
+    delivered[0].join(600)  # hang protection only
+    assert not delivered[0].is_alive()
     copier.poll()
     recording = _recording(stored)
     assert recording["state"] == "archived" and recording["sha256"] == hashlib.sha256(audio).hexdigest()
@@ -201,6 +209,7 @@ def test_revoked_key_fails_with_its_reason(
     stored: Stored, api: FakeVendorApi, copier: StreamDelivery, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CALLVAULT_API_KEY_ELEVENLABS", "revoked")
+    put_secret("elevenlabsapikey", "revoked")
     assert _post(_transcription()) == "stored"
     copier.poll()
     assert (_recording(stored)["state"], _recording(stored)["error"]) == (
@@ -214,6 +223,7 @@ def test_no_api_key_says_so_and_asks_nothing(
     stored: Stored, api: FakeVendorApi, copier: StreamDelivery, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("CALLVAULT_API_KEY_ELEVENLABS")
+    put_secret("elevenlabsapikey", "[]")  # as the template creates it: off until the user sets the key
     assert _post(_transcription()) == "stored"
     copier.poll()
     recording = _recording(stored)

@@ -23,7 +23,7 @@ from tests.integration.test_erasure import BYSTANDER, CALLER, VICTIM, deliver_ca
 @pytest.fixture
 def queue(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> str:
     """The erasure queue (the template's ErasureQueue), its URL in the function's environment."""
-    url: str = boto3.client("sqs").create_queue(QueueName="callvault-erasure")["QueueUrl"]
+    url: str = boto3.client("sqs").create_queue(QueueName="ErasureQueue")["QueueUrl"]
     monkeypatch.setenv("ERASURE_QUEUE_URL", url)
     config.settings.cache_clear()
     return url
@@ -63,7 +63,7 @@ def _deliver_queue(url: str, seconds_left: float) -> list[Any]:
             "messageAttributes": {},
             "md5OfBody": m["MD5OfBody"],
             "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:callvault-erasure",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ErasureQueue",
             "awsRegion": "us-east-1",
         }
         for m in messages

@@ -17,9 +17,17 @@ import pytest
 from standardwebhooks import Webhook
 
 from callvault import config, notify
-from callvault_local import bus
+from callvault_local import bus, deployed
 from callvault_local.streams import StreamDelivery, deliveries
 from tests.conftest import Stored, payload, post_webhook
+
+
+@pytest.fixture(autouse=True)
+def deployed_with_it_on() -> Iterator[None]:
+    """The functions run as a stack deployed with this feature on (it is off by default)."""
+    with deployed.parameters(NotifyUrl="https://receiver.example/callvault"):
+        yield
+
 
 SECRET = "whsec_" + base64.b64encode(b"a receiver's shared secret, 32 b").decode()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,11 +15,18 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from callvault import aws, erasure, reconcile
-from callvault_local import bus, event_schemas
+from callvault_local import bus, deployed, event_schemas
 from callvault_local.fake_vendor_apis import FakeVendorApi
 from callvault_local.replay import replay
 from callvault_local.streams import deliveries
 from tests.conftest import Stored, payload, post_webhook
+
+
+@pytest.fixture(autouse=True)
+def deployed_with_it_on() -> Iterator[None]:
+    """The functions run as a stack deployed with this feature on (it is off by default)."""
+    with deployed.parameters(CallEvents="true"):
+        yield
 
 
 class Events:
@@ -216,8 +224,9 @@ def test_a_batch_handed_again_after_a_failure_repeats_each_change_with_its_id(
 def test_events_off_puts_nothing(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EVENT_BUS_NAME", raising=False)
     watcher = Events(stored.table)
-    send("end-of-call-report", "call-off")
-    assert watcher.out() == []
+    with deployed.parameters(CallEvents="false"):  # the template's default
+        send("end-of-call-report", "call-off")
+        assert watcher.out() == []
 
 
 def test_events_per_call_by_type(events: Events) -> None:
