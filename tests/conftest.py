@@ -38,6 +38,7 @@ from callvault_local import moto_patches, stack  # noqa: E402
 from callvault_local.apigw import LambdaContext, http_event  # noqa: E402
 from callvault_local.functions import load_handler  # noqa: E402
 from callvault_local.template import routes  # noqa: E402
+from tests.media import MediaHost  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOADS = ROOT / "events" / "payloads"
@@ -46,6 +47,14 @@ DOC_EXAMPLES = ROOT / "tests" / "fixtures" / "doc-examples"
 VENDORS = tuple(sorted(vendors.known()))
 SECRETS = {vendor: f"test-{vendor}-secret" for vendor in VENDORS}
 CURSOR_KEY = "test-cursor-key"
+
+
+@pytest.fixture(scope="module")
+def media() -> Iterator[MediaHost]:
+    """A loopback host serving the test recordings (tests/media.py), one per test module."""
+    host = MediaHost()
+    yield host
+    host.close()
 
 
 def payload_path(name: str) -> Path:

@@ -53,13 +53,6 @@ def stack() -> Iterator[RunningStack]:
 
 
 @pytest.fixture(scope="module")
-def media() -> Iterator[MediaHost]:
-    host = MediaHost()
-    yield host
-    host.close()
-
-
-@pytest.fixture(scope="module")
 def calls(stack: RunningStack, media: MediaHost) -> RunningStack:
     """Four calls: one with a 30-second recording archived, one whose recording failed, one with
     none, one from another vendor."""

@@ -4,7 +4,6 @@ the archived recording, where Range requests work; 404 when there is nothing to 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -17,13 +16,6 @@ from tests.conftest import Stored, payload, post_webhook
 from tests.media import WAV, MediaHost
 
 API = LocalApi()
-
-
-@pytest.fixture(scope="module")
-def media() -> Iterator[MediaHost]:
-    host = MediaHost()
-    yield host
-    host.close()
 
 
 @pytest.fixture

@@ -23,13 +23,6 @@ from tests.media import BIG_WAV, WAV, MediaHost, VapiApi
 from tests.waiting import wait_until
 
 
-@pytest.fixture(scope="module")
-def media() -> Iterator[MediaHost]:
-    host = MediaHost()
-    yield host
-    host.close()
-
-
 @pytest.fixture
 def copier(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> StreamDelivery:
     """The recording function, fed from the table's stream (loopback allowed, as in `make dev`)."""

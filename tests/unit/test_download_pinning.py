@@ -7,7 +7,6 @@ from __future__ import annotations
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,13 +16,6 @@ from callvault.download import DownloadError
 from tests.media import WAV, MediaHost
 
 NAME = "media.rebinding.test"
-
-
-@pytest.fixture(scope="module")
-def media() -> Iterator[MediaHost]:
-    host = MediaHost()
-    yield host
-    host.close()
 
 
 def _answers(monkeypatch: pytest.MonkeyPatch, *answers: list[str]) -> Counter[str]:
