@@ -207,8 +207,8 @@ def test_legal_hold_says_ttl_changes_once_an_hour() -> None:
     """LegalHold flips the table's TTL; DynamoDB refuses a second TTL change within about an hour."""
     description = " ".join(source()["Parameters"]["LegalHold"]["Description"].split())
     assert "once an hour" in description and "TTL" in description
-    readme = " ".join((ROOT / "README.md").read_text().split())
-    assert "allows about once an hour per table" in readme
+    retention = " ".join((ROOT / "docs" / "operating.md").read_text().split())
+    assert "allows about once an hour per table" in retention
 
 
 def test_bucket_is_protected() -> None:
@@ -253,7 +253,7 @@ def test_outputs_give_every_webhook_url() -> None:
 
 def test_each_secret_has_one_name_in_outputs_readme_and_messages() -> None:
     """A secret the user puts a value in is named once: its output is the resource's logical id
-    (no `...SecretArn` beside `...Secret`), and the README names no secret the template lacks."""
+    (no `...SecretArn` beside `...Secret`), and the README and docs/ name no secret the template lacks."""
     import re
 
     secrets = set(resources_of_type("AWS::SecretsManager::Secret"))
@@ -261,7 +261,7 @@ def test_each_secret_has_one_name_in_outputs_readme_and_messages() -> None:
     for name in secrets - {"CursorSecret"}:  # the cursor key is the stack's own: nothing to put in it
         assert outputs[name]["Value"] == {"Ref": name}, name
     assert not [name for name in outputs if name.endswith("SecretArn")]
-    readme = (ROOT / "README.md").read_text()
+    readme = "\n".join(doc.read_text() for doc in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
     named = set(re.findall(r"`<?(\w*Secret)(?:Arn)?>?`", readme)) | set(re.findall(r"\b([A-Z]\w*SecretArn)\b", readme))
     assert named and named <= secrets | {"<Vendor>ApiKeySecret", "<Vendor>Secret"}, named - secrets
 
