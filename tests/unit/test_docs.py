@@ -87,6 +87,12 @@ def test_the_readme_shows_an_image() -> None:
     assert IMAGE.search(_prose(ROOT / "README.md")), "the README lost its screenshot"
 
 
+def test_the_readme_stays_a_front_page() -> None:
+    """Read in about ten minutes: the reference belongs in docs/, by topic."""
+    lines = len((ROOT / "README.md").read_text().splitlines())
+    assert lines <= 250, f"README.md has {lines} lines: move the reference into docs/ and link it"
+
+
 def test_every_page_is_reachable_from_the_readme() -> None:
     """A page of docs/ no link leads to is one nobody reads, and rots first."""
     reached, queue = set(), [ROOT / "README.md"]
