@@ -22,6 +22,7 @@ import importlib
 import json
 import os
 import re
+import signal
 import sys
 import urllib.error
 import urllib.request
@@ -512,6 +513,16 @@ COMMANDS: dict[str, Callable[[Any], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # The reader went away (`callvault sessions list | head`): stop quietly, as `cat` does. The
+        # rest of the output goes nowhere, so the interpreter's own flush at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args: Any = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

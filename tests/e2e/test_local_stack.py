@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shlex
 import signal
@@ -230,6 +231,30 @@ def test_sessions_list_and_get_read_back_what_was_sent(dev_stack: RunningStack) 
     assert doc.returncode == 0, doc.stderr
     placeholder = _cli(dev_stack, "sessions", "get", "agentsessions", "<string>")
     assert placeholder.returncode == 0 and json.loads(placeholder.stdout)["session_id"] == "<string>", placeholder.stderr
+
+
+def test_a_reader_that_went_away_is_no_traceback(dev_stack: RunningStack) -> None:
+    """`callvault sessions list | head`: the pipe closed before the listing was written. The read
+    end is closed first and the output unbuffered, so the first write fails every time."""
+    assert _send(dev_stack, "events/cozmox_server_messages.json", "cozmox", "server-messages").returncode == 0
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    port = dev_stack.url.rsplit(":", 1)[1]
+    command = [sys.executable, "-m", "callvault_local.cli", "sessions", "list", "--all", "--port", port]
+    try:
+        done = subprocess.run(
+            command,
+            cwd=ROOT,
+            env={**dev_env(), "PYTHONUNBUFFERED": "1"},
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (128 + signal.SIGPIPE, "")
 
 
 def test_recordings_are_archived_by_the_local_stack(dev_stack: RunningStack, tmp_path: Path) -> None:
