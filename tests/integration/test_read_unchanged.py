@@ -28,7 +28,8 @@ _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 _DAY_PATH = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/")
 
 
-def _webhook(vendor: str, name: str) -> str:
+def webhook_of(vendor: str, name: str) -> str:
+    """The route a sample payload is sent to."""
     if vendor == "speaknode":  # one route per event: a sample is named after its route
         return name if name == "session-started" else "conversation-complete"
     return {
@@ -76,7 +77,7 @@ def _read_back(sent: list[tuple[str, str]]) -> str:
     started = datetime.now(UTC)
     lines, sessions = [], []
     for vendor, name in sent:
-        reply = post_webhook(vendor, _webhook(vendor, name.split("/")[-1]), payload_path(name).read_bytes())
+        reply = post_webhook(vendor, webhook_of(vendor, name.split("/")[-1]), payload_path(name).read_bytes())
         lines.append(f"POST {name}: {reply.status} {json.dumps(reply.json, sort_keys=True)}")
         session_id = reply.json.get("session_id")
         if session_id and (vendor, session_id) not in sessions:
