@@ -111,36 +111,47 @@ def _percentile(samples: list[float], q: float) -> float:
 
 
 def handler_overhead(rounds: int = 2000) -> dict[str, float]:
-    """Handler time per event with AWS stubbed, against json.loads + SHA-256 of the same body."""
+    """Handler time per event with AWS stubbed, against two floors for the same body: `json.loads`
+    + SHA-256 (the goal's), and the layer's own parser (`load_json`, pydantic-core) + SHA-256.
+
+    Timed as this thread's CPU time, not wall time: on a shared machine wall time counts the
+    turns other processes take, which interrupt a 5 ms handler far more often than a 1 ms floor
+    (under load, wall time put the same code anywhere from 5x to 14x). And the three are timed in
+    turn, event after event, so that what else the machine runs weighs on all alike."""
     from unittest import mock
 
     from callvault import aws
+    from callvault.ingest import load_json
     from callvault_local.apigw import LambdaContext
 
     handler = _handler()
     body = report_body()
     events = [_event(body) for _ in range(rounds)]
     context = LambdaContext()
+    clock = time.thread_time  # CPU time, nanosecond resolution on Linux
+    handled, floor, parser_floor = [], [], []
     with mock.patch.object(aws, "s3", return_value=_StubS3()), mock.patch.object(aws, "dynamodb", return_value=_StubDynamoDB()):
         for event in events[:50]:  # warm up
             handler(event, context)
-        handled = []
         for event in events:
-            start = time.perf_counter()
+            start = clock()
             handler(event, context)
-            handled.append(time.perf_counter() - start)
-    floor = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        json.loads(body)
-        hashlib.sha256(body).hexdigest()
-        floor.append(time.perf_counter() - start)
+            handled.append(clock() - start)
+            start = clock()
+            json.loads(body)
+            hashlib.sha256(body).hexdigest()
+            floor.append(clock() - start)
+            start = clock()
+            load_json(body)
+            hashlib.sha256(body).hexdigest()
+            parser_floor.append(clock() - start)
     return {
         "body_bytes": len(body),
         "handler_p50_ms": _percentile(handled, 0.5) * 1000,
         "handler_p99_ms": _percentile(handled, 0.99) * 1000,
         "floor_p50_ms": _percentile(floor, 0.5) * 1000,
         "floor_p99_ms": _percentile(floor, 0.99) * 1000,
+        "parser_floor_p50_ms": _percentile(parser_floor, 0.5) * 1000,
     }
 
 
@@ -183,8 +194,11 @@ def main() -> None:
     print(f"handler p50 {t['handler_p50_ms']:.3f} ms  p99 {t['handler_p99_ms']:.3f} ms")
     print(f"floor   p50 {t['floor_p50_ms']:.3f} ms  p99 {t['floor_p99_ms']:.3f} ms  (json.loads + sha256)")
     print(
-        f"ratio   p50 {t['handler_p50_ms'] / t['floor_p50_ms']:.2f}x  p99 {t['handler_p99_ms'] / t['floor_p99_ms']:.2f}x  (goal < 5x)"
+        f"ratio   p50 {t['handler_p50_ms'] / t['floor_p50_ms']:.2f}x  p99 {t['handler_p99_ms'] / t['floor_p99_ms']:.2f}x  (goal <= 2x)"
     )
+    # The stricter floor: the parser the handler itself uses (about 1.7x faster than json.loads).
+    parser_ratio = t["handler_p50_ms"] / t["parser_floor_p50_ms"]
+    print(f"floor'  p50 {t['parser_floor_p50_ms']:.3f} ms  (load_json + sha256)  ratio p50 {parser_ratio:.2f}x")
 
     print("\n== Import time, fresh process, median of 15")
     i = imports

@@ -28,7 +28,7 @@ def test_transcript_round_trips_from_the_raw_body(stored: Stored) -> None:
 
     status, session = get(f"/sessions/cozmox/{session_id}")
     assert status == 200
-    parsed = cozmox.ADAPTER.parse("server-messages", body, {}).update
+    parsed = cozmox.ADAPTER.parse("server-messages", body, {}).read_update()
     assert parsed is not None and parsed.transcript is not None
     turns_as_stored: list[dict[str, Any]] = [dict(t) for t in parsed.transcript]
     expected = [

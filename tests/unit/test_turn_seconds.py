@@ -13,7 +13,7 @@ from tests.conftest import payload
 
 
 def _turns(adapter: Any, webhook: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-    update = adapter.parse(webhook, body, {}).update
+    update = adapter.parse(webhook, body, {}).read_update()  # the turns, as the read API builds them
     assert update is not None and update.transcript
     return [dict(turn) for turn in update.transcript]
 

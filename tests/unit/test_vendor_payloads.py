@@ -121,7 +121,7 @@ def test_other_links_and_no_key_are_fetched_as_they_are(monkeypatch: pytest.Monk
 def test_cozmox_report_from_sdk_serialization_keeps_facts() -> None:
     message = payload("cozmox/end-of-call-report")["message"]
     wire = json.loads(parse_obj_as(ServerMessageEndOfCallReport, message).json())
-    update = cozmox.ADAPTER.parse("server-messages", {"message": wire}, {}).update
+    update = cozmox.ADAPTER.parse("server-messages", {"message": wire}, {}).read_update()
     assert update is not None
     assert update.status is Status.ENDED and update.ended_reason == "customer-ended-call"
     assert update.recording_url and update.recording_url.endswith("-mono.wav")
@@ -149,7 +149,7 @@ def test_voiceos_samples_are_sdk_conversations(name: str) -> None:
 
 
 def test_speaknode_doc_example_maps_every_documented_field() -> None:
-    update = speaknode.parse("conversation-complete", payload("doc-examples/speaknode"), {}).update
+    update = speaknode.parse("conversation-complete", payload("doc-examples/speaknode"), {}).read_update()
     assert update is not None
     assert update.status is Status.ENDED
     assert update.recording_url == "string" and update.recording_expires_at == "2019-08-24T14:15:22.000Z"

@@ -198,12 +198,13 @@ def replayable(adapter: VendorAdapter, webhook: str) -> bool:
 
 def parse_archived(vendor: str, webhook: str, body: bytes) -> SessionUpdate | None:
     """What an archived raw body says about its session, parsed again as it was when it arrived:
-    the read API resolving a session attribute that points at the body (DESIGN.md "Cost of a write").
+    the read API resolving a session attribute that points at the body (DESIGN.md "Cost of a write"),
+    the transcript's turns normalized (the write only counted them).
     Raises ValueError or PayloadError when the body no longer parses."""
     adapter: VendorAdapter = importlib.import_module(f"callvault.vendors.{vendor}").ADAPTER
     if webhook == PULL and adapter.reconciler is not None:  # a response of the vendor's own API
-        return adapter.reconciler.parse(load_json(body)).update
-    return adapter.parse(webhook, load_json(body), {}).update
+        return adapter.reconciler.parse(load_json(body)).read_update()
+    return adapter.parse(webhook, load_json(body), {}).read_update()
 
 
 def file_pulled(adapter: VendorAdapter, body: bytes, received: datetime, parse: Callable[[Any], ParsedEvent]) -> Filed:

@@ -6,9 +6,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Literal, Required, cast
+from typing import Any, Literal, Required
 
-from pydantic import BaseModel, ConfigDict, Field, with_config
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
 # How an event reached callvault: a vendor's webhook, or reconcile pulling the vendor's API.
@@ -107,11 +107,6 @@ class EventRef(_Model):
     source: EventSource = "webhook"  # pull: filed by reconcile from the vendor's API
 
 
-def transcript(entries: list[dict[str, Any]]) -> list[TranscriptEntry]:
-    """Transcript entries from an adapter's plain dicts; `SessionUpdate` validates them, in one pass."""
-    return cast(list[TranscriptEntry], entries)
-
-
 class SessionUpdate(_Model):
     """What one webhook event says about its session. `None` means "this event does not say"."""
 
@@ -128,9 +123,22 @@ class SessionUpdate(_Model):
     cost: Cost | None = None
     recording_url: str | None = None
     recording_expires_at: str | None = None
+    # The event's transcript snapshot: its length always; its turns only when read back
+    # (`with_transcript`), as the write stores the length and a pointer to the raw body, not the turns.
+    transcript_turns: int | None = Field(default=None, ge=0)
     transcript: list[TranscriptEntry] | None = None
     summary: str | None = None
     vendor_fields: dict[str, Any] = Field(default_factory=dict)
+
+
+@lru_cache(maxsize=1)
+def _transcript_validator() -> TypeAdapter[list[TranscriptEntry]]:
+    return TypeAdapter(list[TranscriptEntry])  # built on the first read: the webhook path never needs it
+
+
+def with_transcript(update: SessionUpdate, entries: list[dict[str, Any]]) -> SessionUpdate:
+    """`update` with its transcript, from an adapter's plain dicts (validated here, in one pass)."""
+    return update.model_copy(update={"transcript": _transcript_validator().validate_python(entries)})
 
 
 class SessionSummary(_Model):

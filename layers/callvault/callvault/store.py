@@ -297,7 +297,7 @@ def partial_documents(update: SessionUpdate) -> set[str]:
 
 def transcript_turns(update: SessionUpdate) -> int:
     """The length of the transcript snapshot an event carries (0: none, or empty)."""
-    return len(update.transcript or ())
+    return update.transcript_turns or 0
 
 
 def _session_update(

@@ -6,6 +6,7 @@ and unknown ones are kept. Its `idempotencyKey` is the event id. Bearer authenti
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from pydantic import Field
@@ -13,7 +14,7 @@ from pydantic import Field
 from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
-from callvault.models import Agent, Channel, SessionUpdate, Status, seconds_between, transcript, utc_iso
+from callvault.models import Agent, Channel, SessionUpdate, Status, seconds_between, utc_iso
 from callvault.vendors.base import (
     ObjectList,
     ParsedEvent,
@@ -132,6 +133,10 @@ def _entry(message: SessionMessage) -> dict[str, Any]:
     return {"role": role if role in ("user", "assistant", "system", "tool") else "system", "text": content.content, "at": at}
 
 
+def _transcript(messages: list[SessionMessage]) -> list[dict[str, Any]]:
+    return [_entry(message) for message in messages]
+
+
 def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
     envelope = parse_model(Envelope, payload)
     data = envelope.data or SessionData()
@@ -159,7 +164,7 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
         started_at=started_at,
         ended_at=ended_at,
         duration_seconds=seconds_between(started_at, ended_at),
-        transcript=transcript([_entry(m) for m in messages]) if messages is not None else None,
+        transcript_turns=len(messages) if messages is not None else None,  # one turn a message
         vendor_fields=compact(
             {
                 "name": data.name,
@@ -176,7 +181,8 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
         ),
     )
     key = envelope.idempotency_key.strip() if envelope.idempotency_key else None
-    return ParsedEvent(event_type=event_type, session_id=session_id, update=update, vendor_event_id=key or None)
+    built = partial(_transcript, messages) if messages is not None else None
+    return ParsedEvent(event_type, session_id, update, vendor_event_id=key or None, transcript=built)
 
 
 def auth_scheme(config: Settings) -> tuple[auth.Verifier, ...]:

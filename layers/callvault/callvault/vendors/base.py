@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from callvault.auth import Headers, Verifier
 from callvault.config import Settings
-from callvault.models import Agent, SessionUpdate, Status, format_utc, utc_iso
+from callvault.models import Agent, SessionUpdate, Status, format_utc, utc_iso, with_transcript
 
 if TYPE_CHECKING:
     from callvault.vendor_api import ApiClient
@@ -35,13 +35,24 @@ class EmbeddedRecording:
 
 @dataclass(frozen=True, slots=True)
 class ParsedEvent:
-    """One webhook event, understood. `update` None means acknowledged only (`ignored`)."""
+    """One webhook event, understood. `update` None means acknowledged only (`ignored`).
+
+    The transcript snapshot the event carries is counted (`update.transcript_turns`), not built:
+    the write stores its length and a pointer to the raw body. `transcript` builds its turns,
+    normalized, for whoever reads them (`read_update`)."""
 
     event_type: str
     session_id: str | None
     update: SessionUpdate | None
     vendor_event_id: str | None = None
     recording: EmbeddedRecording | None = None
+    transcript: Callable[[], list[dict[str, Any]]] | None = None
+
+    def read_update(self) -> SessionUpdate | None:
+        """`update` as the read API gives it back: with its transcript's turns."""
+        if self.update is None or self.transcript is None:
+            return self.update
+        return with_transcript(self.update, self.transcript())
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -34,7 +35,7 @@ from callvault.auth import AuthError, Headers
 from callvault.config import Settings
 from callvault.download import DownloadError
 from callvault.ingest import load_json
-from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, offset_seconds, transcript, utc_iso
+from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, offset_seconds, utc_iso
 from callvault.secrets import api_key_for
 from callvault.vendor_api import ApiClient
 from callvault.vendors.base import (
@@ -152,6 +153,20 @@ class Envelope(VendorModel):
     data: Data | None = None
 
 
+def _said(turn: Turn, calls: list[ToolCallItem], results: list[ToolResultItem]) -> bool:
+    """Whether a turn makes an entry of what was said (a turn of tool calls alone does not)."""
+    return turn.get("role") in _ROLES and (turn.get("message") is not None or not (calls or results))
+
+
+def _turn_count(turns: list[Turn]) -> int:
+    """How many entries `_transcript` makes of `turns`, without making them (the write needs no more)."""
+    count = 0
+    for turn in turns:
+        calls, results = turn.get("tool_calls") or [], turn.get("tool_results") or []
+        count += int(_said(turn, calls, results)) + len(calls) + len(results)
+    return count
+
+
 def _turns(turn: Turn, started: str | None) -> list[dict[str, Any]]:
     """One transcript turn: what was said, then the tools it called and what they answered."""
     offset = offset_seconds(turn.get("time_in_call_secs"))
@@ -159,7 +174,7 @@ def _turns(turn: Turn, started: str | None) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     role = turn.get("role")
     calls, results = turn.get("tool_calls") or [], turn.get("tool_results") or []
-    if role in _ROLES and (turn.get("message") is not None or not (calls or results)):
+    if _said(turn, calls, results):
         entries.append({"role": _ROLES[role or ""], "text": turn.get("message"), "at": at, "seconds": offset})
     for call in calls:
         tool = {"name": call.get("tool_name"), "arguments": call.get("params_as_json")}
@@ -168,6 +183,10 @@ def _turns(turn: Turn, started: str | None) -> list[dict[str, Any]]:
         output = {"name": result.get("tool_name"), "output": result.get("result_value"), "is_error": bool(result.get("is_error"))}
         entries.append({"role": "tool", "at": at, "seconds": offset, "tool": output})
     return entries
+
+
+def _transcript(turns: list[Turn], started: str | None) -> list[dict[str, Any]]:
+    return [entry for turn in turns for entry in _turns(turn, started)]
 
 
 def _channel_and_numbers(metadata: Metadata) -> tuple[Channel | None, str | None, str | None]:
@@ -186,14 +205,15 @@ def _channel_and_numbers(metadata: Metadata) -> tuple[Channel | None, str | None
     return None, None, None
 
 
-def _transcription(data: Data, session_id: str) -> SessionUpdate:
+def _transcription(data: Data, session_id: str) -> tuple[SessionUpdate, Callable[[], list[dict[str, Any]]] | None]:
+    """The conversation's facts, and what builds its transcript's turns (when it has a transcript)."""
     metadata = parse_model(Metadata, data.metadata or {})
     analysis = data.analysis or Analysis()
     started = utc_iso(metadata.start_time_unix_secs)
     channel, from_number, to_number = _channel_and_numbers(metadata)
     credits = compact({"credits": metadata.cost})
     over = data.status not in _UNDER_WAY
-    return SessionUpdate(
+    update = SessionUpdate(
         status=_STATUS.get(data.status or "", Status.ENDED),
         channel=channel,
         agent=agent(data.agent_id, data.agent_name),
@@ -204,9 +224,7 @@ def _transcription(data: Data, session_id: str) -> SessionUpdate:
         duration_seconds=metadata.call_duration_secs if over else None,
         ended_reason=metadata.termination_reason,
         cost=Cost(total_usd=metadata.cost_fiat, breakdown=credits) if metadata.cost_fiat is not None or credits else None,
-        transcript=transcript([entry for turn in data.transcript for entry in _turns(turn, started)])
-        if data.transcript is not None
-        else None,
+        transcript_turns=_turn_count(data.transcript) if data.transcript is not None else None,
         summary=analysis.transcript_summary,
         # Whatever its length, the audio is had from the API (a long call's post_call_audio is refused).
         recording_url=audio_url(session_id) if data.has_audio or metadata.has_audio else None,
@@ -224,6 +242,7 @@ def _transcription(data: Data, session_id: str) -> SessionUpdate:
             }
         ),
     )
+    return update, partial(_transcript, data.transcript, started) if data.transcript is not None else None
 
 
 def _initiation_failure(data: Data) -> SessionUpdate:
@@ -258,7 +277,8 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
     event_type = envelope.type or "unknown"
     session_id = require_session_id(data.conversation_id)
     if event_type == TRANSCRIPTION:
-        return ParsedEvent(event_type, session_id, _transcription(data, session_id))
+        update, transcript = _transcription(data, session_id)
+        return ParsedEvent(event_type, session_id, update, transcript=transcript)
     if event_type == INITIATION_FAILURE:
         return ParsedEvent(event_type, session_id, _initiation_failure(data))
     if event_type == AUDIO:

@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -27,7 +28,7 @@ from callvault import auth
 from callvault.auth import AuthError, Headers
 from callvault.config import Settings
 from callvault.ingest import load_json
-from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, offset_seconds, transcript, utc_iso
+from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, offset_seconds, utc_iso
 from callvault.vendor_api import ApiClient
 from callvault.vendors.base import (
     Listed,
@@ -72,6 +73,7 @@ _CALL_STATUS = {
 }
 # `transfer_target` is the person the call was handed to: a human on the line, as the caller is.
 _ROLES = {"agent": "assistant", "user": "user", "transfer_target": "user"}
+_TOOL_ROLES = frozenset({"tool_call_invocation", "tool_call_result"})  # transcript_with_tool_calls
 _SIGNATURE = re.compile(r"v=(\d+),d=([0-9a-f]{64})")  # the SDK's own pattern, matched whole
 
 
@@ -143,6 +145,11 @@ def _tool_turn(item: Utterance, names: dict[str, str], at: str | None) -> dict[s
     return {"role": "tool", "at": at, "tool": output | {"is_error": item.get("successful") is False}}
 
 
+def _turn_count(items: list[Utterance]) -> int:
+    """How many turns `_transcript` makes of `items`, without making them (the write needs no more)."""
+    return sum(1 for item in items if (role := item.get("role")) in _TOOL_ROLES or role in _ROLES)
+
+
 def _transcript(items: list[Utterance], started_ms: float | None) -> list[dict[str, Any]]:
     """Spoken turns and tool calls in order; a turn's time is the call's start plus its first
     word's offset. Node transitions, key presses and injected text stay in the raw body only."""
@@ -154,7 +161,7 @@ def _transcript(items: list[Utterance], started_ms: float | None) -> list[dict[s
         words = item.get("words") or []
         offset = offset_seconds(words[0].get("start")) if words else None
         at = utc_iso(started_ms + offset * 1000) if started_ms is not None and offset is not None else None
-        if role in ("tool_call_invocation", "tool_call_result"):
+        if role in _TOOL_ROLES:
             entries.append(_tool_turn(item, names, at))
         elif role in _ROLES:
             entries.append({"role": _ROLES[role], "text": item.get("content"), "at": at, "seconds": offset})
@@ -204,7 +211,7 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
         cost=_cost(call),
         recording_url=call.recording_url,
         recording_expires_at=signed_url_expiry(call.recording_url),
-        transcript=transcript(_transcript(items, call.start_timestamp)) if items is not None else None,
+        transcript_turns=_turn_count(items) if items is not None else None,
         summary=analysis.call_summary,
         vendor_fields=compact(
             {
@@ -219,7 +226,8 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
             }
         ),
     )
-    return ParsedEvent(event_type=event_type, session_id=session_id, update=update)
+    built = partial(_transcript, items, call.start_timestamp) if items is not None else None
+    return ParsedEvent(event_type=event_type, session_id=session_id, update=update, transcript=built)
 
 
 def retell_signature(tolerance_seconds: int, clock: Callable[[], float] = time.time) -> auth.Verifier:

@@ -8,12 +8,13 @@ The `event` field is not trusted: speaknode's own schema page labels a SessionSt
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
-from callvault.models import Agent, Channel, SessionUpdate, Status, add_seconds, transcript, utc_iso
+from callvault.models import Agent, Channel, SessionUpdate, Status, add_seconds, utc_iso
 from callvault.vendors.base import (
     ObjectList,
     ParsedEvent,
@@ -92,6 +93,10 @@ def _entry(item: HistoryItem) -> dict[str, Any]:
     return {"role": role, "text": item.content, "at": utc_iso(item.created_at), "tool": tool}
 
 
+def _transcript(history: list[HistoryItem]) -> list[dict[str, Any]]:
+    return [_entry(item) for item in history]
+
+
 def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
     envelope = parse_model(Envelope, payload)
     data = envelope.data or SessionData()
@@ -113,7 +118,7 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
         duration_seconds=data.duration_seconds,
         recording_url=data.audio_url,
         recording_expires_at=utc_iso(data.audio_url_expires_at),
-        transcript=transcript([_entry(item) for item in data.history]) if data.history is not None else None,
+        transcript_turns=len(data.history) if data.history is not None else None,  # one turn an item
         vendor_fields=compact(
             {
                 "telecom_provider": data.telecom_provider,
@@ -130,7 +135,8 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
             }
         ),
     )
-    return ParsedEvent(event_type=event_type, session_id=session_id, update=update)
+    built = partial(_transcript, data.history) if data.history is not None else None
+    return ParsedEvent(event_type=event_type, session_id=session_id, update=update, transcript=built)
 
 
 def auth_scheme(config: Settings) -> tuple[auth.Verifier, ...]:

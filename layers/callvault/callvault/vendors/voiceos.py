@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -17,7 +18,7 @@ from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
 from callvault.ingest import load_json
-from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, seconds_between, transcript, utc_iso
+from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, seconds_between, utc_iso
 from callvault.vendor_api import ApiClient, ApiError
 from callvault.vendors.base import (
     Listed,
@@ -109,6 +110,12 @@ def _locate(payload: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     return event, payload
 
 
+def _transcript(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    return [
+        {"role": _ROLES.get((m.role or "").lower(), "system"), "text": m.content, "at": utc_iso(m.created_at)} for m in messages
+    ]
+
+
 def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
     if not isinstance(payload, dict):
         raise PayloadError(f"expected a JSON object, got {type(payload).__name__}")
@@ -138,19 +145,13 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
         if conversation.cost_breakdown
         else None,
         recording_url=conversation.recording_url,
-        transcript=transcript(
-            [
-                {"role": _ROLES.get((m.role or "").lower(), "system"), "text": m.content, "at": utc_iso(m.created_at)}
-                for m in conversation.messages
-            ]
-        )
-        if conversation.messages is not None
-        else None,
+        transcript_turns=len(conversation.messages) if conversation.messages is not None else None,  # one turn a message
         vendor_fields=compact(
             {"account_id": conversation.account_id, "uri": conversation.uri, "telephony_provider": phone.provider}
         ),
     )
-    return ParsedEvent(event_type=event_type, session_id=session_id, update=update)
+    built = partial(_transcript, conversation.messages) if conversation.messages is not None else None
+    return ParsedEvent(event_type=event_type, session_id=session_id, update=update, transcript=built)
 
 
 def auth_scheme(config: Settings) -> tuple[auth.Verifier, ...]:
