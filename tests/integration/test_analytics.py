@@ -366,3 +366,20 @@ def test_compaction_leaves_a_day_whose_file_changed_while_merging(stored: Stored
     monkeypatch.setattr(analytics, "_put", real_put)
     assert sorted(set(stored.keys(analytics.day_prefix(analytics.EVENT_ROWS, day)))) == inputs  # no merged file left
     assert analytics.compact_day(analytics.EVENT_ROWS, day) == len(inputs)  # the next run merges
+
+
+def test_files_written_before_the_metric_columns_still_compact_and_answer(stored: Stored, tmp_path: Path) -> None:
+    """A stack upgraded to the metric columns keeps the files it wrote before: they read as
+    null in those columns (as Athena reads a Parquet file without a column), and a day holding
+    only such files still compacts."""
+    older = tuple(c for c in analytics.SESSION_COLUMNS if c.name not in analytics.METRIC_COLUMNS)
+    day = (NOW - timedelta(days=3)).date().isoformat()
+    for index in (1, 2):
+        row = {c.name: None for c in older} | {"vendor": "vapi", "session_id": f"old-{index}", "version": f"{index:040d}"}
+        key = f"{analytics.day_prefix(analytics.SESSION_VERSIONS, day)}{index:040d}-{index:040d}.parquet"
+        boto3.client("s3").put_object(Bucket=stored.bucket, Key=key, Body=analytics.parquet(older, [row]))
+    columns = ", ".join(analytics.METRIC_COLUMNS)
+    before = query(f"SELECT session_id, {columns} FROM sessions ORDER BY session_id", tmp_path)
+    assert before == [{"session_id": f"old-{i}", **dict.fromkeys(analytics.METRIC_COLUMNS)} for i in (1, 2)]
+    assert analytics.compact_day(analytics.SESSION_VERSIONS, day) == 2
+    assert query(f"SELECT session_id, {columns} FROM sessions ORDER BY session_id", tmp_path) == before

@@ -426,6 +426,13 @@ def _without(connection: Any, body: bytes, vendor: str, session_id: str) -> tupl
         return int(count), (rest, int(total) - int(count))
 
 
+def select_list(connection: Any, source: str, columns: Sequence[Column]) -> str:
+    """`columns` as a select list over `source` (DuckDB's read_parquet of some files): a column
+    added since those files were written is a typed null (as Athena reads it), not an error."""
+    present = {row[0] for row in connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}  # noqa: S608  # nosec B608
+    return ", ".join(c.name if c.name in present else f"CAST(NULL AS {c.sql}) AS {c.name}" for c in columns)
+
+
 # Compaction (functions/analytics_compact, daily): a finished day's files merged into one.
 
 COMPACT_DAYS = 30  # days looked at on each run, ending the day before yesterday (late versions land in old days)
@@ -461,8 +468,9 @@ def compact_day(table: str, day: str) -> int:
             paths.append(path)
         names = ", ".join(c.name for c in TABLES[table])
         files = ", ".join(f"'{p}'" for p in paths)
+        source = f"read_parquet([{files}], union_by_name = true)"
         merged = (
-            f"SELECT {names} FROM read_parquet([{files}], union_by_name = true)"  # noqa: S608 - our own names and paths  # nosec B608
+            f"SELECT * FROM (SELECT {select_list(connection, source, TABLES[table])} FROM {source})"  # noqa: S608 - our own names and paths  # nosec B608
             f" QUALIFY row_number() OVER (PARTITION BY {_ROW_KEYS[table]} ORDER BY {names}) = 1 ORDER BY {_ROW_KEYS[table]}"
         )
         _put(merged_key, _copy_out(connection, merged))
