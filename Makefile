@@ -116,6 +116,7 @@ bench: install
 	$(RUN) python -m bench.call_browser
 	$(RUN) python -m bench.events_out
 	$(RUN) python -m bench.analytics
+	$(RUN) python -m bench.call_metrics
 
 clean:
 	rm -rf .venv $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

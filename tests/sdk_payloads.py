@@ -29,6 +29,8 @@ from retell.types.phone_call_response import (
     CallAnalysis,
     CallCost,
     CallCostProductCost,
+    Latency,
+    LatencyE2E,
     PhoneCallResponse,
     TranscriptObject,
     TranscriptObjectWord,
@@ -61,6 +63,7 @@ def _words(text: str, start: float) -> list[TranscriptWithToolCallUtteranceWord]
     ]
 
 
+E2E = [780.0, 910.0, 1350.0]
 _TURNS = [
     ("agent", "Thanks for calling Lee Dental, how can I help?", 0.4),
     ("user", "I need to move my cleaning to Friday.", 4.1),
@@ -102,6 +105,10 @@ def retell_call(call_status: str = "ended", *, analyzed: bool = False, ended: bo
         transcript="\n".join(f"{'Agent' if r == 'agent' else 'User'}: {t}" for r, t, _ in _TURNS),
         transcript_object=[TranscriptObject(role=r, content=t, words=w) for (r, t, _), w in zip(_TURNS, words, strict=True)],
         transcript_with_tool_calls=with_tools,
+        # End-to-end latency (ms) at each turn change, as Retell reports it with the ended call.
+        latency=Latency(e2e=LatencyE2E(p50=910.0, p90=1262.0, p95=1306.0, p99=1341.2, min=780.0, max=1350.0, num=3, values=E2E))
+        if ended
+        else None,
         call_cost=CallCost(
             combined_cost=12.5,
             product_costs=[
@@ -143,7 +150,7 @@ def elevenlabs_conversation() -> dict[str, Any]:
     `data` of `post_call_transcription`)."""
     transcript = [
         ConversationHistoryTranscriptResponseModel(
-            role="agent", message="Hi, this is Lee Dental. How can I help?", time_in_call_secs=0
+            role="agent", message="Hi, this is Lee Dental. How can I help?", time_in_call_secs=0, interrupted=True
         ),
         ConversationHistoryTranscriptResponseModel(
             role="agent",
@@ -165,7 +172,9 @@ def elevenlabs_conversation() -> dict[str, Any]:
             ],
         ),
         ConversationHistoryTranscriptResponseModel(role="user", message="Can I move my cleaning to Friday?", time_in_call_secs=4),
-        ConversationHistoryTranscriptResponseModel(role="agent", message="Done: Friday at 10:30.", time_in_call_secs=12),
+        ConversationHistoryTranscriptResponseModel(
+            role="agent", message="Done: Friday at 10:30.", time_in_call_secs=12, interrupted=False
+        ),
     ]
     transcript[1], transcript[2] = transcript[2], transcript[1]
     conversation = GetConversationResponseModel(

@@ -71,11 +71,12 @@ def open_dataset(folder: Path) -> Any:
         files = folder / analytics.table_prefix(table)
         if any(files.glob(f"{analytics.DAY_COLUMN}=*/*.parquet")):
             pattern = str(files / f"{analytics.DAY_COLUMN}=*" / "*.parquet")
-            names = ", ".join(c.name for c in columns)
             day = analytics.DAY_COLUMN  # the hive partition, a string as in Athena (not a date)
             options = f"hive_partitioning = true, hive_types = {{'{day}': VARCHAR}}, union_by_name = true"
+            source = f"read_parquet('{pattern}', {options})"
+            names = analytics.select_list(connection, source, columns)  # files older than a column: null there
             # Our own names and a temporary folder in the text.
-            view = f"CREATE VIEW {table} AS SELECT {names}, {day} FROM read_parquet('{pattern}', {options})"  # noqa: S608  # nosec B608
+            view = f"CREATE VIEW {table} AS SELECT {names}, {day} FROM {source}"  # noqa: S608  # nosec B608
             connection.execute(view)
         else:  # no file yet: the same columns, no rows
             types = ", ".join(f"{c.name} {c.sql}" for c in columns)

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from callvault import analytics, config, erasure, reconcile, sessions, store
-from callvault.models import Recording, RecordingState
+from callvault.models import Recording, RecordingState, Session
 from callvault_local import deployed, sql
 from callvault_local.fake_vendor_apis import FakeVendorApi
 from callvault_local.streams import StreamDelivery, deliveries
@@ -133,6 +133,51 @@ def test_the_analysis_verdicts_where_the_vendor_gives_them(pipeline: dict[str, A
     assert rows["retell"]["analysis_success"] == analysis["call_successful"]
     assert rows["retell"]["sentiment"] == analysis["user_sentiment"]
     assert rows["speaknode"]["analysis_success"] is None and rows["speaknode"]["sentiment"] is None
+
+
+# Which vendor's payload fills which metric column (VENDORS.md "What teams expect"; null elsewhere).
+METRICS_FILLED = {
+    "vapi": set(analytics.METRIC_COLUMNS),
+    "cozmox": set(analytics.METRIC_COLUMNS),
+    "retell": {"latency_p50_ms", "latency_p90_ms", "agent_talk_seconds", "customer_talk_seconds"},
+    "elevenlabs": {"interruptions"},
+    "speaknode": {"interruptions", "agent_talk_seconds", "customer_talk_seconds"},
+    "agentsessions": set(),
+    "voiceos": set(),
+}
+
+
+def test_what_teams_measure_as_columns_where_the_vendor_says_it(pipeline: dict[str, Any], tmp_path: Path) -> None:
+    columns = analytics.METRIC_COLUMNS
+    rows = query(f"SELECT vendor, session_id, {', '.join(columns)} FROM sessions", tmp_path)
+    filled: dict[str, set[str]] = {}
+    for row in rows:
+        session = sessions.get_session(row["vendor"], row["session_id"])
+        assert session is not None
+        told = session.metrics.model_dump() if session.metrics else dict.fromkeys(columns)
+        assert {c: row[c] for c in columns} == told, row["vendor"]  # the read API's metrics, as columns
+        filled.setdefault(row["vendor"], set()).update(c for c in columns if row[c] is not None)
+    assert filled == METRICS_FILLED
+    retell = payload("retell/call-analyzed")["call"]["latency"]["e2e"]
+    (retell_row,) = [r for r in rows if r["vendor"] == "retell"]
+    assert (retell_row["latency_p50_ms"], retell_row["latency_p90_ms"]) == (retell["p50"], retell["p90"])
+
+
+def test_latency_and_interruptions(pipeline: dict[str, Any], tmp_path: Path) -> None:
+    rows = docs_query("latency_and_interruptions", tmp_path)
+    ended: dict[tuple[str, str | None], list[Session]] = {}
+    for vendor, session_id in set(pipeline["webhooks"] + pipeline["pulled"]):
+        session = sessions.get_session(vendor, session_id)
+        assert session is not None
+        if session.status is not None and session.status.value == "ended":
+            ended.setdefault((vendor, session.agent.id), []).append(session)
+    assert {(r["vendor"], r["agent_id"]): r["calls"] for r in rows} == {k: len(v) for k, v in ended.items()}
+    by_vendor = {r["vendor"]: r for r in rows if r["vendor"] in ("vapi", "retell", "elevenlabs", "agentsessions")}
+    assert by_vendor["vapi"]["median_latency_ms"] == 1270.0 and by_vendor["vapi"]["interruptions_per_call"] == 1.0
+    assert by_vendor["vapi"]["agent_talk_share"] == 3.0 / 5.0
+    assert by_vendor["retell"]["worst_p90_latency_ms"] == 1262.0 and by_vendor["retell"]["interruptions_per_call"] is None
+    assert by_vendor["elevenlabs"]["interruptions_per_call"] == 1.0 and by_vendor["elevenlabs"]["median_latency_ms"] is None
+    assert all(by_vendor["agentsessions"][c] is None for c in ("median_latency_ms", "interruptions_per_call", "agent_talk_share"))
 
 
 def test_volume_and_cost(pipeline: dict[str, Any], tmp_path: Path) -> None:
@@ -321,3 +366,20 @@ def test_compaction_leaves_a_day_whose_file_changed_while_merging(stored: Stored
     monkeypatch.setattr(analytics, "_put", real_put)
     assert sorted(set(stored.keys(analytics.day_prefix(analytics.EVENT_ROWS, day)))) == inputs  # no merged file left
     assert analytics.compact_day(analytics.EVENT_ROWS, day) == len(inputs)  # the next run merges
+
+
+def test_files_written_before_the_metric_columns_still_compact_and_answer(stored: Stored, tmp_path: Path) -> None:
+    """A stack upgraded to the metric columns keeps the files it wrote before: they read as
+    null in those columns (as Athena reads a Parquet file without a column), and a day holding
+    only such files still compacts."""
+    older = tuple(c for c in analytics.SESSION_COLUMNS if c.name not in analytics.METRIC_COLUMNS)
+    day = (NOW - timedelta(days=3)).date().isoformat()
+    for index in (1, 2):
+        row = {c.name: None for c in older} | {"vendor": "vapi", "session_id": f"old-{index}", "version": f"{index:040d}"}
+        key = f"{analytics.day_prefix(analytics.SESSION_VERSIONS, day)}{index:040d}-{index:040d}.parquet"
+        boto3.client("s3").put_object(Bucket=stored.bucket, Key=key, Body=analytics.parquet(older, [row]))
+    columns = ", ".join(analytics.METRIC_COLUMNS)
+    before = query(f"SELECT session_id, {columns} FROM sessions ORDER BY session_id", tmp_path)
+    assert before == [{"session_id": f"old-{i}", **dict.fromkeys(analytics.METRIC_COLUMNS)} for i in (1, 2)]
+    assert analytics.compact_day(analytics.SESSION_VERSIONS, day) == 2
+    assert query(f"SELECT session_id, {columns} FROM sessions ORDER BY session_id", tmp_path) == before

@@ -65,6 +65,7 @@ def test_session_contract_keys() -> None:
             "recording",
             "transcript",
             "summary",
+            "metrics",
             "events",
             "vendor_fields",
         ]

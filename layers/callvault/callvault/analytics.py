@@ -34,6 +34,7 @@ from callvault import archive, aws, store
 from callvault.changes import SessionChange, StoredEvent
 from callvault.config import settings
 from callvault.errors import StorageUnavailable
+from callvault.models import CallMetrics
 from callvault.observability import logger
 
 PREFIX = "analytics/"
@@ -61,6 +62,9 @@ def _col(name: str, kind: str) -> Column:
     return Column(name, sql, glue, presto)
 
 
+# models.CallMetrics' fields, each a column of its own name: the interruptions a count, the rest real.
+METRIC_COLUMNS = tuple(CallMetrics.model_fields)
+_COUNTED_METRICS = frozenset({"interruptions"})
 # The contract's `sessions` columns, then what teams measure where the vendor says it, then the
 # version's own bookkeeping (which change it was).
 SESSION_COLUMNS: tuple[Column, ...] = (
@@ -77,6 +81,7 @@ SESSION_COLUMNS: tuple[Column, ...] = (
     _col("summary", "text"),
     _col("analysis_success", "flag"),
     _col("sentiment", "text"),
+    *(_col(n, "count" if n in _COUNTED_METRICS else "real") for n in METRIC_COLUMNS),
     _col("event_count", "count"),
     _col("listed_at", "time"),
     _col("updated_at", "time"),
@@ -168,6 +173,13 @@ def _success(item: Mapping[str, Any]) -> bool | None:
     return None
 
 
+def _metric(metrics: Mapping[str, Any], name: str) -> float | int | None:
+    value = metrics.get(name)
+    if not isinstance(value, int | float) or isinstance(value, bool):  # absent: the vendor does not say
+        return None
+    return int(value) if name in _COUNTED_METRICS else float(value)
+
+
 def listed_at(item: Mapping[str, Any]) -> str | None:
     """The time the session is listed by (the `list_sk` prefix: DESIGN.md "Listing times")."""
     key = _text(item, store.LIST_SK_ATTR)
@@ -180,7 +192,7 @@ def session_row(change: SessionChange) -> dict[str, Any] | None:
     item = change.new
     if item is None or store.is_tombstone(item) or "session_id" not in item:
         return None
-    agent, cost = _document(item, "agent"), _document(item, "cost")
+    agent, cost, metrics = _document(item, "agent"), _document(item, "cost"), _document(item, store.METRICS_ATTR)
     sentiment = _vendor_field(item, "user_sentiment")
     turns = item.get(store.TRANSCRIPT_TURNS_ATTR, {}).get("N")
     return {
@@ -196,6 +208,7 @@ def session_row(change: SessionChange) -> dict[str, Any] | None:
         "summary": _text(item, "summary"),
         "analysis_success": _success(item),
         "sentiment": sentiment if isinstance(sentiment, str) else None,
+        **{name: _metric(metrics, name) for name in METRIC_COLUMNS},
         "event_count": int(_number(item, "event_count") or 0),
         "listed_at": _time(listed_at(item)),
         "updated_at": _time(_text(item, "updated_at")),
@@ -413,6 +426,13 @@ def _without(connection: Any, body: bytes, vendor: str, session_id: str) -> tupl
         return int(count), (rest, int(total) - int(count))
 
 
+def select_list(connection: Any, source: str, columns: Sequence[Column]) -> str:
+    """`columns` as a select list over `source` (DuckDB's read_parquet of some files): a column
+    added since those files were written is a typed null (as Athena reads it), not an error."""
+    present = {row[0] for row in connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}  # noqa: S608  # nosec B608
+    return ", ".join(c.name if c.name in present else f"CAST(NULL AS {c.sql}) AS {c.name}" for c in columns)
+
+
 # Compaction (functions/analytics_compact, daily): a finished day's files merged into one.
 
 COMPACT_DAYS = 30  # days looked at on each run, ending the day before yesterday (late versions land in old days)
@@ -448,8 +468,9 @@ def compact_day(table: str, day: str) -> int:
             paths.append(path)
         names = ", ".join(c.name for c in TABLES[table])
         files = ", ".join(f"'{p}'" for p in paths)
+        source = f"read_parquet([{files}], union_by_name = true)"
         merged = (
-            f"SELECT {names} FROM read_parquet([{files}], union_by_name = true)"  # noqa: S608 - our own names and paths  # nosec B608
+            f"SELECT * FROM (SELECT {select_list(connection, source, TABLES[table])} FROM {source})"  # noqa: S608 - our own names and paths  # nosec B608
             f" QUALIFY row_number() OVER (PARTITION BY {_ROW_KEYS[table]} ORDER BY {names}) = 1 ORDER BY {_ROW_KEYS[table]}"
         )
         _put(merged_key, _copy_out(connection, merged))

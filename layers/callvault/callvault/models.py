@@ -107,6 +107,27 @@ class EventRef(_Model):
     source: EventSource = "webhook"  # pull: filed by reconcile from the vendor's API
 
 
+class CallMetrics(_Model):
+    """What teams measure per call, where the vendor's payload says it; null where it does not.
+
+    The fields a vendor's report sets (even to null) are the ones that vendor reports: a report
+    missing one of them is partial (see `partial`)."""
+
+    interruptions: int | None = Field(default=None, description="Times the caller cut the agent off mid-speech.")
+    latency_p50_ms: float | None = Field(
+        default=None, description="Median of the agent's response latency over the call's turns, in milliseconds."
+    )
+    latency_p90_ms: float | None = Field(default=None, description="90th percentile of the same, in milliseconds.")
+    agent_talk_seconds: float | None = Field(default=None, description="Seconds the agent spoke.")
+    customer_talk_seconds: float | None = Field(default=None, description="Seconds the caller spoke.")
+
+    @property
+    def partial(self) -> bool:
+        """True when a metric its vendor reports is missing from this report: it fills what the
+        session lacks but never replaces a fuller report (store.partial_documents)."""
+        return any(getattr(self, name) is None for name in self.model_fields_set)
+
+
 class SessionUpdate(_Model):
     """What one webhook event says about its session. `None` means "this event does not say"."""
 
@@ -128,6 +149,7 @@ class SessionUpdate(_Model):
     transcript_turns: int | None = Field(default=None, ge=0)
     transcript: list[TranscriptEntry] | None = None
     summary: str | None = None
+    metrics: CallMetrics | None = None
     vendor_fields: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -159,6 +181,7 @@ class SessionSummary(_Model):
     cost: Cost | None = None
     recording: Recording = Field(default_factory=Recording)
     summary: str | None = None
+    metrics: CallMetrics | None = None
     vendor_fields: dict[str, Any] = Field(default_factory=dict)
 
 

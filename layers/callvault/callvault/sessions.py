@@ -21,6 +21,7 @@ from callvault import archive, store, vendors
 from callvault.errors import StorageUnavailable
 from callvault.models import (
     Agent,
+    CallMetrics,
     Channel,
     Cost,
     EventRef,
@@ -194,6 +195,7 @@ def summary_from_item(item: store.Item) -> SessionSummary:
     """A session item (DynamoDB form) in the normalized shape, without transcript and events."""
     duration = item.get("duration_seconds", {}).get("N")
     status, channel, cost = _string(item, "status"), _string(item, "channel"), _json_attr(item, "cost")
+    metrics = _json_attr(item, store.METRICS_ATTR)
     return SessionSummary(
         vendor=_string(item, "vendor") or "",
         session_id=_string(item, "session_id") or "",
@@ -210,6 +212,7 @@ def summary_from_item(item: store.Item) -> SessionSummary:
         cost=Cost.model_validate(cost) if cost is not None else None,
         recording=store.recording_from_item(item),
         summary=_string(item, "summary"),
+        metrics=CallMetrics.model_validate(metrics) if metrics is not None else None,
         vendor_fields={
             name.removeprefix(store.VENDOR_FIELD_PREFIX): json.loads(value["S"])
             for name, value in item.items()

@@ -58,6 +58,7 @@ MAX_SUMMARY_BYTES = 2_048  # most summaries are a paragraph: listed without an S
 MAX_DOCUMENT_BYTES = 1_024  # agent, cost, each vendor field
 MAX_VENDOR_FIELDS_BYTES = 1_024  # all vendor fields together
 TRANSCRIPT_ATTR = "transcript"
+METRICS_ATTR = "metrics"  # models.CallMetrics as JSON, its known fields only
 TRANSCRIPT_TURNS_ATTR = "transcript_turns"
 # A reference: {"M": {"raw": {"S": the raw body's key}}}; the bucket is the stack's, the webhook
 # is in the key. A map, so it cannot be mistaken for an inline value (a string) under the same
@@ -275,6 +276,8 @@ def session_attributes(update: SessionUpdate, source: EventRecord | None) -> tup
         put("agent", _json(update.agent.model_dump()), MAX_DOCUMENT_BYTES)
     if update.cost is not None:
         put("cost", _json(update.cost.model_dump()), MAX_DOCUMENT_BYTES)
+    if update.metrics is not None:  # the known ones only: about 130 bytes for all five
+        put(METRICS_ATTR, _json(update.metrics.model_dump(exclude_none=True)), MAX_DOCUMENT_BYTES)
     if update.recording_url is not None:
         # Inline or not at all: the copier's claim and the stream filter read it from the item.
         recording = recording_values(Recording(source_url=update.recording_url, expires_at=update.recording_expires_at))
@@ -292,7 +295,9 @@ def partial_documents(update: SessionUpdate) -> set[str]:
     that lacks them but never replace what another event told in full (a status-update's bare
     agent id after the end-of-call report's id and name)."""
     documents = {"agent": update.agent, "cost": update.cost}
-    return {name for name, value in documents.items() if value is not None and None in value.model_dump().values()}
+    partial = {name for name, value in documents.items() if value is not None and None in value.model_dump().values()}
+    # A vendor never tells some metrics: a report is partial when it lacks one its vendor tells.
+    return partial | ({METRICS_ATTR} if update.metrics is not None and update.metrics.partial else set())
 
 
 def transcript_turns(update: SessionUpdate) -> int:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from callvault.auth import Headers, Verifier
 from callvault.config import Settings
-from callvault.models import Agent, SessionUpdate, Status, format_utc, utc_iso, with_transcript
+from callvault.models import Agent, CallMetrics, SessionUpdate, Status, format_utc, utc_iso, with_transcript
 
 if TYPE_CHECKING:
     from callvault.vendor_api import ApiClient
@@ -271,3 +271,80 @@ def signed_url_expiry(url: str | None) -> str | None:
             return format_utc(start + timedelta(seconds=int(lifetime)))
     expires = query.get("expires")
     return utc_iso(expires) if expires and expires.isascii() and expires.isdigit() and len(expires) <= 11 else None
+
+
+# Per-call metrics (models.CallMetrics): each vendor's `metrics_of` reads its final report once,
+# apart from the transcript's mapping, as plain JSON: a surprising value costs only that value.
+
+_INFINITY = float("inf")
+
+
+def number(value: Any) -> float | None:
+    """A finite JSON number (a boolean is not one), else None."""
+    kind = type(value)
+    return float(value) if (kind is int or kind is float) and -_INFINITY < value < _INFINITY else None
+
+
+def json_at(value: Any, *path: str) -> Any:
+    """`value[path[0]][path[1]]...` through JSON objects; None where one is missing or not an object."""
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def objects(value: Any) -> list[dict[str, Any]]:
+    """The JSON objects of a list (anything else: none)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """The `fraction` percentile of `values`, linear between the closest ranks (numpy's default); None for none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * fraction
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return round(ordered[low] + (ordered[high] - ordered[low]) * (rank - low), 3)
+
+
+NUMBER_TYPES = (int, float)  # JSON's numbers, by exact type: a boolean is not one
+
+
+@dataclass(slots=True)
+class TalkTime:
+    """Seconds spoken by each side, summed over its turns that say when they began and ended
+    (None for a side none of whose turns say it)."""
+
+    agent: float | None = None
+    customer: float | None = None
+
+    def add(self, agent_side: bool, seconds: float | None) -> None:
+        """Count a turn that lasted `seconds` (None, negative or infinite: skipped)."""
+        if seconds is not None and 0 <= seconds < _INFINITY:
+            if agent_side:
+                self.agent = (self.agent or 0.0) + seconds
+            else:
+                self.customer = (self.customer or 0.0) + seconds
+
+    def span(self, agent_side: bool, start: Any, end: Any) -> None:
+        """Count a turn from `start` to `end` (seconds into the call; JSON numbers, else skipped)."""
+        if type(start) in NUMBER_TYPES and type(end) in NUMBER_TYPES:
+            self.add(agent_side, end - start)
+
+    def seconds(self) -> tuple[float | None, float | None]:
+        """(agent, customer), to the millisecond."""
+        return (
+            round(self.agent, 3) if self.agent is not None else None,
+            round(self.customer, 3) if self.customer is not None else None,
+        )
+
+
+def call_metrics(**reported: Any) -> CallMetrics | None:
+    """The metrics a vendor reports, each one named (None where this report does not say it):
+    a report missing one is partial. None when the report tells none of them."""
+    if all(value is None for value in reported.values()):
+        return None
+    return CallMetrics(**reported)

@@ -35,7 +35,7 @@ from callvault.auth import AuthError, Headers
 from callvault.config import Settings
 from callvault.download import DownloadError
 from callvault.ingest import load_json
-from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, offset_seconds, utc_iso
+from callvault.models import CallMetrics, Channel, Cost, SessionUpdate, Status, add_seconds, offset_seconds, utc_iso
 from callvault.secrets import api_key_for
 from callvault.vendor_api import ApiClient
 from callvault.vendors.base import (
@@ -51,8 +51,11 @@ from callvault.vendors.base import (
     VendorItem,
     VendorModel,
     agent,
+    call_metrics,
     compact,
     cursor_pages,
+    json_at,
+    objects,
     parse_model,
     require_session_id,
 )
@@ -205,7 +208,18 @@ def _channel_and_numbers(metadata: Metadata) -> tuple[Channel | None, str | None
     return None, None, None
 
 
-def _transcription(data: Data, session_id: str) -> tuple[SessionUpdate, Callable[[], list[dict[str, Any]]] | None]:
+def metrics_of(payload: Any) -> CallMetrics | None:
+    """A conversation's interruptions: its agent turns marked `interrupted` (the SDK's transcript
+    turn models). Its turns say when they began (`time_in_call_secs`) but not when they ended,
+    and the names of `conversation_turn_metrics` are not documented: no talk time, no latency."""
+    marked = [turn.get("interrupted") for turn in objects(json_at(payload, "data", "transcript")) if turn.get("role") == "agent"]
+    told = [flag for flag in marked if type(flag) is bool]
+    return call_metrics(interruptions=sum(told) if told else None)
+
+
+def _transcription(
+    data: Data, session_id: str, metrics: CallMetrics | None
+) -> tuple[SessionUpdate, Callable[[], list[dict[str, Any]]] | None]:
     """The conversation's facts, and what builds its transcript's turns (when it has a transcript)."""
     metadata = parse_model(Metadata, data.metadata or {})
     analysis = data.analysis or Analysis()
@@ -226,6 +240,7 @@ def _transcription(data: Data, session_id: str) -> tuple[SessionUpdate, Callable
         cost=Cost(total_usd=metadata.cost_fiat, breakdown=credits) if metadata.cost_fiat is not None or credits else None,
         transcript_turns=_turn_count(data.transcript) if data.transcript is not None else None,
         summary=analysis.transcript_summary,
+        metrics=metrics if over else None,
         # Whatever its length, the audio is had from the API (a long call's post_call_audio is refused).
         recording_url=audio_url(session_id) if data.has_audio or metadata.has_audio else None,
         vendor_fields=compact(
@@ -277,7 +292,7 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
     event_type = envelope.type or "unknown"
     session_id = require_session_id(data.conversation_id)
     if event_type == TRANSCRIPTION:
-        update, transcript = _transcription(data, session_id)
+        update, transcript = _transcription(data, session_id, metrics_of(payload))
         return ParsedEvent(event_type, session_id, update, transcript=transcript)
     if event_type == INITIATION_FAILURE:
         return ParsedEvent(event_type, session_id, _initiation_failure(data))

@@ -28,7 +28,7 @@ from callvault import auth
 from callvault.auth import AuthError, Headers
 from callvault.config import Settings
 from callvault.ingest import load_json
-from callvault.models import Channel, Cost, SessionUpdate, Status, add_seconds, offset_seconds, utc_iso
+from callvault.models import CallMetrics, Channel, Cost, SessionUpdate, Status, add_seconds, offset_seconds, utc_iso
 from callvault.vendor_api import ApiClient
 from callvault.vendors.base import (
     Listed,
@@ -37,12 +37,17 @@ from callvault.vendors.base import (
     PayloadError,
     Pulled,
     Reconciler,
+    TalkTime,
     VendorAdapter,
     VendorItem,
     VendorModel,
     agent,
+    call_metrics,
     compact,
     cursor_pages,
+    json_at,
+    number,
+    objects,
     parse_model,
     require_session_id,
     signed_url_expiry,
@@ -185,6 +190,31 @@ def _cost(call: CallInfo) -> Cost | None:
     return Cost(total_usd=total, breakdown=call.call_cost)
 
 
+# The events that carry the ended call whole (the SDK's `PhoneCallResponse`/`WebCallResponse`).
+_REPORTS = frozenset({"call_ended", "call_analyzed"})
+
+
+def metrics_of(payload: Any) -> CallMetrics | None:
+    """An ended call's metrics: `latency.e2e` p50/p90 ("from user stops talking to agent start
+    talking", milliseconds) and talk time from each utterance's first and last word (`start`,
+    `end`: seconds into the call). Retell's call says nothing of interruptions."""
+    call = json_at(payload, "call") or json_at(payload, "data")
+    e2e = json_at(call, "latency", "e2e")
+    talk = TalkTime()
+    utterances = json_at(call, "transcript_object")
+    for item in objects(utterances if utterances is not None else json_at(call, "transcript_with_tool_calls")):
+        role, words = item.get("role"), item.get("words")
+        if role in _ROLES and isinstance(words, list) and words:  # the first and last word only: a long call has thousands
+            talk.span(role == "agent", json_at(words[0], "start"), json_at(words[-1], "end"))
+    agent_seconds, customer_seconds = talk.seconds()
+    return call_metrics(
+        latency_p50_ms=number(json_at(e2e, "p50")),
+        latency_p90_ms=number(json_at(e2e, "p90")),
+        agent_talk_seconds=agent_seconds,
+        customer_talk_seconds=customer_seconds,
+    )
+
+
 def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
     envelope = parse_model(Envelope, payload)
     call = envelope.call or envelope.data or CallInfo()
@@ -213,6 +243,7 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
         recording_expires_at=signed_url_expiry(call.recording_url),
         transcript_turns=_turn_count(items) if items is not None else None,
         summary=analysis.call_summary,
+        metrics=metrics_of(payload) if event_type in _REPORTS else None,
         vendor_fields=compact(
             {
                 "user_sentiment": analysis.user_sentiment,

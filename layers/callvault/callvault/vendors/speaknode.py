@@ -8,20 +8,25 @@ The `event` field is not trusted: speaknode's own schema page labels a SessionSt
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
-from callvault.models import Agent, Channel, SessionUpdate, Status, add_seconds, utc_iso
+from callvault.models import Agent, CallMetrics, Channel, SessionUpdate, Status, add_seconds, utc_iso
 from callvault.vendors.base import (
     ObjectList,
     ParsedEvent,
+    TalkTime,
     VendorAdapter,
     VendorItem,
     VendorModel,
+    call_metrics,
     compact,
+    json_at,
+    objects,
     parse_model,
     require_session_id,
 )
@@ -97,6 +102,40 @@ def _transcript(history: list[HistoryItem]) -> list[dict[str, Any]]:
     return [_entry(item) for item in history]
 
 
+_AGENT_ROLES = frozenset({"agent", "assistant"})
+
+
+def _spoke_for(began: Any, ended: Any) -> float | None:
+    """Seconds from one ISO 8601 time to another (both with a zone, or neither); None when unreadable."""
+    if type(began) is not str or type(ended) is not str:
+        return None
+    try:
+        return (datetime.fromisoformat(ended) - datetime.fromisoformat(began)).total_seconds()  # 3.11 reads `Z` too
+    except (ValueError, TypeError):  # unreadable, or one with a zone and one without
+        return None
+
+
+def metrics_of(payload: Any) -> CallMetrics | None:
+    """A completed conversation's interruptions (its agent turns marked `interrupted`) and talk
+    time (each turn's `metrics.started_speaking_at` to `stopped_speaking_at`). Its turns' latency
+    figures (`e2e_latency`, ...) come with no unit in speaknode's documents: left out."""
+    talk, told = TalkTime(), []
+    for item in objects(json_at(payload, "data", "history")):
+        role = item.get("role")
+        side = role.lower() if isinstance(role, str) else ""
+        if side in _AGENT_ROLES and type(item.get("interrupted")) is bool:
+            told.append(item["interrupted"])
+        timing = item.get("metrics")
+        if (side in _AGENT_ROLES or side == "user") and isinstance(timing, dict):
+            talk.add(side != "user", _spoke_for(timing.get("started_speaking_at"), timing.get("stopped_speaking_at")))
+    agent_seconds, customer_seconds = talk.seconds()
+    return call_metrics(
+        interruptions=sum(told) if told else None,
+        agent_talk_seconds=agent_seconds,
+        customer_talk_seconds=customer_seconds,
+    )
+
+
 def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
     envelope = parse_model(Envelope, payload)
     data = envelope.data or SessionData()
@@ -119,6 +158,7 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
         recording_url=data.audio_url,
         recording_expires_at=utc_iso(data.audio_url_expires_at),
         transcript_turns=len(data.history) if data.history is not None else None,  # one turn an item
+        metrics=metrics_of(payload) if complete else None,
         vendor_fields=compact(
             {
                 "telecom_provider": data.telecom_provider,

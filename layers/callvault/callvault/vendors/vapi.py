@@ -14,6 +14,7 @@ answers with a redirect to a short-lived URL.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator
 from functools import partial
@@ -27,10 +28,11 @@ from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
 from callvault.ingest import load_json
-from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, offset_seconds, utc_iso
+from callvault.models import Agent, CallMetrics, Channel, Cost, SessionUpdate, Status, offset_seconds, utc_iso
 from callvault.secrets import api_key_for
 from callvault.vendor_api import ApiClient, ApiError
 from callvault.vendors.base import (
+    NUMBER_TYPES,
     Fetch,
     Listed,
     ObjectList,
@@ -41,8 +43,13 @@ from callvault.vendors.base import (
     VendorAdapter,
     VendorItem,
     VendorModel,
+    call_metrics,
     compact,
+    json_at,
+    number,
+    objects,
     parse_model,
+    percentile,
     require_session_id,
 )
 
@@ -269,6 +276,43 @@ def _cost(message: Message, call: CallInfo) -> Cost | None:
     return Cost(total_usd=total, breakdown=breakdown)
 
 
+def _talk_time(messages: list[Any]) -> tuple[float | None, float | None]:
+    """Seconds the agent and the customer spoke: each spoken message's `endTime - time` (epoch
+    milliseconds, or seconds). One tight pass: a report carries every message of the call."""
+    spoken = {"user": 0.0, "bot": 0.0, "assistant": 0.0}
+    timed: set[str] = set()
+    for item in messages:
+        if type(item) is dict and (role := item.get("role")) in spoken:
+            start: Any = item.get("time")
+            end: Any = item.get("endTime")
+            if type(start) in NUMBER_TYPES and type(end) in NUMBER_TYPES and -math.inf < start <= end < math.inf:
+                spoken[role] += (end - start) / 1000 if start >= 1e11 else end - start
+                timed.add(role)
+    agent = round(spoken["bot"] + spoken["assistant"], 3) if timed - {"user"} else None
+    return agent, round(spoken["user"], 3) if "user" in timed else None
+
+
+def metrics_of(payload: Any) -> CallMetrics | None:
+    """An end-of-call report's metrics (the SDK's `Artifact.performanceMetrics`, a
+    `PerformanceMetrics`): latency percentiles over `turnLatencies[].turnLatency` (milliseconds),
+    interruptions from `numAssistantInterrupted` ("the number of times the assistant was
+    interrupted by the user"), and talk time from each spoken message's `time` and `endTime`."""
+    message = json_at(payload, "message")
+    performance = json_at(message, "artifact", "performanceMetrics")
+    turns = objects(json_at(performance, "turnLatencies"))
+    latencies = [n for turn in turns if (n := number(turn.get("turnLatency"))) is not None]
+    interrupted = number(json_at(performance, "numAssistantInterrupted"))
+    messages = json_at(message, "artifact", "messages") or json_at(message, "messages")
+    agent_seconds, customer_seconds = _talk_time(messages if isinstance(messages, list) else [])
+    return call_metrics(
+        interruptions=int(interrupted) if interrupted is not None and interrupted >= 0 else None,
+        latency_p50_ms=percentile(latencies, 0.5),
+        latency_p90_ms=percentile(latencies, 0.9),
+        agent_talk_seconds=agent_seconds,
+        customer_talk_seconds=customer_seconds,
+    )
+
+
 def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
     envelope = parse_model(Envelope, payload)
     message = envelope.message or Message()
@@ -304,6 +348,7 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
         recording_url=_recording_url(message),
         transcript_turns=_turn_count(items) if items is not None else None,
         summary=analysis.summary or message.summary,
+        metrics=metrics_of(payload) if report else None,
         vendor_fields=compact(
             {
                 "org_id": call.org_id,
