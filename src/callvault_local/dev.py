@@ -375,6 +375,7 @@ class DevStack:
     stopped: threading.Event = field(default_factory=threading.Event)
     streams: list[StreamDelivery] = field(default_factory=list)
     bus: LocalBus | None = None
+    queue_functions: list[str] = field(default_factory=list)  # fed by an SQS queue (queues.py)
 
     @property
     def stream_functions(self) -> list[str]:
@@ -429,17 +430,23 @@ def start(
     stopped = threading.Event()
     import boto3
 
-    from callvault_local import bus, stack
+    from callvault_local import bus, queues, stack
 
     session = boto3.Session(region_name=os.environ["AWS_DEFAULT_REGION"])
     stack.create(session, secrets=local_secrets())
-    events_out = bus.start(session, stopped, lambda line: print(line, file=log, flush=True))  # before the streams run
+
+    def say(line: str) -> None:
+        print(line, file=log, flush=True)
+
+    events_out = bus.start(session, stopped, say)  # before the streams run
+    queue_fed = queues.start(session, stopped, say)  # the erasure queue's: an erasure cut short goes on
     api = LocalApi()
     for compiled in api.routes:  # import every handler now: a broken one fails the start, not a request
         load_handler(compiled.route.code_uri, compiled.route.handler, compiled.route.function)
     api_server = make_api_server(api, "127.0.0.1", port, log, local_ui(api), listener=api_listener)
     threading.Thread(target=api_server.serve_forever, name="api", daemon=True).start()
     dev = DevStack(api_server, moto_server, api_server.server_address[1], moto_port, api, stopped, bus=events_out)
+    dev.queue_functions = [source.function for source in queue_fed]
     if streams:
         dev.streams = start_stream_deliveries(dev.stopped, log)
     return dev
@@ -494,6 +501,7 @@ def banner(dev: DevStack) -> str:
         f"table: {LOCAL_TABLE}   bucket: {LOCAL_BUCKET}   region: {os.environ['AWS_DEFAULT_REGION']}",
         "",
         f"Stream-triggered (recordings copied from loopback URLs too): {', '.join(dev.stream_functions) or 'none'}",
+        f"Queue-triggered (an erasure cut short goes on): {', '.join(dev.queue_functions) or 'none'}",
         *(bus.banner_lines(dev.bus, here.flags()) if dev.bus else []),
         "",
         f"Call browser: {dev.url}/ui/",
