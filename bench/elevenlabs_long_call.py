@@ -12,14 +12,14 @@ made per archived recording, from the fake API's own count.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers/callvault"), str(ROOT / "src")]
+
+from bench import _stack  # noqa: E402 - after the path is set
 
 MINUTES = 60
 KEY = "bench-xi-key"
@@ -68,59 +68,32 @@ def _child(mode: str) -> None:
         stored = boto3.client("dynamodb").get_item(TableName="callvault-sessions", Key=key)["Item"]
         assert stored["recording_content_type"]["S"] == "audio/mpeg"
         total = int(stored["recording_bytes"]["N"])
-    elapsed = time.perf_counter() - start
-    status = Path("/proc/self/status").read_text()  # VmHWM: this process's own peak
-    peak_mb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
-    print(json.dumps({"bytes": total, "seconds": elapsed, "peak_rss_mb": peak_mb}))
-
-
-def _run(mode: str, env: dict[str, str]) -> dict[str, float]:
-    out = subprocess.run(  # noqa: S603 - this very file
-        [sys.executable, "-m", "bench.elevenlabs_long_call", "--child", mode],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    _stack.report(total, time.perf_counter() - start)
 
 
 def main() -> None:
     from datetime import UTC, datetime, timedelta
 
-    import boto3
-
-    from callvault_local import dev, stack
     from callvault_local.fake_vendor_apis import MP3_BYTES_PER_SECOND, FakeVendorApi
-    from callvault_local.offline import isolate
 
-    isolate("bench")
-    moto_server, moto_port = dev.start_moto(0)
-    dev.configure_environment(moto_port)
-    os.environ.update(RECORDING_TIMEOUT_SECONDS="600", POWERTOOLS_METRICS_DISABLED="true")
-    stack.create(boto3.Session())
+    def run(mode: str) -> dict[str, float]:
+        return _stack.run_child("bench.elevenlabs_long_call", mode, env=env)
+
     size = MINUTES * 60 * MP3_BYTES_PER_SECOND
-    api = FakeVendorApi("elevenlabs", key=KEY, audio_bytes=size)
-    api.start()
-    api.add(CONVERSATION, datetime.now(UTC) - timedelta(hours=1))
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(sys.path[:3]),
-        "CALLVAULT_API_URL_ELEVENLABS": api.url,
-        "CALLVAULT_API_KEY_ELEVENLABS": KEY,
-    }
-    try:
-        _run("read", env)  # warm the OS caches
-        read = _run("read", env)
-        before = api.requests["recording"]
-        copy = _run("copy", env)
-        requests = api.requests["recording"] - before
-        baseline = _run("baseline", env)
-    finally:
-        api.stop()
-        moto_server.shutdown()
+    with _stack.moto_stack():
+        api = FakeVendorApi("elevenlabs", key=KEY, audio_bytes=size)
+        api.start()
+        api.add(CONVERSATION, datetime.now(UTC) - timedelta(hours=1))
+        env = _stack.child_env(CALLVAULT_API_URL_ELEVENLABS=api.url, CALLVAULT_API_KEY_ELEVENLABS=KEY)
+        try:
+            run("read")  # warm the OS caches
+            read = run("read")
+            before = api.requests["recording"]
+            copy = run("copy")
+            requests = api.requests["recording"] - before
+            baseline = run("baseline")
+        finally:
+            api.stop()
     mb = size / 1e6
     read_rate, copy_rate = read["bytes"] / read["seconds"] / 1e6, copy["bytes"] / copy["seconds"] / 1e6
     print(f"== A {MINUTES}-minute ElevenLabs call's audio ({mb:.1f} MB MP3, 128 kbit/s) from a loopback fake API into S3 (moto)")

@@ -18,6 +18,7 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +81,13 @@ def _bare_delete(session_id: str) -> None:
     store.delete_items(items)
 
 
-def measure() -> dict[str, Any]:
+@contextlib.contextmanager
+def _in_moto() -> Iterator[Any]:
+    """moto in this process with the stack created; yields the cozmox webhook's handler."""
     import boto3
     from moto import mock_aws
 
-    from callvault import aws, erasure
+    from callvault import aws
     from callvault_local import moto_patches, stack
     from callvault_local.functions import load_handler
 
@@ -93,29 +96,52 @@ def measure() -> dict[str, Any]:
     with mock_aws():
         aws.reset()
         stack.create(boto3.Session())
+        try:
+            yield handler
+        finally:
+            aws.reset()
+
+
+def _counting() -> Counter[str]:
+    """From now on, each request of the shared S3 and DynamoDB clients, counted by operation."""
+    from callvault import aws
+
+    seen: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        seen[model.name] += 1
+
+    for client in (aws.s3(), aws.dynamodb()):
+        client.meta.events.register("after-call", count)
+    return seen
+
+
+def _timed_erase(session_id: str) -> tuple[Any, float]:
+    """The erasure of `session_id` (cozmox) and the seconds it took."""
+    from callvault import erasure
+
+    start = time.perf_counter()
+    done = erasure.erase("cozmox", session_id, who="bench")
+    seconds = time.perf_counter() - start
+    assert done is not None
+    return done, seconds
+
+
+def measure() -> dict[str, Any]:
+    with _in_moto() as handler:
         for session_id in ("call_erased", "call_floor"):
             _deliver(handler, session_id, EVENTS)
             _recording(session_id)
         for other in range(OTHER_SESSIONS):
             _deliver(handler, f"call_other-{other}", 5)
-        seen: Counter[str] = Counter()
-
-        def count(model: Any, **_: Any) -> None:
-            seen[model.name] += 1
-
-        for client in (aws.s3(), aws.dynamodb()):
-            client.meta.events.register("after-call", count)
-        start = time.perf_counter()
-        done = erasure.erase("cozmox", "call_erased", who="bench")
-        erase_seconds = time.perf_counter() - start
-        assert done is not None
+        seen = _counting()
+        done, erase_seconds = _timed_erase("call_erased")
         erase_requests = Counter(seen)
         seen.clear()
         start = time.perf_counter()
         _bare_delete("call_floor")
         floor_seconds = time.perf_counter() - start
         floor_requests = Counter(seen)
-        aws.reset()
     return {
         "removed": done.counts(),
         "erase_seconds": erase_seconds,
@@ -161,32 +187,11 @@ def _other_key(session_id: str, event_id: str, received: Any) -> str:
 def measure_scale(others: int) -> dict[str, Any]:
     """Erase one SCALE_EVENTS-event session beside `others` other bodies of its day: requests by
     operation, seconds, what was removed."""
-    import boto3
-    from moto import mock_aws
-
-    from callvault import aws, erasure
-    from callvault_local import moto_patches, stack
-    from callvault_local.functions import load_handler
-
-    moto_patches.apply()
-    handler = load_handler(ROOT / "functions/cozmox_server_messages", "app.lambda_handler", "CozmoxServerMessagesFunction")
-    with mock_aws():
-        aws.reset()
-        stack.create(boto3.Session())
+    with _in_moto() as handler:
         _deliver(handler, "call_erased", SCALE_EVENTS)
         _other_bodies(others)
-        seen: Counter[str] = Counter()
-
-        def count(model: Any, **_: Any) -> None:
-            seen[model.name] += 1
-
-        for client in (aws.s3(), aws.dynamodb()):
-            client.meta.events.register("after-call", count)
-        start = time.perf_counter()
-        done = erasure.erase("cozmox", "call_erased", who="bench")
-        seconds = time.perf_counter() - start
-        assert done is not None
-        aws.reset()
+        seen = _counting()
+        done, seconds = _timed_erase("call_erased")
     return {"others": others, "requests": Counter(seen), "seconds": seconds, "removed": done.counts()}
 
 

@@ -15,9 +15,7 @@ The child processes hide awscrt, as the Lambda runtime's boto3 has none.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -27,6 +25,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers/callvault"), str(ROOT / "src")]
+
+from bench import _stack  # noqa: E402 - after the path is set
 
 SIZE = 200 * 1024 * 1024
 CHUNK = 1024 * 1024
@@ -169,50 +169,26 @@ def _child(mode: str, url: str) -> None:
             TableName="callvault-sessions", Key={"pk": {"S": store.session_pk("speaknode", "bench")}, "sk": {"S": "SESSION"}}
         )["Item"]
         total = int(item["recording_bytes"]["N"])
-    elapsed = time.perf_counter() - start
-    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec.
-    status = Path("/proc/self/status").read_text()
-    peak_mb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
-    print(json.dumps({"bytes": total, "seconds": elapsed, "peak_rss_mb": peak_mb}))
-
-
-def _run(mode: str, url: str, env: dict[str, str]) -> dict[str, float]:
-    out = subprocess.run(  # noqa: S603 - this very file
-        [sys.executable, "-m", "bench.recordings", "--child", mode, url],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    _stack.report(total, time.perf_counter() - start)
 
 
 def main() -> None:
-    import boto3
+    def run(mode: str, audio_url: str) -> dict[str, float]:
+        return _stack.run_child("bench.recordings", mode, audio_url, env=env)
 
-    from callvault_local import dev, stack
-    from callvault_local.offline import isolate
-
-    isolate("bench")
-    moto_server, moto_port = dev.start_moto(0)
-    dev.configure_environment(moto_port)
-    os.environ.update(RECORDING_TIMEOUT_SECONDS="600", POWERTOOLS_METRICS_DISABLED="true")
-    stack.create(boto3.Session())
-    server, url = serve_audio()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path[:3])}
-    try:
-        _run("read", url, env)  # warm the OS caches
-        read = _run("read", url, env)
-        copy = _run("copy", url, env)
-        upload = _run("upload", url, env)
-        intake = _run("intake", url, env)
-        baseline = _run("baseline", url, env)
-        small = _run("copy", url.replace("/call.wav", "/small.wav"), env)
-    finally:
-        server.shutdown()
-        moto_server.shutdown()
+    with _stack.moto_stack():
+        server, url = serve_audio()
+        env = _stack.child_env()
+        try:
+            run("read", url)  # warm the OS caches
+            read = run("read", url)
+            copy = run("copy", url)
+            upload = run("upload", url)
+            intake = run("intake", url)
+            baseline = run("baseline", url)
+            small = run("copy", url.replace("/call.wav", "/small.wav"))
+        finally:
+            server.shutdown()
     mb = SIZE / 1024 / 1024
     read_rate, copy_rate = read["bytes"] / read["seconds"] / 2**20, copy["bytes"] / copy["seconds"] / 2**20
     print(f"== Copying a {mb:.0f} MB recording from a loopback server into S3 (moto endpoint), fresh process each")

@@ -37,6 +37,7 @@ from callvault import config, secrets, store, vendors  # noqa: E402
 from callvault_local import moto_patches, stack  # noqa: E402
 from callvault_local.apigw import LambdaContext, http_event  # noqa: E402
 from callvault_local.functions import load_handler  # noqa: E402
+from callvault_local.streams import StreamDelivery, deliveries  # noqa: E402
 from callvault_local.template import routes  # noqa: E402
 from tests.media import MediaHost  # noqa: E402
 
@@ -230,3 +231,20 @@ class Stored:
 @pytest.fixture
 def stored(local_stack: stack.LocalStack) -> Stored:
     return Stored(local_stack.table_name, local_stack.bucket_name)
+
+
+@pytest.fixture
+def recording_timeout_seconds() -> str | None:
+    """RECORDING_TIMEOUT_SECONDS for `copier` (None: the function's own); a module overrides it."""
+    return None
+
+
+@pytest.fixture
+def copier(stored: Stored, monkeypatch: pytest.MonkeyPatch, recording_timeout_seconds: str | None) -> StreamDelivery:
+    """The recording function, fed from the table's stream (loopback allowed, as in `make dev`)."""
+    monkeypatch.setenv("RECORDING_ALLOW_LOOPBACK", "true")
+    if recording_timeout_seconds is not None:
+        monkeypatch.setenv("RECORDING_TIMEOUT_SECONDS", recording_timeout_seconds)
+    config.settings.cache_clear()
+    (delivery,) = deliveries(stored.table, only="RecordingsArchiveFunction", backoff_seconds=0, log=lambda _: None)
+    return delivery

@@ -15,18 +15,18 @@ import base64
 import json
 import os
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from callvault_local.apigw import LambdaContext
-from callvault_local.functions import load_handler
-from callvault_local.template import TEMPLATE, load
+from callvault_local import queues
+from callvault_local.template import load
 
 LOCAL_BUS = "callvault-events"
 WATCH_QUEUE = "callvault-events-watch"
-NOTIFY_QUEUE = "callvault-notify"
-NOTIFY_DEAD_LETTER_QUEUE = "callvault-notify-dead-letters"
+# The template's queues, named by their logical ids (queues.py).
+NOTIFY_QUEUE = "NotifyQueue"
+NOTIFY_DEAD_LETTER_QUEUE = "NotifyDeadLetterQueue"
 # What `make dev` signs with when CALLVAULT_NOTIFY_SECRET is not set (printed at start).
 DEV_NOTIFY_SECRET = "whsec_" + base64.b64encode(b"callvault-dev-notify-secret!").decode()
 EVENT_PATTERN = {"source": ["callvault"]}
@@ -40,8 +40,8 @@ class LocalBus:
     dead_letter_queue_url: str | None = None
 
 
-def _queue(sqs: Any, name: str, attributes: Mapping[str, str] | None = None) -> tuple[str, str]:
-    url = sqs.create_queue(QueueName=name, Attributes=dict(attributes or {}))["QueueUrl"]
+def _queue(sqs: Any, name: str) -> tuple[str, str]:
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return url, arn
 
@@ -65,63 +65,19 @@ def create(session: Any, *, notify: bool) -> LocalBus:
     _route(events, WATCH_QUEUE, watch_arn)
     if not notify:
         return LocalBus(LOCAL_BUS, watch_url)
-    dead_url, dead_arn = _queue(sqs, NOTIFY_DEAD_LETTER_QUEUE)
-    max_receives = notify_queue_settings()["RedrivePolicy"]["maxReceiveCount"]
-    redrive = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": max_receives})
-    notify_url, notify_arn = _queue(sqs, NOTIFY_QUEUE, {"RedrivePolicy": redrive})
+    notify_url, notify_arn = queues.create(sqs, NOTIFY_QUEUE)  # its dead-letter queue too
     _route(events, NOTIFY_QUEUE, notify_arn)
+    dead_url = sqs.get_queue_url(QueueName=NOTIFY_DEAD_LETTER_QUEUE)["QueueUrl"]
     return LocalBus(LOCAL_BUS, watch_url, notify_url, dead_url)
 
 
 @dataclass
-class NotifySender:
+class NotifySender(queues.SqsEventSource):
     """Lambda's SQS event source for the template's NotifyFunction, against the local queue."""
 
-    queue_url: str
-    log: Callable[[str], None] = print
-    stopped: threading.Event = field(default_factory=threading.Event)
-    interval: float = 0.2
-
-    def __post_init__(self) -> None:
-        function = load()["Resources"]["NotifyFunction"]["Properties"]
-        self._handler = load_handler(TEMPLATE.parent / function["CodeUri"], function["Handler"], "NotifyFunction")
-
-    def poll(self) -> int:
-        """Receive and hand on what is visible now (one message per invocation, as BatchSize 1);
-        the number of messages handled."""
-        import boto3
-
-        sqs = boto3.client("sqs")
-        handled = 0
-        while True:
-            messages = sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=1, AttributeNames=["ApproximateReceiveCount"]
-            ).get("Messages", [])
-            if not messages:
-                return handled
-            for message in messages:
-                record: dict[str, Any] = {
-                    "messageId": message["MessageId"],
-                    "receiptHandle": message["ReceiptHandle"],
-                    "body": message["Body"],
-                    "attributes": message.get("Attributes", {}),
-                    "eventSource": "aws:sqs",
-                }
-                reply = self._handler({"Records": [record]}, LambdaContext("NotifyFunction", timeout_ms=30_000)) or {}
-                failed = {f["itemIdentifier"] for f in reply.get("batchItemFailures", [])}
-                if message["MessageId"] in failed:
-                    self.log(f"NotifyFunction: delivery failed (attempt {record['attributes'].get('ApproximateReceiveCount')})")
-                else:  # as the event source does: a handled message is deleted
-                    sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-                    self.log("NotifyFunction: webhook delivered")
-                handled += 1
-
-    def run(self) -> None:
-        while not self.stopped.wait(self.interval):
-            try:
-                self.poll()
-            except Exception as exc:  # keep polling: one bad poll must not stop the webhooks
-                self.log(f"NotifyFunction: poll failed: {type(exc).__name__}: {exc}")
+    function: str = "NotifyFunction"
+    handled_line: str = "webhook delivered"
+    failed_line: str = "delivery failed"
 
 
 def configure(local: LocalBus, environ: Any = os.environ) -> None:

@@ -42,7 +42,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from callvault_local import iam, stack
-from callvault_local.bus import LOCAL_BUS, NOTIFY_DEAD_LETTER_QUEUE, NOTIFY_QUEUE
+from callvault_local.bus import LOCAL_BUS
 from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE, LocalStack, local_secret_name, vendor_of_secret
 from callvault_local.template import TEMPLATE, load
 
@@ -165,12 +165,6 @@ def parameters(**values: str) -> Iterator[None]:
         _parameter_values.update(before)
 
 
-def _queue_name(logical_id: str) -> str:
-    """A queue's name in the local stack: the events out's as `make dev` makes them (bus.py), the
-    others by their logical id."""
-    return {"NotifyQueue": NOTIFY_QUEUE, "NotifyDeadLetterQueue": NOTIFY_DEAD_LETTER_QUEUE}.get(logical_id, logical_id)
-
-
 class Resolver:
     """Ref, Fn::GetAtt, Fn::Sub, Fn::If, Fn::Join and the conditions, as CloudFormation resolves
     them with every parameter at its default (or as `parameters` sets it) and the resources named
@@ -203,8 +197,8 @@ class Resolver:
             return self.names.bucket
         if kind == "AWS::SecretsManager::Secret":
             return self.names.secret_arn(name)
-        if kind == "AWS::SQS::Queue":
-            return f"https://sqs.{self.names.region}.amazonaws.com/{self.names.account}/{_queue_name(name)}"
+        if kind == "AWS::SQS::Queue":  # the local stack names a queue by its logical id (queues.py)
+            return f"https://sqs.{self.names.region}.amazonaws.com/{self.names.account}/{name}"
         if kind == "AWS::Events::EventBus":
             return LOCAL_BUS
         return name
@@ -219,9 +213,9 @@ class Resolver:
         if kind == "AWS::S3::Bucket" and attribute == "Arn":
             return iam.s3_bucket_arn(self.names.bucket)
         if kind == "AWS::SQS::Queue" and attribute == "Arn":
-            return f"arn:aws:sqs:{region}:{account}:{_queue_name(name)}"
+            return f"arn:aws:sqs:{region}:{account}:{name}"
         if kind == "AWS::SQS::Queue" and attribute == "QueueName":
-            return _queue_name(name)
+            return name
         if kind == "AWS::Events::EventBus" and attribute == "Arn":
             return f"arn:aws:events:{region}:{account}:event-bus/{LOCAL_BUS}"
         raise NotImplementedError(f"Fn::GetAtt {name}.{attribute} is not resolved locally")

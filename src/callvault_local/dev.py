@@ -258,9 +258,9 @@ def _read_chunked(stream: Any, limit: int) -> bytes:
             raise ValueError("too large")
 
 
-def local_ui(api: LocalApi) -> Ui:
+def local_ui(api: LocalApi, first_send: str = "") -> Ui:
     """The call browser over `api`: the same handlers answer its reads, and raw payloads are read
-    from the local stack's bucket (moto)."""
+    from the local stack's bucket (moto); `first_send`, the command its empty list suggests."""
     from urllib.parse import quote
 
     import boto3
@@ -271,7 +271,7 @@ def local_ui(api: LocalApi) -> Ui:
         reply = api.handle("GET", f"/sessions/{quote(vendor, safe='')}/{quote(session_id, safe='')}", {}, b"", "127.0.0.1")
         return reply.status, reply.body
 
-    return Ui(read_session, s3_raw_reader(boto3.client("s3")), local_vendors())
+    return Ui(read_session, s3_raw_reader(boto3.client("s3")), local_vendors(), first_send)
 
 
 def _sample_audio(method: str, target: str) -> Reply | None:
@@ -375,6 +375,7 @@ class DevStack:
     stopped: threading.Event = field(default_factory=threading.Event)
     streams: list[StreamDelivery] = field(default_factory=list)
     bus: LocalBus | None = None
+    queue_functions: list[str] = field(default_factory=list)  # fed by an SQS queue (queues.py)
 
     @property
     def stream_functions(self) -> list[str]:
@@ -429,17 +430,24 @@ def start(
     stopped = threading.Event()
     import boto3
 
-    from callvault_local import bus, stack
+    from callvault_local import bus, queues, stack
 
     session = boto3.Session(region_name=os.environ["AWS_DEFAULT_REGION"])
     stack.create(session, secrets=local_secrets())
-    events_out = bus.start(session, stopped, lambda line: print(line, file=log, flush=True))  # before the streams run
+
+    def say(line: str) -> None:
+        print(line, file=log, flush=True)
+
+    events_out = bus.start(session, stopped, say)  # before the streams run
+    queue_fed = queues.start(session, stopped, say)  # the erasure queue's: an erasure cut short goes on
     api = LocalApi()
     for compiled in api.routes:  # import every handler now: a broken one fails the start, not a request
         load_handler(compiled.route.code_uri, compiled.route.handler, compiled.route.function)
-    api_server = make_api_server(api, "127.0.0.1", port, log, local_ui(api), listener=api_listener)
+    ui = local_ui(api, sample_send(LocalStack(api_listener.getsockname()[1], moto_port)))
+    api_server = make_api_server(api, "127.0.0.1", port, log, ui, listener=api_listener)
     threading.Thread(target=api_server.serve_forever, name="api", daemon=True).start()
     dev = DevStack(api_server, moto_server, api_server.server_address[1], moto_port, api, stopped, bus=events_out)
+    dev.queue_functions = [source.function for source in queue_fed]
     if streams:
         dev.streams = start_stream_deliveries(dev.stopped, log)
     return dev
@@ -478,6 +486,11 @@ def start_stream_deliveries(stopped: threading.Event, log: TextIO, interval: flo
 SAMPLE_SEND = "events/payloads/cozmox/end-of-call-report.json --vendor cozmox"
 
 
+def sample_send(local: LocalStack) -> str:
+    """The command that sends a sample call to the stack at `local` (the banner's, the empty list's)."""
+    return f"callvault send {SAMPLE_SEND}{local.flags()}"
+
+
 def banner(dev: DevStack) -> str:
     """What `make dev` prints at start: every URL, the local secrets, the moto endpoint, the names."""
     from callvault_local import bus
@@ -494,12 +507,13 @@ def banner(dev: DevStack) -> str:
         f"table: {LOCAL_TABLE}   bucket: {LOCAL_BUCKET}   region: {os.environ['AWS_DEFAULT_REGION']}",
         "",
         f"Stream-triggered (recordings copied from loopback URLs too): {', '.join(dev.stream_functions) or 'none'}",
+        f"Queue-triggered (an erasure cut short goes on): {', '.join(dev.queue_functions) or 'none'}",
         *(bus.banner_lines(dev.bus, here.flags()) if dev.bus else []),
         "",
         f"Call browser: {dev.url}/ui/",
         "",
         "Try, in another terminal (`source .venv/bin/activate` puts callvault on PATH):",
-        f"  callvault send {SAMPLE_SEND}{here.flags()}",
+        f"  {sample_send(here)}",
         f"  callvault sessions list{here.flags()}",
         "Ctrl-C stops.",
     ]

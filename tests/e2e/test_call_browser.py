@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import shlex
+import subprocess
+import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -16,15 +20,15 @@ from urllib.parse import parse_qs, quote, urlsplit
 import boto3
 import pytest
 
+from callvault_local.dev import SAMPLE_SEND
 from callvault_local.ui import proxy
 from tests.e2e.calls import report, send
 from tests.e2e.chromium import VIEWPORT, launch, require_chromium
-from tests.e2e.conftest import RunningStack, started_stack
+from tests.e2e.conftest import ROOT, RunningStack, dev_env, started_stack
 from tests.e2e.sigv4_standin import ACCESS_KEY, REGION, SECRET_KEY, StandIn, stand_in_api
 from tests.media import TALK_WAV, MediaHost
 from tests.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "img"
 TALK = "call-browser-talk"
 UNICODE = "call browser é 2"  # a space and a non-ASCII letter: percent-encoded in links
@@ -138,6 +142,9 @@ def test_pages_follow_the_apis_cursor(calls: RunningStack, page: Any) -> None:
 
 def test_open_a_call_by_pasting_its_id(calls: RunningStack, page: Any) -> None:
     page.goto(f"{calls.url}/ui/")
+    # Two vendor lists, each named for what it does: the filter's, and the one of the call to open.
+    assert page.get_by_role("combobox", name="Vendor", exact=True).get_attribute("id") == "f-vendor"
+    assert page.get_by_role("combobox", name="Vendor of the call to open").get_attribute("id") == "o-vendor"
     page.select_option("#o-vendor", "cozmox")
     page.fill("#o-id", f"  {FAILED} ")
     page.press("#o-id", "Enter")
@@ -256,6 +263,95 @@ def test_no_serious_accessibility_violation(calls: RunningStack, page: Any) -> N
         violations = axe.run(page).response["violations"]
         serious = [(v["id"], v["impact"], len(v["nodes"])) for v in violations if v["impact"] in ("serious", "critical")]
         assert not serious, (path, serious)
+
+
+# ---------------------------------------------------------------- a stack of its own: empty, then 8 calls
+
+LONG = "call-browser-200-turns"
+SMALL_SCREEN = {"width": 1280, "height": 800}
+AGENT_ID = "asst_7f3c2a9e-4b1d-4e8a-9c6f-2d5e8b1a0c3f"  # an agent with no name: the list shows its id
+
+
+@dataclass
+class FirstCalls:
+    stack: RunningStack
+    empty_status: str  # what its list said before any call
+    suggested: str  # the command that list suggested
+    sent: subprocess.CompletedProcess[str]  # that command, run
+
+
+@pytest.fixture(scope="module")
+def first_calls(browser: Any, media: MediaHost) -> Iterator[FirstCalls]:
+    """A stack of its own, as a new user finds it: its empty list read, the command it suggests run,
+    then seven calls more with long values (agent ids, vendors' ended reasons), one of 200 turns."""
+    with started_stack() as own:
+        context = browser.new_context(viewport=VIEWPORT)
+        empty = context.new_page()
+        empty.goto(f"{own.url}/ui/")
+        empty.wait_for_selector("#status:not(:text('Loading…'))")
+        status = empty.inner_text("#status")
+        suggested = empty.inner_text("#first-send") if empty.locator("#first-send").count() else ""
+        context.close()
+        callvault = str(Path(sys.executable).parent / "callvault")  # as the user runs it, from the activated venv
+        sent = subprocess.run(
+            [callvault, *shlex.split(suggested)[1:]], cwd=ROOT, env=dev_env(), capture_output=True, text=True, timeout=60
+        )
+        for index in range(6):
+            body = report(f"conv_01jq8x7m2k9v3t{index}wz5ab4cd", recording_url=None, createdAt=f"2026-10-1{index}T10:00:00.000Z")
+            body["message"].update(endedReason="assistant-ended-call-after-message-spoken", assistant={"id": AGENT_ID})
+            send(own.url, body, vendor="vapi" if index % 2 else "cozmox")
+        send(own.url, report(LONG, recording_url=f"{media.url}/talk.wav", turns=200, seconds_apart=0.14))
+        wait_until(lambda: _recording_state(own.url, LONG) == "archived", 60, "the long call's recording archived")
+        yield FirstCalls(own, status, suggested, sent)
+
+
+def test_an_empty_list_says_how_to_send_a_first_call_and_eight_calls_fit_a_1280_screen(
+    first_calls: FirstCalls, browser: Any
+) -> None:
+    own = first_calls.stack
+    port, moto_port = urlsplit(own.url).port, urlsplit(own.moto_url).port
+    assert first_calls.empty_status.startswith("No calls stored yet. Send a sample one from another terminal:")
+    assert first_calls.suggested == f"callvault send {SAMPLE_SEND} --port {port} --moto-port {moto_port}"
+    assert first_calls.sent.returncode == 0, first_calls.sent.stderr  # the line works as it is shown
+    context = browser.new_context(viewport=SMALL_SCREEN)
+    page = context.new_page()
+    page.goto(f"{own.url}/ui/")
+    rows = _rows(page)
+    assert len(rows) == 8 and sum(AGENT_ID[:19] + "…" in row for row in rows) == 6  # a long id cut...
+    assert page.locator(f"#calls td[title='{AGENT_ID}']").count() == 6  # ...whole in its title
+    widths = page.evaluate(
+        "(() => { const box = document.querySelector('#calls').parentElement, root = document.documentElement;"
+        " return [box.scrollWidth, box.clientWidth, root.scrollWidth, root.clientWidth]; })()"
+    )
+    assert widths[0] <= widths[1] and widths[2] <= widths[3], widths  # nothing scrolls sideways
+    page.screenshot(path=str(SCREENSHOTS / "call-list-1280.png"))
+    context.close()
+
+
+def test_a_200_turn_call_scrolls_its_transcript_in_a_box_that_follows_the_recording(first_calls: FirstCalls, page: Any) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    page.goto(f"{first_calls.stack.url}/ui/sessions/cozmox/{LONG}")
+    _until(page, "document.getElementById('player') && document.getElementById('player').readyState >= 1")
+    assert page.locator("li.turn").count() == 202
+    box = page.evaluate("[document.getElementById('turns').scrollHeight, document.getElementById('turns').clientHeight]")
+    assert box[0] > 3 * box[1]  # the turns scroll in their box...
+    height = page.evaluate("innerHeight")
+    assert page.evaluate("document.getElementById('erase').getBoundingClientRect().bottom") < 2 * height  # ...not the page
+    # Playing on from a turn, the turn being played stays in the box's view (here 25 s in: turn 180 or so).
+    page.locator("li.turn", has_text="(2)").locator("button.offset").click()
+    page.evaluate("document.getElementById('player').currentTime = 25")
+    _until(
+        page,
+        "(() => { const list = document.getElementById('turns'), turn = list.querySelector('li.playing');"
+        " if (!turn || Number(turn.dataset.index) < 150) return false;"
+        " const outer = list.getBoundingClientRect(), inner = turn.getBoundingClientRect();"
+        " return inner.top >= outer.top && inner.bottom <= outer.bottom; })()",
+    )
+    page.evaluate("document.getElementById('player').pause()")
+    page.screenshot(path=str(SCREENSHOTS / "call-page-200-turns.png"))
+    violations = Axe().run(page).response["violations"]
+    assert not [v["id"] for v in violations if v["impact"] in ("serious", "critical")]
 
 
 # ---------------------------------------------------------------- callvault ui --url

@@ -87,4 +87,4 @@ def test_redrive_with_nothing_waiting_says_so(stack: RunningStack) -> None:
         timeout=120,
         check=False,
     )
-    assert (result.returncode, result.stdout) == (0, "events: 0 webhook(s) sent again from callvault-notify-dead-letters\n")
+    assert (result.returncode, result.stdout) == (0, "events: 0 webhook(s) sent again from NotifyDeadLetterQueue\n")

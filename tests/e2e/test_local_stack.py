@@ -20,6 +20,7 @@ import pytest
 
 from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE
 from callvault_local.template import routes
+from tests.e2e.calls import report, send
 from tests.e2e.conftest import ROOT, RunningStack, dev_env, started_stack
 from tests.media import WAV, MediaHost
 from tests.waiting import wait_until
@@ -362,3 +363,37 @@ def test_forget_mistakes_are_one_line_and_a_non_zero_exit(dev_stack: RunningStac
         free_port = str(closed.getsockname()[1])
     down = _forget(dev_stack, "--vendor", "cozmox", "--session", "x", moto_port=free_port)
     assert down.returncode == 1 and "no local stack answers" in _one_line_error(down)
+
+
+# Run where the test cannot reach in: an erasure whose time is up at once (as when the API's 20 s
+# run out), against the running stack's storage and its erasure queue. Prints whether it finished.
+_CUT_SHORT = "from callvault import erasure; print(erasure.erase_for_a_while('cozmox', {!r}, who='test', seconds=0).complete)"
+
+
+def test_an_erasure_cut_short_is_finished_by_the_stacks_erasure_queue(dev_stack: RunningStack) -> None:
+    assert "Queue-triggered (an erasure cut short goes on): SessionsEraseFunction" in dev_stack.banner
+    session_id = "erasure-cut-short"
+    assert send(dev_stack.url, report(session_id, recording_url=None))["status"] == "stored"
+    queue_url = dev_stack.client("sqs").get_queue_url(QueueName="ErasureQueue")["QueueUrl"]
+    env = dev_env() | {
+        "AWS_ENDPOINT_URL": dev_stack.moto_url,
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TABLE_NAME": LOCAL_TABLE,
+        "BUCKET_NAME": LOCAL_BUCKET,
+        "ERASURE_QUEUE_URL": queue_url,
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+    }
+    command = [sys.executable, "-c", _CUT_SHORT.format(session_id)]
+    cut_short = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert (cut_short.returncode, cut_short.stdout) == (0, "False\n"), cut_short.stderr  # not complete: queued
+
+    def erased() -> bool:
+        # No item names the call, no tombstone still says `erasing`, no raw body is left.
+        items = dev_stack.items()
+        named = [item for item in items if session_id in json.dumps(item) or "erasure_state" in item]
+        return not named and not [k for k in dev_stack.raw_keys() if session_id in k]
+
+    wait_until(erased, 60, "the stack's erasure queue finishing the erasure")
+    dev_stack.wait_for_line(lambda line: line == "SessionsEraseFunction: erasure continued")

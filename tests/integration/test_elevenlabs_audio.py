@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from callvault import config, recordings, store
+from callvault import recordings, store
 from callvault.download import DownloadError
 from callvault.models import format_utc
 from callvault.vendors import elevenlabs
 from callvault_local.fake_vendor_apis import FakeVendorApi
-from callvault_local.streams import StreamDelivery, deliveries
+from callvault_local.streams import StreamDelivery
 from tests.conftest import Stored, post_webhook, put_secret
 from tests.sdk_payloads import ELEVENLABS_CONVERSATION_ID, MP3, elevenlabs_event
 
@@ -39,15 +39,6 @@ def api(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVendorA
         monkeypatch.setenv("CALLVAULT_API_KEY_ELEVENLABS", KEY)
         put_secret("elevenlabsapikey", KEY)
         yield fake
-
-
-@pytest.fixture
-def copier(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> StreamDelivery:
-    """The recording function, fed from the table's stream (loopback allowed, as in `make dev`)."""
-    monkeypatch.setenv("RECORDING_ALLOW_LOOPBACK", "true")
-    config.settings.cache_clear()
-    (delivery,) = [d for d in deliveries(stored.table, backoff_seconds=0, log=lambda _: None) if "Recording" in d.function.name]
-    return delivery
 
 
 def _transcription(has_audio: Any = True, *, where: str = "data") -> dict[str, Any]:

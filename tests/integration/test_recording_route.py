@@ -9,21 +9,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from callvault import config
 from callvault_local.dev import LocalApi
-from callvault_local.streams import StreamDelivery, deliveries
+from callvault_local.streams import StreamDelivery
 from tests.conftest import Stored, payload, post_webhook
 from tests.media import WAV, MediaHost
 
 API = LocalApi()
-
-
-@pytest.fixture
-def copier(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> StreamDelivery:
-    monkeypatch.setenv("RECORDING_ALLOW_LOOPBACK", "true")
-    config.settings.cache_clear()
-    (delivery,) = deliveries(stored.table, only="RecordingsArchiveFunction", backoff_seconds=0, log=lambda _: None)
-    return delivery
 
 
 def _call(session_id: str, audio_url: str | None) -> None:

@@ -85,6 +85,7 @@ class Ui:
     read_session: SessionReader
     read_raw: RawReader
     vendors: list[str] = field(default_factory=list)
+    first_send: str = ""  # the command that sends a first call here (`make dev`'s), shown by an empty list
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], port: int) -> Page:
         """The answer to a request under /ui; refused unless addressed to this server (`port`)."""
@@ -121,11 +122,16 @@ class Ui:
     def _page(self, name: str, status: int = 200, fields: Mapping[str, str] | None = None) -> Page:
         from callvault.models import Status
 
-        values = {"vendors": ",".join(self.vendors), "statuses": ",".join(s.value for s in Status), **(fields or {})}
-        html = (HERE / name).read_text()
+        values = {
+            "vendors": ",".join(self.vendors),
+            "statuses": ",".join(s.value for s in Status),
+            "first_send": html.escape(self.first_send),
+            **(fields or {}),
+        }
+        text = (HERE / name).read_text()
         for field_name, value in values.items():
-            html = html.replace("{{" + field_name + "}}", value)
-        return Page(status, self._headers(_TYPES[".html"]), html.encode())
+            text = text.replace("{{" + field_name + "}}", value)
+        return Page(status, self._headers(_TYPES[".html"]), text.encode())
 
     def _call_page(self, path: str) -> Page:
         """A call's page, its session read on the server: an unknown call is a 404 page that says

@@ -74,7 +74,8 @@
   }
 
   function transcript(session, playable) {
-    const list = el("ol", { class: "transcript", id: "turns" });
+    // Scrolls in its own box (reachable by keyboard): the events and erasure stay near on a long call.
+    const list = el("ol", { class: "transcript", id: "turns", tabindex: "0", "aria-labelledby": "transcript-heading" });
     const offsets = []; // [seconds, index], sorted: the turn being played is found by bisection
     const items = document.createDocumentFragment();
     session.transcript.forEach((turn, index) => {
@@ -228,6 +229,10 @@
   function follow(audio, list, offsets, source) {
     let playing = null;
     const turns = list.children;
+    // Whether `turn` shows in the transcript's box (the list is its offsetParent: position relative).
+    function inView(turn) {
+      return turn.offsetTop >= list.scrollTop && turn.offsetTop + turn.offsetHeight <= list.scrollTop + list.clientHeight;
+    }
     function seek(seconds) {
       audio.currentTime = seconds;
       audio.play().catch(() => {}); // a refused autoplay leaves the player where it was put
@@ -253,10 +258,12 @@
         playing.classList.remove("playing");
         playing.removeAttribute("aria-current");
       }
+      const following = !playing || inView(playing); // a listener scrolled elsewhere is left there
       playing = current;
       if (playing) {
         playing.classList.add("playing");
         playing.setAttribute("aria-current", "true");
+        if (following && !inView(playing)) list.scrollTop = playing.offsetTop - list.clientHeight / 3;
       }
     });
     // The presigned URL lives minutes: a player that errs (expired link, paused long) asks again.

@@ -41,6 +41,12 @@ const cv = {
     return "$" + (total < 1 ? total.toFixed(4).replace(/0{1,2}$/, "") : total.toFixed(2));
   },
 
+  // `text` cut to `chars` (an ellipsis marks the cut); "—" when empty.
+  cut(text, chars) {
+    if (!text) return "—";
+    return text.length > chars ? text.slice(0, chars - 1) + "…" : text;
+  },
+
   sessionPath(vendor, sessionId) {
     return "/sessions/" + encodeURIComponent(vendor) + "/" + encodeURIComponent(sessionId);
   },

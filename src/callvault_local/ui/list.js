@@ -3,6 +3,7 @@
 
 (() => {
   const PAGE_SIZE = 50;
+  const AGENT_CHARS = 20; // an unnamed agent shows its id, often a UUID: cut, whole in the title
   const FILTERS = ["vendor", "status", "created_after", "created_before"];
   const query = new URLSearchParams(location.search);
   const status = document.getElementById("status");
@@ -19,7 +20,7 @@
   const vendors = cv.vendorList();
   fillSelect(document.getElementById("f-vendor"), vendors, query.get("vendor"));
   fillSelect(document.getElementById("f-status"), (document.body.dataset.statuses || "").split(","), query.get("status"));
-  fillSelect(document.getElementById("o-vendor"), vendors, query.get("vendor") || vendors[0]);
+  fillSelect(document.getElementById("o-vendor"), vendors, query.get("vendor")); // else "choose…": no vendor is a likelier guess
   document.getElementById("f-after").value = localValue(query.get("created_after"));
   document.getElementById("f-before").value = localValue(query.get("created_before"));
 
@@ -50,14 +51,21 @@
       {},
       cv.el("td", {}, cv.el("a", { href: cv.pagePath(call.vendor, call.session_id), title: call.session_id }, cv.when(when))),
       cv.el("td", {}, call.vendor),
-      cv.el("td", {}, agent || "—"),
-      cv.el("td", { class: "parties" }, parties),
+      cv.el("td", { title: agent && agent.length > AGENT_CHARS ? agent : null }, cv.cut(agent, AGENT_CHARS)),
+      cv.el("td", { class: "wraps" }, parties),
       cv.el("td", { class: "num" }, cv.clock(call.duration_seconds)),
       cv.el("td", {}, cv.el("span", { class: "badge status-" + (call.status || "unknown") }, call.status || "unknown")),
-      cv.el("td", {}, call.ended_reason || "—"),
+      cv.el("td", { class: "wraps" }, call.ended_reason || "—"),
       cv.el("td", { class: "num" }, cv.usd(call.cost)),
       cv.el("td", {}, cv.el("span", { class: "badge recording-" + recording }, recording)),
     );
+  }
+
+  // An empty stack says how a first call gets here: `make dev`'s command with its ports, else the vendors' webhooks.
+  function firstCall() {
+    const command = document.body.dataset.firstSend;
+    if (command) return ["No calls stored yet. Send a sample one from another terminal: ", cv.el("code", { id: "first-send" }, command)];
+    return ["No calls stored yet: they appear here once a vendor's webhooks reach this stack (each webhook's URL is one of the stack's outputs, e.g. CozmoxServerMessagesWebhookUrl)."];
   }
 
   async function load() {
@@ -76,9 +84,13 @@
     table.tBodies[0].replaceChildren(rows);
     table.hidden = body.items.length === 0;
     const filtered = FILTERS.some((name) => query.get(name));
-    status.textContent = body.items.length
-      ? body.items.length + (body.items.length === 1 ? " call" : " calls") + (query.get("cursor") ? " on this page" : "") + ", newest first"
-      : filtered ? "No call matches these filters." : "No calls stored yet.";
+    if (body.items.length) {
+      status.textContent = body.items.length + (body.items.length === 1 ? " call" : " calls") + (query.get("cursor") ? " on this page" : "") + ", newest first";
+    } else if (filtered) {
+      status.textContent = "No call matches these filters.";
+    } else {
+      status.replaceChildren(...firstCall());
+    }
     const first = document.getElementById("first");
     const next = document.getElementById("next");
     if (query.get("cursor")) {
