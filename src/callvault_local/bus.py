@@ -21,12 +21,9 @@ from typing import Any
 
 from callvault_local.apigw import LambdaContext
 from callvault_local.functions import load_handler
+from callvault_local.stack import LOCAL_BUS, NOTIFY_DEAD_LETTER_QUEUE, NOTIFY_QUEUE, WATCH_QUEUE
 from callvault_local.template import TEMPLATE, load
 
-LOCAL_BUS = "callvault-events"
-WATCH_QUEUE = "callvault-events-watch"
-NOTIFY_QUEUE = "callvault-notify"
-NOTIFY_DEAD_LETTER_QUEUE = "callvault-notify-dead-letters"
 # What `make dev` signs with when CALLVAULT_NOTIFY_SECRET is not set (printed at start).
 DEV_NOTIFY_SECRET = "whsec_" + base64.b64encode(b"callvault-dev-notify-secret!").decode()
 EVENT_PATTERN = {"source": ["callvault"]}
