@@ -44,6 +44,7 @@ wheelhouse: $(WHEELHOUSE)/.ready
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) python -m callvault_local.layering
 
 typecheck: install
 	$(RUN) mypy

@@ -25,7 +25,7 @@ def moto_stack() -> Iterator[None]:
 
     isolate("bench")
     moto_server, moto_port = dev.start_moto(0)
-    dev.configure_environment(moto_port)
+    stack.configure_environment(moto_port)
     os.environ.update(RECORDING_TIMEOUT_SECONDS="600", POWERTOOLS_METRICS_DISABLED="true")
     stack.create(boto3.Session())
     try:

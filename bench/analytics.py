@@ -208,10 +208,11 @@ def main() -> None:
         import boto3
 
         from callvault import aws, config
-        from callvault_local import dev, sql
+        from callvault_local import sql
+        from callvault_local.stack import configure_environment
         from tests.conftest import adapter_for, payload
 
-        dev.configure_environment(int(moto_port))
+        configure_environment(int(moto_port))
         boto3.DEFAULT_SESSION = None  # made inside moto's mock above: a fresh one reads the endpoint
         aws.reset()
         config.settings.cache_clear()

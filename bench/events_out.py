@@ -108,7 +108,7 @@ def events_per_call() -> None:
         with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
             aws.reset()
             config.settings.cache_clear()
-            os.environ["EVENT_BUS_NAME"] = bus.LOCAL_BUS
+            os.environ["EVENT_BUS_NAME"] = stack.LOCAL_BUS
             created = stack.create(boto3.Session(), secrets=SECRETS)
             local = bus.create(boto3.Session(), notify=False)
             (changes,) = [
@@ -243,7 +243,7 @@ def failing_receiver() -> None:
 
     receiver = _Receiver()
     os.environ.update(
-        EVENT_BUS_NAME=bus.LOCAL_BUS,
+        EVENT_BUS_NAME=stack.LOCAL_BUS,
         CALLVAULT_NOTIFY_URL=receiver.url,
         NOTIFY_BACKOFF_SECONDS="0",
         RECORDING_ALLOW_LOOPBACK="true",

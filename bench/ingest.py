@@ -121,7 +121,7 @@ def handler_overhead(rounds: int = 2000) -> dict[str, float]:
     from unittest import mock
 
     from callvault import aws
-    from callvault.ingest import load_json
+    from callvault.jsonbody import load_json
     from callvault_local.apigw import LambdaContext
 
     handler = _handler()

@@ -37,7 +37,7 @@ def main() -> int:
     from callvault_local.fake_vendor_apis import FakeVendorApi
 
     moto_server, moto_port = dev.start_moto(0)
-    dev.configure_environment(moto_port)
+    stack.configure_environment(moto_port)
     stack.create(boto3.Session())
     start = datetime.now(UTC) - timedelta(hours=2)
     with FakeVendorApi("retell", key="bench-key") as api:

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from callvault_local.functions import load_handler
 
     moto_server, moto_port = dev.start_moto(0)
-    dev.configure_environment(moto_port)
+    stack.configure_environment(moto_port)
     stack.create(boto3.Session())
     handler = load_handler(ROOT / "functions" / "voiceos_events", "app.lambda_handler", "VoiceosEventsFunction")
     rng = random.Random(11)

@@ -20,13 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from callvault_local import queues
+from callvault_local.stack import LOCAL_BUS, NOTIFY_DEAD_LETTER_QUEUE, NOTIFY_QUEUE, WATCH_QUEUE
 from callvault_local.template import load
 
-LOCAL_BUS = "callvault-events"
-WATCH_QUEUE = "callvault-events-watch"
-# The template's queues, named by their logical ids (queues.py).
-NOTIFY_QUEUE = "NotifyQueue"
-NOTIFY_DEAD_LETTER_QUEUE = "NotifyDeadLetterQueue"
 # What `make dev` signs with when CALLVAULT_NOTIFY_SECRET is not set (printed at start).
 DEV_NOTIFY_SECRET = "whsec_" + base64.b64encode(b"callvault-dev-notify-secret!").decode()
 EVENT_PATTERN = {"source": ["callvault"]}

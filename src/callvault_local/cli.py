@@ -462,19 +462,20 @@ def _ui(args: Any) -> int:
 def _events(args: Any) -> int:
     import threading
 
-    from callvault_local import bus, dev
+    from callvault_local import bus
     from callvault_local.console import require_moto
+    from callvault_local.stack import NOTIFY_DEAD_LETTER_QUEUE, configure_environment
 
     if args.count is not None and args.count < 1:
         raise UserError("--count must be 1 or more")
     stack = local_stack(args)
     require_moto(stack)
-    dev.configure_environment(stack.moto_port)
+    configure_environment(stack.moto_port)
     from botocore.exceptions import ClientError
 
     try:
         if args.redrive:
-            print(f"events: {bus.redrive()} webhook(s) sent again from {bus.NOTIFY_DEAD_LETTER_QUEUE}")
+            print(f"events: {bus.redrive()} webhook(s) sent again from {NOTIFY_DEAD_LETTER_QUEUE}")
             return 0
         bus.watch(lambda line: print(line, flush=True), threading.Event(), count=args.count)
     except ClientError as exc:

@@ -185,8 +185,8 @@ def use_storage(args: Any, environ: Any = os.environ) -> None:
         if wants_table:
             environ["TABLE_NAME"] = args.table
         return
-    from callvault_local import dev
+    from callvault_local.stack import configure_environment
 
     stack = local_stack(args, environ)
     require_moto(stack)
-    dev.configure_environment(stack.moto_port, environ)
+    configure_environment(stack.moto_port, environ)

@@ -42,8 +42,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from callvault_local import iam, stack
-from callvault_local.bus import LOCAL_BUS
-from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE, LocalStack, local_secret_name, vendor_of_secret
+from callvault_local.stack import LOCAL_BUCKET, LOCAL_BUS, LOCAL_TABLE, LocalStack, local_secret_name, vendor_of_secret
 from callvault_local.template import TEMPLATE, load
 
 REGION = "us-east-1"

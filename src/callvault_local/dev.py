@@ -31,11 +31,11 @@ from callvault_local.apigw import LambdaContext, http_event
 from callvault_local.bus import LocalBus
 from callvault_local.console import DEFAULT_MOTO_PORT, DEFAULT_PORT, LocalStack, UserError
 from callvault_local.functions import load_handler
+from callvault_local.stack import configure_environment, local_secrets, local_vendors
 from callvault_local.streams import StreamDelivery
 from callvault_local.template import Route, routes
 from callvault_local.ui import Ui, is_ui_path
 
-LOCAL_REGION = "us-east-1"
 # API Gateway HTTP APIs take payloads up to 10 MB; the handlers answer 413 above their own limit.
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 # A second signal sooner than this after the first is the same Ctrl-C delivered twice (see `serve`).
@@ -43,41 +43,6 @@ SAME_SIGNAL_WINDOW_S = 1.0
 
 # What an HTTP API answers a request that matches no route (method and path).
 NOT_FOUND_BODY = b'{"message":"Not Found"}'
-
-
-def local_vendors() -> list[str]:
-    """Every vendor callvault has an adapter for."""
-    from callvault import vendors
-
-    return sorted(vendors.known())
-
-
-def local_secrets(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """Each vendor's secrets as configured for the local run: `CALLVAULT_SECRET_<VENDOR>` or `dev-<vendor>-secret`."""
-    return {v: environ.get(f"CALLVAULT_SECRET_{v.upper()}") or f"dev-{v}-secret" for v in local_vendors()}
-
-
-def configure_environment(moto_port: int, environ: dict[str, str] | os._Environ[str] = os.environ) -> None:
-    """Point boto3 and the handlers at the local moto endpoint, with local names and secrets."""
-    from callvault_local.stack import LOCAL_BUCKET, LOCAL_TABLE
-
-    for name in ("AWS_PROFILE", "SECRET_ARN"):
-        environ.pop(name, None)
-    environ.update(
-        AWS_ENDPOINT_URL=f"http://127.0.0.1:{moto_port}",
-        AWS_ACCESS_KEY_ID="callvault-local",
-        AWS_SECRET_ACCESS_KEY="callvault-local",  # noqa: S106 - moto accepts any credentials  # nosec B106
-        AWS_DEFAULT_REGION=environ.get("AWS_DEFAULT_REGION", LOCAL_REGION),
-        TABLE_NAME=LOCAL_TABLE,
-        BUCKET_NAME=LOCAL_BUCKET,
-    )
-    environ.pop("AWS_SESSION_TOKEN", None)
-    # A local file server may stand in for a vendor's media host (private addresses stay refused).
-    environ.setdefault("RECORDING_ALLOW_LOOPBACK", "true")
-    environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")  # one line per request instead; POWERTOOLS_LOG_LEVEL=INFO for more
-    for vendor, value in local_secrets(environ).items():
-        environ[f"CALLVAULT_SECRET_{vendor.upper()}"] = value
-    environ.setdefault("CALLVAULT_SECRET_CURSOR", "dev-cursor-secret")  # signs the read API's cursors
 
 
 # Given a WSGI request to moto, an error response to send instead (status, headers, body), or None.

@@ -9,6 +9,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from callvault_local import deployed
+
 Handler = Callable[[dict[str, Any], Any], Any]
 
 _loaded: dict[tuple[Path, int], ModuleType] = {}
@@ -41,6 +43,4 @@ def load_handler(code_uri: Path, handler: str, function: str, container: int = 0
     """The handler callable the template names (in `container`'s instance of its module); run as
     deployed (the template's environment, its calls checked) once `deployed.activate()` was called."""
     handler_fn: Handler = getattr(load_module(code_uri, handler, function, container), handler.rsplit(".", 1)[1])
-    from callvault_local import deployed
-
     return deployed.wrap(function, handler_fn) if deployed.active() and deployed.checks(function, code_uri) else handler_fn

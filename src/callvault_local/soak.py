@@ -263,9 +263,9 @@ def _start_workers(count: int, moto_port: int, log: IO[str]) -> list[tuple[subpr
 
 def worker(moto_port: int) -> int:
     """An API worker: every route of the template on a free loopback port, against moto at `moto_port`."""
-    from callvault_local import dev
+    from callvault_local import dev, stack
 
-    dev.configure_environment(moto_port)
+    stack.configure_environment(moto_port)
     api = dev.LocalApi()
     server = dev.make_api_server(api, "127.0.0.1", 0, io.StringIO())
     print(f"ready {server.server_address[1]}", flush=True)
@@ -325,7 +325,7 @@ def run(webhooks: int, senders: int, workers: int, fault_rate: float, seed: int,
     rng = random.Random(seed)  # noqa: S311 - test traffic, not secrets  # nosec B311
     faults = Faults(fault_rate, random.Random(seed + 1))  # noqa: S311  # nosec B311
     moto_server, moto_port = dev.start_moto(0, faults=faults)
-    dev.configure_environment(moto_port)
+    stack.configure_environment(moto_port)
     stack.create(boto3.Session())
     worker_log = tempfile.NamedTemporaryFile("w", prefix="callvault-soak-", suffix=".log", delete=False)  # noqa: SIM115
     running = _start_workers(workers, moto_port, worker_log)

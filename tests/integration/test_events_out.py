@@ -15,7 +15,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from callvault import aws, erasure, reconcile
-from callvault_local import bus, deployed, event_schemas
+from callvault_local import bus, deployed, event_schemas, stack
 from callvault_local.fake_vendor_apis import FakeVendorApi
 from callvault_local.replay import replay
 from callvault_local.streams import deliveries
@@ -58,7 +58,7 @@ class Events:
 
 @pytest.fixture
 def events(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> Events:
-    monkeypatch.setenv("EVENT_BUS_NAME", bus.LOCAL_BUS)
+    monkeypatch.setenv("EVENT_BUS_NAME", stack.LOCAL_BUS)
     return Events(stored.table)
 
 

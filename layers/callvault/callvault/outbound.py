@@ -43,7 +43,7 @@ BUS_ENV = "EVENT_BUS_NAME"  # empty or unset: events out are off, nothing is put
 MAX_ENTRIES = 10
 MAX_REQUEST_BYTES = 256 * 1024
 # One entry must fit a request with room for its envelope; an inline-only session is far below
-# (about 2 KB: callvault/store.py's inline bounds).
+# (about 2 KB: callvault/store/sessions.py's inline bounds).
 MAX_DETAIL_BYTES = MAX_REQUEST_BYTES - 1024
 
 EventType = Literal["call.started", "call.ended", "recording.archived", "recording.failed", "call.erased"]

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
-from callvault.ingest import load_json
+from callvault.jsonbody import load_json
 from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, seconds_between, utc_iso
 from callvault.vendor_api import ApiClient
 from callvault.vendors import vapi

@@ -34,7 +34,7 @@ from callvault import auth
 from callvault.auth import AuthError, Headers
 from callvault.config import Settings
 from callvault.download import DownloadError
-from callvault.ingest import load_json
+from callvault.jsonbody import load_json
 from callvault.models import CallMetrics, Channel, Cost, SessionUpdate, Status, add_seconds, offset_seconds, utc_iso
 from callvault.secrets import api_key_for
 from callvault.vendor_api import ApiClient

@@ -27,7 +27,7 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 from callvault import auth
 from callvault.auth import AuthError, Headers
 from callvault.config import Settings
-from callvault.ingest import load_json
+from callvault.jsonbody import load_json
 from callvault.models import CallMetrics, Channel, Cost, SessionUpdate, Status, add_seconds, offset_seconds, utc_iso
 from callvault.vendor_api import ApiClient
 from callvault.vendors.base import (

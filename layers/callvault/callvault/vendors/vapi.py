@@ -27,7 +27,7 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
-from callvault.ingest import load_json
+from callvault.jsonbody import load_json
 from callvault.models import Agent, CallMetrics, Channel, Cost, SessionUpdate, Status, offset_seconds, utc_iso
 from callvault.secrets import api_key_for
 from callvault.vendor_api import ApiClient, ApiError

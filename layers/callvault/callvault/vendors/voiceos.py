@@ -17,7 +17,7 @@ from urllib.parse import quote
 from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
-from callvault.ingest import load_json
+from callvault.jsonbody import load_json
 from callvault.models import Agent, Channel, Cost, SessionUpdate, Status, seconds_between, utc_iso
 from callvault.vendor_api import ApiClient, ApiError
 from callvault.vendors.base import (
