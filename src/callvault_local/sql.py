@@ -16,7 +16,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -45,13 +45,34 @@ def to_duckdb(sql: str) -> str:
     try:
         statements = [s for s in sqlglot.parse(sql, read=DIALECT) if s is not None]
     except SqlglotError as exc:
-        raise UserError(f"bad query: {_first_line(exc)}", status=1) from None
+        raise UserError(f"bad query: {_parse_error(exc)}", status=1) from None
     if len(statements) != 1:
         raise UserError(f"give one query, not {len(statements)}", status=1)
     (statement,) = statements
     if not isinstance(statement, exp.Query):
         raise UserError(f"only queries (SELECT, WITH ...) are run, not {statement.key.upper()}", status=1)
     return statement.sql(dialect="duckdb")
+
+
+def _parse_error(exc: Exception) -> str:
+    """sqlglot's error as one line naming the word it stopped at (its message spans lines and
+    underlines the word with terminal escapes)."""
+    from sqlglot.errors import ParseError
+
+    found = exc.errors[0] if isinstance(exc, ParseError) and exc.errors else None
+    if found is None:  # the tokenizer's: an unterminated string or quoted name, its text in the message
+        return _first_line(exc).replace("Error tokenizing", "cannot read the text from", 1) + " (an unclosed quote?)"
+    word, description = found.get("highlight") or "", str(found.get("description") or "")
+    if description.startswith("Required keyword"):  # "Required keyword: 'this' missing for <class ...Where>"
+        said = "something must follow it"
+    elif description.startswith("Expect"):  # "Expecting )", "Expected table name but got <Token ...>"
+        said = "expected " + description.split(" ", 1)[-1].split(" but got ", 1)[0].rstrip(".")
+    elif description.startswith("Invalid expression") or not description:
+        said = "not expected there"
+    else:
+        said = description.split(" <", 1)[0].rstrip(".")
+    column = int(found.get("col") or 0) - max(len(word) - 1, 0)  # sqlglot's column is the word's last character
+    return f'stopped at "{word}" (line {found.get("line")}, column {column}): {said}'
 
 
 def _first_line(exc: BaseException) -> str:
@@ -97,19 +118,50 @@ def run_duckdb(connection: Any, sql: str) -> Result:
     return Result([d[0] for d in cursor.description], rows)
 
 
-def download_dataset(folder: Path) -> int:
-    """Copy the bucket's analytics files (callvault.aws's S3, settings' bucket) under `folder`; how many."""
+def tables_read(sql: str) -> set[str]:
+    """The dataset's tables (analytics.TABLES) a query in Athena's dialect reads, through the
+    views it names: `callvault sql` fetches those files only."""
+    import sqlglot
+    from sqlglot import exp
+
+    def named(text: str) -> set[str]:
+        statement = sqlglot.parse_one(text, read=DIALECT)
+        ctes = {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
+        return {table.name for table in statement.find_all(exp.Table)} - ctes
+
+    found: set[str] = set()
+    for name in named(sql):
+        found |= named(analytics.VIEWS[name]) if name in analytics.VIEWS else {name}
+    return found & set(analytics.TABLES)
+
+
+DOWNLOADS_AT_ONCE = 8  # moto answers each GET in a thread of its own; the files are small
+
+
+def download_dataset(folder: Path, tables: Iterable[str] = analytics.TABLES) -> int:
+    """Copy the bucket's files of `tables` (callvault.aws's S3, settings' bucket) under `folder`,
+    several at once; how many."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from callvault import aws
     from callvault.config import settings
 
-    client, bucket, count = aws.s3(), settings().bucket_name, 0
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=analytics.PREFIX):
-        for entry in page.get("Contents", []):
-            target = folder / entry["Key"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(bucket, entry["Key"], str(target))
-            count += 1
-    return count
+    client, bucket = aws.s3(), settings().bucket_name
+    keys = [
+        entry["Key"]
+        for table in tables
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=analytics.table_prefix(table))
+        for entry in page.get("Contents", [])
+    ]
+
+    def fetch(key: str) -> None:
+        target = folder / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    with ThreadPoolExecutor(DOWNLOADS_AT_ONCE) as pool:
+        list(pool.map(fetch, keys))
+    return len(keys)
 
 
 # Athena.
@@ -238,7 +290,7 @@ def run(args: Any, out: Any = None) -> int:
         args.bucket = None
         use_storage(args)  # the running local stack (one clear line when it is not)
         with tempfile.TemporaryDirectory(prefix="callvault-sql-") as folder:
-            download_dataset(Path(folder))
+            download_dataset(Path(folder), tables_read(args.query))
             connection = open_dataset(Path(folder))
             try:
                 result = run_duckdb(connection, args.query)
@@ -254,4 +306,4 @@ def rows_of(result: Result) -> list[dict[str, Any]]:
     return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
 
-__all__: Sequence[str] = ("download_dataset", "open_dataset", "render", "run", "run_athena", "to_duckdb")
+__all__: Sequence[str] = ("download_dataset", "open_dataset", "render", "run", "run_athena", "tables_read", "to_duckdb")

@@ -321,3 +321,27 @@ def test_compaction_leaves_a_day_whose_file_changed_while_merging(stored: Stored
     monkeypatch.setattr(analytics, "_put", real_put)
     assert sorted(set(stored.keys(analytics.day_prefix(analytics.EVENT_ROWS, day)))) == inputs  # no merged file left
     assert analytics.compact_day(analytics.EVENT_ROWS, day) == len(inputs)  # the next run merges
+
+
+def test_a_session_whose_listing_day_moves_keeps_one_row_in_its_new_day(stored: Stored, tmp_path: Path) -> None:
+    """The first webhook tells no time (listed when first heard of: today); the next tells the
+    call's start, days before: the session's rows move to that day, and `sessions` (whose window
+    is per day, for pruning) still has one row for it."""
+    started = payload("retell/call-started")
+    call_id = started["call"]["call_id"]
+    del started["call"]["start_timestamp"]
+    assert post_webhook("retell", "events", started).status == 200
+    session_changes(stored.table).poll()
+    today = datetime.now(UTC).date().isoformat()
+    assert query(f"SELECT day FROM sessions WHERE session_id = '{call_id}'", tmp_path) == [{"day": today}]
+
+    analyzed = payload("retell/call-analyzed")
+    analyzed["call"]["call_id"] = call_id
+    assert post_webhook("retell", "events", analyzed).status == 200
+    session_changes(stored.table).poll()
+    call_day = datetime.fromtimestamp(analyzed["call"]["start_timestamp"] / 1000, UTC).date().isoformat()
+    assert call_day != today
+    rows = query(f"SELECT day, status FROM sessions WHERE session_id = '{call_id}'", tmp_path)
+    assert rows == [{"day": call_day, "status": "ended"}]
+    versions = query(f"SELECT DISTINCT day FROM session_versions WHERE session_id = '{call_id}'", tmp_path)
+    assert versions == [{"day": call_day}]  # the day it left holds none of its rows
