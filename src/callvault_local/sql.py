@@ -1,8 +1,11 @@
 """`callvault sql "<SQL>"`: a read-only query over the analytics dataset (DESIGN.md "SQL over calls").
 
-Locally, DuckDB over the local stack's Parquet files (copied from moto's bucket to a temporary
-folder: DuckDB's S3 extension cannot be downloaded here), with the views `sessions` and `events`
-made from the same text Athena's are (callvault/analytics.py). Against a deployed stack
+Locally, the running stack (`callvault dev`) answers it (`POST /local/sql`): DuckDB over its
+Parquet files, kept copied from moto's bucket into a folder of its own (DuckDB's S3 extension
+cannot be downloaded here), each file fetched again only when it changed, with the views
+`sessions` and `events` made from the same text Athena's are (callvault/analytics.py). The CLI
+itself then imports none of DuckDB, sqlglot or boto3: a query's answer costs the stack's work
+and a loopback request (bench/sql_freshness.py). Against a deployed stack
 (`--workgroup`, or `--stack` to read it from the stack's outputs), the query runs in its Athena
 workgroup with the caller's AWS credentials. The query is written in Athena's dialect (Trino)
 and transpiled to DuckDB's with sqlglot; both print the same formats.
@@ -15,15 +18,15 @@ import io
 import json
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from callvault import analytics
 from callvault_local.console import UserError
 
 DIALECT = "athena"
@@ -82,10 +85,13 @@ def _first_line(exc: BaseException) -> str:
 # The dataset on DuckDB.
 
 
-def open_dataset(folder: Path) -> Any:
+def open_dataset(folder: Path, *, sealed: bool = False) -> Any:
     """A DuckDB connection whose tables and views are Athena's, over the dataset under `folder`
-    (its `analytics/...` layout)."""
+    (its `analytics/...` layout); `sealed`: it reads no other file (a query that names one is
+    refused), for queries that come over HTTP."""
     import duckdb
+
+    from callvault import analytics
 
     connection = duckdb.connect(":memory:")
     for table, columns in analytics.TABLES.items():
@@ -103,6 +109,9 @@ def open_dataset(folder: Path) -> Any:
             connection.execute(f"CREATE TABLE {table} ({types}, {analytics.DAY_COLUMN} VARCHAR)")
     for view, text in analytics.VIEWS.items():
         connection.execute(f"CREATE VIEW {view} AS {to_duckdb(text)}")
+    if sealed:  # once off, DuckDB refuses to turn file access back on
+        connection.execute("SET allowed_directories = $1", [[str(folder.resolve()) + "/"]])
+        connection.execute("SET enable_external_access = false")
     return connection
 
 
@@ -120,9 +129,11 @@ def run_duckdb(connection: Any, sql: str) -> Result:
 
 def tables_read(sql: str) -> set[str]:
     """The dataset's tables (analytics.TABLES) a query in Athena's dialect reads, through the
-    views it names: `callvault sql` fetches those files only."""
+    views it names: only their files are fetched."""
     import sqlglot
     from sqlglot import exp
+
+    from callvault import analytics
 
     def named(text: str) -> set[str]:
         statement = sqlglot.parse_one(text, read=DIALECT)
@@ -138,21 +149,28 @@ def tables_read(sql: str) -> set[str]:
 DOWNLOADS_AT_ONCE = 8  # moto answers each GET in a thread of its own; the files are small
 
 
-def download_dataset(folder: Path, tables: Iterable[str] = analytics.TABLES) -> int:
-    """Copy the bucket's files of `tables` (callvault.aws's S3, settings' bucket) under `folder`,
-    several at once; how many."""
+def _listing(tables: Iterable[str]) -> dict[str, str]:
+    """The bucket's files of `tables` (callvault.aws's S3, settings' bucket): key -> ETag."""
+    from callvault import analytics, aws
+    from callvault.config import settings
+
+    client, bucket = aws.s3(), settings().bucket_name
+    return {
+        entry["Key"]: entry["ETag"]
+        for table in tables
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=analytics.table_prefix(table))
+        for entry in page.get("Contents", [])
+    }
+
+
+def _fetch(folder: Path, keys: Iterable[str]) -> None:
+    """Copy `keys` from the bucket under `folder`, several at once."""
     from concurrent.futures import ThreadPoolExecutor
 
     from callvault import aws
     from callvault.config import settings
 
     client, bucket = aws.s3(), settings().bucket_name
-    keys = [
-        entry["Key"]
-        for table in tables
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=analytics.table_prefix(table))
-        for entry in page.get("Contents", [])
-    ]
 
     def fetch(key: str) -> None:
         target = folder / key
@@ -161,7 +179,120 @@ def download_dataset(folder: Path, tables: Iterable[str] = analytics.TABLES) -> 
 
     with ThreadPoolExecutor(DOWNLOADS_AT_ONCE) as pool:
         list(pool.map(fetch, keys))
+
+
+def download_dataset(folder: Path, tables: Iterable[str] | None = None) -> int:
+    """Copy the bucket's files of `tables` (all, by default) under `folder`; how many."""
+    from callvault import analytics
+
+    keys = _listing(analytics.TABLES if tables is None else tables)
+    _fetch(folder, keys)
     return len(keys)
+
+
+class Mirror:
+    """The bucket's analytics files copied into a folder of the local stack's, brought up to date
+    before each query: a file new or changed since (its ETag) fetched, a file gone (an erasure,
+    a compaction) deleted, so no query answers from a file the bucket no longer holds."""
+
+    def __init__(self) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="callvault-sql-")
+        self.folder = Path(self._folder.name)
+        self._held: dict[str, str] = {}  # key -> the ETag of the copy
+        self._lock = threading.Lock()  # one query at a time: each sees the folder whole
+
+    def answer(self, sql: str, style: str) -> list[str]:
+        """The query's result in `style`'s lines; UserError for a bad query."""
+        to_duckdb(sql)  # a bad query is told before any file is fetched
+        with self._lock:
+            self.sync(tables_read(sql))
+            connection = open_dataset(self.folder, sealed=True)
+            try:
+                return list(render(run_duckdb(connection, sql), style))
+            finally:
+                connection.close()
+
+    def sync(self, tables: Iterable[str]) -> int:
+        """Bring `tables`' copies up to date; the files fetched."""
+        from callvault import analytics
+
+        prefixes = tuple(analytics.table_prefix(t) for t in tables)
+        listed = _listing(tables)
+        for key in [k for k in self._held if k.startswith(prefixes) and k not in listed]:
+            (self.folder / key).unlink(missing_ok=True)
+            del self._held[key]
+        stale = [key for key, etag in listed.items() if self._held.get(key) != etag]
+        _fetch(self.folder, stale)
+        self._held.update({key: listed[key] for key in stale})
+        return len(stale)
+
+    def close(self) -> None:
+        self._folder.cleanup()
+
+
+LOCAL_PATH = "/local/sql"  # the local stack's route for `callvault sql` (callvault_local.dev)
+
+
+def local_reply(
+    mirror: Mirror, method: str, path: str, headers: Mapping[str, str], body: bytes
+) -> tuple[int, dict[str, str], bytes] | None:
+    """The local stack's answer to `POST /local/sql` ({"query", "format"}): the result's lines, or
+    400 with the one-line error; None for any other path. JSON only (a browser cannot send it
+    from another site without asking first) and only to a loopback host name (not a rebound DNS name)."""
+    if path != LOCAL_PATH:
+        return None
+
+    def error(status: int, message: str) -> tuple[int, dict[str, str], bytes]:
+        return status, {"content-type": "application/json"}, json.dumps({"message": message}).encode()
+
+    host = {k.lower(): v for k, v in headers.items()}.get("host", "").rsplit(":", 1)[0]
+    if method != "POST":
+        return error(405, f"{LOCAL_PATH} takes POST")
+    if host not in ("127.0.0.1", "localhost", "[::1]"):
+        return error(403, "only for this machine's own callvault sql")
+    if not {k.lower(): v for k, v in headers.items()}.get("content-type", "").startswith("application/json"):
+        return error(415, 'send JSON: {"query": ..., "format": ...}')
+    try:
+        asked = json.loads(body)
+        sql, style = str(asked["query"]), str(asked.get("format", "table"))
+    except (ValueError, KeyError, TypeError):
+        return error(400, 'send JSON: {"query": ..., "format": ...}')
+    if style not in FORMATS:
+        return error(400, f"format: one of {', '.join(FORMATS)}")
+    try:
+        lines = mirror.answer(sql, style)
+    except UserError as exc:
+        return error(400, str(exc))
+    return 200, {"content-type": "text/plain; charset=utf-8"}, "".join(f"{line}\n" for line in lines).encode()
+
+
+def ask_local_stack(args: Any, out: Any) -> None:
+    """The query answered by the running local stack, printed; UserError (one line) for a bad
+    query or no stack."""
+    import urllib.error
+    import urllib.request
+
+    from callvault_local.console import local_stack, not_running
+
+    stack = local_stack(args)
+    request = urllib.request.Request(  # noqa: S310 - the local stack's loopback URL
+        stack.url + LOCAL_PATH,
+        data=json.dumps({"query": args.query, "format": args.format}).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=600) as response:  # noqa: S310  # nosec B310
+            out.write(response.read().decode())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = str(json.loads(exc.read())["message"])
+        except (ValueError, KeyError, TypeError):
+            message = f"the local stack at {stack.url} answered {exc.code}: is it this version's `callvault dev`?"
+        raise UserError(message, status=1) from None
+    except OSError:  # refused, reset: nothing listens there
+        to_duckdb(args.query)  # a bad query is told as such, stack or not
+        raise not_running(stack, stack.url) from None
 
 
 # Athena.
@@ -282,22 +413,10 @@ def run(args: Any, out: Any = None) -> int:
     out = out or sys.stdout
     if args.workgroup or args.stack:
         workgroup = stack_workgroup(args.stack) if args.stack else Workgroup(args.workgroup, args.database)
-        result = run_athena(args.query, workgroup)
+        for line in render(run_athena(args.query, workgroup), args.format):
+            print(line, file=out)
     else:
-        to_duckdb(args.query)  # a bad query is told before the stack is looked for
-        from callvault_local.console import use_storage
-
-        args.bucket = None
-        use_storage(args)  # the running local stack (one clear line when it is not)
-        with tempfile.TemporaryDirectory(prefix="callvault-sql-") as folder:
-            download_dataset(Path(folder), tables_read(args.query))
-            connection = open_dataset(Path(folder))
-            try:
-                result = run_duckdb(connection, args.query)
-            finally:
-                connection.close()
-    for line in render(result, args.format):
-        print(line, file=out)
+        ask_local_stack(args, out)
     return 0
 
 
@@ -306,4 +425,14 @@ def rows_of(result: Result) -> list[dict[str, Any]]:
     return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
 
-__all__: Sequence[str] = ("download_dataset", "open_dataset", "render", "run", "run_athena", "tables_read", "to_duckdb")
+__all__: Sequence[str] = (
+    "Mirror",
+    "download_dataset",
+    "local_reply",
+    "open_dataset",
+    "render",
+    "run",
+    "run_athena",
+    "tables_read",
+    "to_duckdb",
+)

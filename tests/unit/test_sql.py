@@ -94,13 +94,15 @@ def test_a_dataset_with_no_files_yet_answers_empty(tmp_path: Path) -> None:
         ("SELECT 1; SELECT 2", "callvault sql: give one query, not 2"),
     ],
 )
-def test_a_bad_query_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path, query: str, said: str) -> None:
+def test_a_bad_query_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, query: str, said: str, closed_port: str
+) -> None:
     if "nope" in query:  # parses: DuckDB is the one to refuse it
         with pytest.raises(UserError, match=r"^bad query: .*nope") as raised:
             sql.run_duckdb(sql.open_dataset(tmp_path), query)
         assert "\n" not in str(raised.value)
         return
-    status, line = one_line(capsys, "sql", query)
+    status, line = one_line(capsys, "sql", query, "--port", closed_port)  # told without a stack
     assert status == 1 and line.startswith(said), line
 
 
@@ -116,9 +118,9 @@ def test_a_bad_query_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: P
     ],
 )
 def test_a_query_that_does_not_parse_names_the_word_it_stopped_at(
-    capsys: pytest.CaptureFixture[str], query: str, said: str
+    capsys: pytest.CaptureFixture[str], query: str, said: str, closed_port: str
 ) -> None:
-    status, line = one_line(capsys, "sql", query)
+    status, line = one_line(capsys, "sql", query, "--port", closed_port)
     assert status == 1 and line.startswith(f"callvault sql: bad query: {said}"), line
     assert "\x1b" not in line  # sqlglot's underline escapes are not passed on
 
@@ -131,12 +133,17 @@ def test_only_the_tables_a_query_reads_are_fetched() -> None:
     assert sql.tables_read("SELECT * FROM event_rows WHERE day >= '2026-12-01'") == {analytics.EVENT_ROWS}
 
 
-def test_no_local_stack_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def closed_port() -> str:
+    """A loopback port nothing listens on."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        closed = str(probe.getsockname()[1])
-    status, line = one_line(capsys, "sql", "SELECT count(*) FROM sessions", "--moto-port", closed)
-    assert status != 0 and "no local stack answers" in line, line
+        return str(probe.getsockname()[1])
+
+
+def test_no_local_stack_is_one_line(capsys: pytest.CaptureFixture[str], closed_port: str) -> None:
+    status, line = one_line(capsys, "sql", "SELECT count(*) FROM sessions", "--port", closed_port)
+    assert status != 0 and f"no local stack answers at http://127.0.0.1:{closed_port}" in line, line
 
 
 @pytest.fixture
