@@ -293,7 +293,7 @@ def make_api_server(
     """An HTTP server for `api` on `host:port`, or on `listener` already bound (not started); `ui`
     serves the call browser under /ui/."""
     log_lock = threading.Lock()
-    sql_mirror: list[Any] = []  # the analytics files `callvault sql` reads, made on its first query (sql.Mirror)
+    sql_mirror: list[Any] = []  # the analytics rows `callvault sql` reads, made on its first query (sql.Mirror)
 
     def local_sql(method: str, target: str, headers: dict[str, str], body: bytes) -> Reply | None:
         path = urlsplit(target).path

@@ -1,9 +1,9 @@
 """`callvault sql "<SQL>"`: a read-only query over the analytics dataset (DESIGN.md "SQL over calls").
 
-Locally, the running stack (`callvault dev`) answers it (`POST /local/sql`): DuckDB over its
-Parquet files, kept copied from moto's bucket into a folder of its own (DuckDB's S3 extension
-cannot be downloaded here), each file fetched again only when it changed, with the views
-`sessions` and `events` made from the same text Athena's are (callvault/analytics.py). The CLI
+Locally, the running stack (`callvault dev`) answers it (`POST /local/sql`): DuckDB over the
+rows of the Parquet files in moto's bucket, held in memory (DuckDB's S3 extension cannot be
+downloaded here), each file fetched again only when it changed, with the views `sessions` and
+`events` made from the same text Athena's are (callvault/analytics.py). The CLI
 itself then imports none of DuckDB, sqlglot or boto3: a query's answer costs the stack's work
 and a loopback request (bench/sql_freshness.py). Against a deployed stack
 (`--workgroup`, or `--stack` to read it from the stack's outputs), the query runs in its Athena
@@ -191,42 +191,80 @@ def download_dataset(folder: Path, tables: Iterable[str] | None = None) -> int:
 
 
 class Mirror:
-    """The bucket's analytics files copied into a folder of the local stack's, brought up to date
-    before each query: a file new or changed since (its ETag) fetched, a file gone (an erasure,
-    a compaction) deleted, so no query answers from a file the bucket no longer holds."""
+    """The bucket's analytics rows held in an in-memory DuckDB of the local stack's, brought up to
+    date before each query: a file new or changed since (its ETag) fetched and its rows loaded in
+    place of the old ones, a file gone (an erasure, a compaction) its rows dropped. A query then
+    reads memory, not one file per stream batch; no query answers from a file the bucket no
+    longer holds, and no copy of a file outlives its loading."""
 
     def __init__(self) -> None:
         self._folder = tempfile.TemporaryDirectory(prefix="callvault-sql-")
-        self.folder = Path(self._folder.name)
-        self._held: dict[str, str] = {}  # key -> the ETag of the copy
-        self._lock = threading.Lock()  # one query at a time: each sees the folder whole
+        self.folder = Path(self._folder.name)  # a fetched file, until its rows are loaded
+        self._held: dict[str, str] = {}  # key -> the ETag of the rows loaded
+        self._lock = threading.Lock()  # one query or load at a time on the one connection
+        self._connection: Any = None
+
+    def _open(self) -> Any:
+        """The connection: a table of rows per dataset table (each row's file), Athena's tables
+        and views over them; reading no file but the fetched ones."""
+        import duckdb
+
+        from callvault import analytics
+
+        connection = duckdb.connect(":memory:")
+        day = analytics.DAY_COLUMN
+        for table, columns in analytics.TABLES.items():
+            types = ", ".join(f"{c.name} {c.sql}" for c in columns)
+            connection.execute(f"CREATE TABLE {table}_rows ({types}, {day} VARCHAR, file VARCHAR)")
+            names = ", ".join(c.name for c in columns)
+            connection.execute(f"CREATE VIEW {table} AS SELECT {names}, {day} FROM {table}_rows")  # noqa: S608  # nosec B608
+        for view, text in analytics.VIEWS.items():
+            connection.execute(f"CREATE VIEW {view} AS {to_duckdb(text)}")
+        connection.execute("SET allowed_directories = $1", [[str(self.folder.resolve()) + "/"]])
+        connection.execute("SET enable_external_access = false")  # once off, DuckDB refuses to turn it back on
+        return connection
 
     def answer(self, sql: str, style: str) -> list[str]:
         """The query's result in `style`'s lines; UserError for a bad query."""
         to_duckdb(sql)  # a bad query is told before any file is fetched
         with self._lock:
-            self.sync(tables_read(sql))
-            connection = open_dataset(self.folder, sealed=True)
-            try:
-                return list(render(run_duckdb(connection, sql), style))
-            finally:
-                connection.close()
+            self._sync(tables_read(sql))
+            return list(render(run_duckdb(self._connection, sql), style))
 
     def sync(self, tables: Iterable[str]) -> int:
-        """Bring `tables`' copies up to date; the files fetched."""
+        """Bring `tables`' rows up to date; the files fetched."""
+        with self._lock:
+            return self._sync(tables)
+
+    def _sync(self, tables: Iterable[str]) -> int:
         from callvault import analytics
 
-        prefixes = tuple(analytics.table_prefix(t) for t in tables)
+        if self._connection is None:
+            self._connection = self._open()
+        tables = list(tables)
         listed = _listing(tables)
-        for key in [k for k in self._held if k.startswith(prefixes) and k not in listed]:
-            (self.folder / key).unlink(missing_ok=True)
-            del self._held[key]
+        table_of = {analytics.table_prefix(t): t for t in tables}
         stale = [key for key, etag in listed.items() if self._held.get(key) != etag]
+        gone = [key for key in self._held if key.startswith(tuple(table_of)) and key not in listed]
         _fetch(self.folder, stale)
-        self._held.update({key: listed[key] for key in stale})
+        for key in [*gone, *stale]:
+            table = table_of[next(p for p in table_of if key.startswith(p))]
+            self._connection.execute(f"DELETE FROM {table}_rows WHERE file = $1", [key])  # noqa: S608  # nosec B608
+            self._held.pop(key, None)
+        for key in stale:
+            table = table_of[next(p for p in table_of if key.startswith(p))]
+            path = self.folder / key
+            day = key.split(f"{analytics.DAY_COLUMN}=", 1)[1].split("/", 1)[0]  # the hive partition, as Athena reads it
+            source = "read_parquet($3, hive_partitioning = false)"  # the day is the key's, bound as $1
+            load = f"INSERT INTO {table}_rows BY NAME SELECT *, $1 AS {analytics.DAY_COLUMN}, $2 AS file FROM {source}"  # noqa: S608  # nosec B608
+            self._connection.execute(load, [day, key, str(path)])
+            path.unlink()
+            self._held[key] = listed[key]
         return len(stale)
 
     def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
         self._folder.cleanup()
 
 
