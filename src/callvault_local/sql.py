@@ -247,18 +247,25 @@ class Mirror:
         stale = [key for key, etag in listed.items() if self._held.get(key) != etag]
         gone = [key for key in self._held if key.startswith(tuple(table_of)) and key not in listed]
         _fetch(self.folder, stale)
-        for key in [*gone, *stale]:
-            table = table_of[next(p for p in table_of if key.startswith(p))]
-            self._connection.execute(f"DELETE FROM {table}_rows WHERE file = $1", [key])  # noqa: S608  # nosec B608
-            self._held.pop(key, None)
+        folder = str(self.folder) + "/"
+        for prefix, table in table_of.items():  # a statement per table, not per file: a compaction replaces hundreds
+            dropped = [key for key in [*gone, *stale] if key.startswith(prefix)]
+            if dropped:
+                self._connection.execute(f"DELETE FROM {table}_rows WHERE list_contains($1, file)", [dropped])  # noqa: S608  # nosec B608
+            loaded = [folder + key for key in stale if key.startswith(prefix)]
+            if loaded:
+                # The day is the key's folder (the hive partition, as Athena reads it); the file, its key.
+                day = f"regexp_extract(filename, '/{analytics.DAY_COLUMN}=([^/]+)/', 1) AS {analytics.DAY_COLUMN}"
+                source = "read_parquet($1, hive_partitioning = false, union_by_name = true, filename = true)"
+                self._connection.execute(
+                    f"INSERT INTO {table}_rows BY NAME SELECT * EXCLUDE (filename), {day},"  # noqa: S608  # nosec B608
+                    f" substr(filename, {len(folder) + 1}) AS file FROM {source}",
+                    [loaded],
+                )
+        for key in gone:
+            del self._held[key]
         for key in stale:
-            table = table_of[next(p for p in table_of if key.startswith(p))]
-            path = self.folder / key
-            day = key.split(f"{analytics.DAY_COLUMN}=", 1)[1].split("/", 1)[0]  # the hive partition, as Athena reads it
-            source = "read_parquet($3, hive_partitioning = false)"  # the day is the key's, bound as $1
-            load = f"INSERT INTO {table}_rows BY NAME SELECT *, $1 AS {analytics.DAY_COLUMN}, $2 AS file FROM {source}"  # noqa: S608  # nosec B608
-            self._connection.execute(load, [day, key, str(path)])
-            path.unlink()
+            (self.folder / key).unlink()
             self._held[key] = listed[key]
         return len(stale)
 
