@@ -6,12 +6,14 @@
    real consumers (callvault.analytics) into moto's S3: milliseconds per batch (the function's
    own time), files and bytes; dollars per million events at a few batch sizes (the stream's
    batching window fills a batch as fast as events arrive).
-2. `callvault dev` in its own process: seconds from a webhook's 200 to its row in `sessions`
-   (the same download-and-query `callvault sql` does, repeated until the row is there).
-3. The same stack holding N calls (4 versions and 4 events each, written by the real writer in
-   batches of 1,000 changes): `callvault sql` (a process, as a user runs it) timing a
-   group-by-vendor-and-day query, against the floor of `callvault sql "SELECT 1"` on an empty
-   dataset; dataset bytes per call; what an Athena query over a month of 1M calls scans.
+2. `callvault dev` in its own process holding N calls (4 versions and 4 events each, written by
+   the real writer in batches of 1,000 changes): `callvault sql` (a process, as a user runs it)
+   timing a group-by-vendor-and-day query as written, then again after the daily compaction
+   (callvault.analytics.compact, as the deployed schedule would have run it over those days),
+   each against the floor of `callvault sql "SELECT 1"` measured in the same run; dataset bytes
+   per call; what an Athena query over a month of 1M calls scans, the whole month and one week
+   read by its `day` (the partition), from the compacted files' real column sizes.
+A webhook's 200 to its row in `sessions`: bench/sql_freshness.py.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -208,82 +210,90 @@ def main() -> None:
         import boto3
 
         from callvault import aws, config
-        from callvault_local import sql
         from callvault_local.stack import configure_environment
-        from tests.conftest import adapter_for, payload
 
         configure_environment(int(moto_port))
         boto3.DEFAULT_SESSION = None  # made inside moto's mock above: a fresh one reads the endpoint
         aws.reset()
         config.settings.cache_clear()
-        floor, _ = _cli("sql", "SELECT 1 AS one", "--moto-port", moto_port, env=env)
-        # A webhook's 200, then its row in `sessions`.
-        import httpx
-
-        body = json.dumps(payload("retell/call-analyzed")).encode()
-        headers = {"content-type": "application/json", **adapter_for("retell").sign(body, "dev-retell-secret")}
-        answered = httpx.post(f"{stack.url}/webhooks/retell/events", content=body, headers=headers, timeout=10)
-        sent = time.perf_counter()
-        assert answered.status_code == 200, answered.text
-        session_id = answered.json()["session_id"]
-        tries = 0
-        while True:
-            tries += 1
-            target = Path(folder) / f"poll-{tries}"
-            sql.download_dataset(target)
-            rows = sql.run_duckdb(sql.open_dataset(target), f"SELECT session_id FROM sessions WHERE session_id = '{session_id}'")
-            if rows.rows:
-                break
-            assert time.perf_counter() - sent < 60, "the row never came"
-        latency = time.perf_counter() - sent
-        print(f"webhook 200 -> its row in `sessions` (local): {latency:.2f} s ({tries} queries)")
+        floor = min(_cli("sql", "SELECT 1 AS one", "--port", stack.url.rsplit(":", 1)[1], env=env)[0] for _ in range(3))
 
         started = time.perf_counter()
         write_month(args.sessions, 1000)
         print(
             f"wrote {args.sessions:,} calls ({args.sessions * VERSIONS_PER_CALL:,} versions and events) in {time.perf_counter() - started:.0f} s"
         )
-        query = (
-            "SELECT vendor, CAST(coalesce(created_at, started_at) AS date) AS call_day, count(*) AS calls, "
-            "sum(cost_usd) AS cost_usd FROM sessions GROUP BY 1, 2 ORDER BY 2, 1"
-        )
-        seconds, out = _cli("sql", query, "--moto-port", moto_port, "--format", "csv", env=env)
-        print(
-            f"`callvault sql` group by vendor and day over {args.sessions:,} calls: {seconds:.2f} s (floor `SELECT 1`: {floor:.2f} s, x{seconds / floor:.1f}); {len(out.splitlines()) - 1} rows"
-        )
-
-        # Athena: a month of 1M calls, scaled from the real files' column sizes.
-        import duckdb
-
         s3 = boto3.client("s3", endpoint_url=stack.moto_url)
-        total = dict.fromkeys(analytics.TABLES, 0)
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket="callvault-archive", Prefix=analytics.PREFIX):
-            for entry in page.get("Contents", []):
-                total[entry["Key"].split("/")[1]] += entry["Size"]
-        sample = Path(folder) / "sample.parquet"
-        key = next(
-            o["Key"]
-            for o in s3.list_objects_v2(Bucket="callvault-archive", Prefix=analytics.table_prefix(analytics.SESSION_VERSIONS))[
-                "Contents"
-            ]
-        )
-        sample.write_bytes(s3.get_object(Bucket="callvault-archive", Key=key)["Body"].read())
-        columns = dict(
+        query = "SELECT vendor, day, count(*) AS calls, sum(cost_usd) AS cost_usd FROM sessions GROUP BY 1, 2 ORDER BY 2, 1"
+        for state in ("as written", "compacted"):
+            if state == "compacted":
+                started = time.perf_counter()
+                days = (_last_day(args.sessions) - START.date()).days + 1
+                merged = analytics.compact(_last_day(args.sessions) + timedelta(days=2), days=days)
+                print(
+                    f"compaction of {days} days: {sum(merged.values()):,} files merged in {time.perf_counter() - started:.0f} s"
+                )
+            files = _files(s3)
+            for run in ("first query (the stack copies the files)", "again (its copy up to date)"):
+                seconds, out = _cli("sql", query, "--port", stack.url.rsplit(":", 1)[1], "--format", "csv", env=env)
+                print(
+                    f"`callvault sql` group by vendor and day over {args.sessions:,} calls, {state}"
+                    f" ({len(files[analytics.SESSION_VERSIONS])} session_versions files), {run}: {seconds:.2f} s"
+                    f" (floor `SELECT 1`: {floor:.2f} s, x{seconds / floor:.1f}); {len(out.splitlines()) - 1} rows"
+                )
+        athena(s3, _files(s3), args.sessions, Path(folder))
+
+
+def _last_day(sessions: int) -> date:
+    return (START + timedelta(seconds=(sessions - 1) * 26)).date()
+
+
+def _files(s3: Any) -> dict[str, dict[str, int]]:
+    """The dataset's files (key: size), by table."""
+    found: dict[str, dict[str, int]] = {table: {} for table in analytics.TABLES}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="callvault-archive", Prefix=analytics.PREFIX):
+        for entry in page.get("Contents", []):
+            found[entry["Key"].split("/")[1]][entry["Key"]] = entry["Size"]
+    return found
+
+
+def athena(s3: Any, files: dict[str, dict[str, int]], sessions: int, folder: Path) -> None:
+    """What Athena scans for the group-by over a month of 1M calls: the compressed bytes of the
+    columns it reads (the view's window reads vendor, session_id and version; the query cost_usd),
+    in the days it reads, from the compacted files' own column sizes, scaled from `sessions`."""
+    import duckdb
+
+    used = ("vendor", "session_id", "version", "cost_usd")
+    by_day: dict[str, int] = {}
+    whole = 0
+    for key in files[analytics.SESSION_VERSIONS]:
+        path = folder / "column-sizes.parquet"
+        path.write_bytes(s3.get_object(Bucket="callvault-archive", Key=key)["Body"].read())
+        sizes = dict(
             duckdb.execute(
-                f"SELECT path_in_schema, sum(total_compressed_size) FROM parquet_metadata('{sample}') GROUP BY 1"
+                f"SELECT path_in_schema, sum(total_compressed_size) FROM parquet_metadata('{path}') GROUP BY 1"
             ).fetchall()
         )
-        used = ("vendor", "session_id", "version", "created_at", "started_at", "cost_usd")
-        share = sum(columns[c] for c in used) / sum(columns.values())
-        per_call = total[analytics.SESSION_VERSIONS] / args.sessions
-        month = per_call * 1_000_000
-        print(
-            f"dataset bytes per call (batches of 1,000): {per_call:.0f} in session_versions, {total[analytics.EVENT_ROWS] / args.sessions:.0f} in event_rows"
-        )
-        print(
-            f"Athena, a month of 1M calls: session_versions {month / 1e9:.2f} GB; the group-by reads {share:.0%} of it (its columns)"
-            f" = {month * share / 1e9:.2f} GB, ${month * share / 1e12 * ATHENA_PER_TB:.4f} a query (whole month scanned: ${month / 1e12 * ATHENA_PER_TB:.4f})"
-        )
+        day = key.split(f"{analytics.DAY_COLUMN}=", 1)[1].split("/", 1)[0]
+        by_day[day] = by_day.get(day, 0) + sum(sizes[c] for c in used)
+        whole += sum(sizes.values())
+    scale = 1_000_000 / sessions
+    per_call = sum(files[analytics.SESSION_VERSIONS].values()) / sessions
+    print(
+        f"dataset bytes per call (compacted): {per_call:.0f} in session_versions,"
+        f" {sum(files[analytics.EVENT_ROWS].values()) / sessions:.0f} in event_rows"
+    )
+    month, read = whole * scale, sum(by_day.values()) * scale
+    last_week = sorted(by_day)[-7:]
+    week = sum(by_day[d] for d in last_week) * scale
+    print(f"Athena, a month of 1M calls ({len(by_day)} days): session_versions {month / 1e9:.3f} GB")
+    for what, scanned in (
+        ("the whole month, every column (a scan with no pruning and no column pruning)", month),
+        ("the whole month, its columns only", read),
+        (f"`WHERE day >= '{last_week[0]}'` (7 days pruned by partition), its columns only", week),
+    ):
+        dollars = max(scanned, 10e6) / 1e12 * ATHENA_PER_TB  # 10 MB minimum per query
+        print(f"  group-by reading {what}: {scanned / 1e6:.1f} MB, ${dollars:.5f} a query")
 
 
 if __name__ == "__main__":

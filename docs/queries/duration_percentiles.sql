@@ -7,6 +7,6 @@ SELECT
   approx_percentile(duration_seconds, 0.9) AS p90_seconds,
   max(duration_seconds) AS max_seconds
 FROM sessions
-WHERE duration_seconds IS NOT NULL
+WHERE duration_seconds IS NOT NULL AND day >= '2026-11-01'  -- the partition: only these days are read
 GROUP BY vendor, agent_id
 ORDER BY vendor, agent_id

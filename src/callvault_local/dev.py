@@ -258,6 +258,19 @@ def make_api_server(
     """An HTTP server for `api` on `host:port`, or on `listener` already bound (not started); `ui`
     serves the call browser under /ui/."""
     log_lock = threading.Lock()
+    sql_mirror: list[Any] = []  # the analytics rows `callvault sql` reads, made on its first query (sql.Mirror)
+
+    def local_sql(method: str, target: str, headers: dict[str, str], body: bytes) -> Reply | None:
+        path = urlsplit(target).path
+        if path != "/local/sql":  # sql.LOCAL_PATH, without importing it for every request
+            return None
+        from callvault_local import sql
+
+        with log_lock:
+            if not sql_mirror:
+                sql_mirror.append(sql.Mirror())
+        answered = sql.local_reply(sql_mirror[0], method, path, headers, body)
+        return Reply(*answered, outcome="sql") if answered else None
 
     class RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -271,7 +284,9 @@ def make_api_server(
                 reply = Reply(413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}', "too large")
             else:
                 try:
-                    sample = _sample_audio(self.command, self.path)
+                    sample = _sample_audio(self.command, self.path) or local_sql(
+                        self.command, self.path, dict(self.headers.items()), body
+                    )
                     if sample is not None:
                         reply = sample
                     elif ui is not None and is_ui_path(urlsplit(self.path).path):

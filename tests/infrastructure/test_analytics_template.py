@@ -5,6 +5,7 @@ stream filter that brings event items, and DuckDB's layer only where a function 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,22 +43,91 @@ def test_each_table_describes_the_files_the_code_writes(logical_id: str, name: s
     assert not any(r["Type"] == "AWS::Glue::Crawler" for r in RESOURCES.values())
 
 
-@pytest.mark.parametrize(("logical_id", "name"), [("SessionsView", "sessions"), ("EventsView", "events")])
+VIEWS = [("SessionsView", "sessions"), ("EventsView", "events")]
+# The Athena (Trino) type a Glue (Hive) column reads as: Athena's timestamps are milliseconds.
+ATHENA_TYPE = {"string": "varchar", "timestamp": "timestamp(3)", "double": "double", "bigint": "bigint", "boolean": "boolean"}
+DUCKDB_TYPE = {"VARCHAR": "varchar", "TIMESTAMP": "timestamp(3)", "DOUBLE": "double", "BIGINT": "bigint", "BOOLEAN": "boolean"}
+
+
+def presto_view(table: dict[str, Any]) -> dict[str, Any]:
+    """The view's definition as Trino's Hive connector reads a Glue view (ViewReaderUtil.PrestoViewReader):
+    `/* Presto View: <base64 of the ConnectorViewDefinition's JSON> */`, the database in the text."""
+    prefix, encoded, suffix = table["ViewOriginalText"]["Fn::Join"][1]
+    assert (prefix, suffix) == ("/* Presto View: ", " */")
+    document: dict[str, Any] = json.loads(encoded["Fn::Base64"]["Fn::Sub"].replace("${AnalyticsDatabase}", "calls"))
+    return document
+
+
+def glue_tables() -> dict[str, dict[str, Any]]:
+    """The template's Glue tables (not views) by name."""
+    return {
+        r["Properties"]["TableInput"]["Name"]: r["Properties"]["TableInput"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::Glue::Table" and r["Properties"]["TableInput"]["TableType"] == "EXTERNAL_TABLE"
+    }
+
+
+@pytest.mark.parametrize(("logical_id", "name"), VIEWS)
 def test_each_view_is_a_presto_view_of_the_codes_text(logical_id: str, name: str) -> None:
     table = _table(logical_id)
+    # What Trino recognizes as its own view (isTrinoView): the type, presto_view and its comment.
     assert table["Name"] == name and table["TableType"] == "VIRTUAL_VIEW"
     assert table["Parameters"] == {"presto_view": "true", "comment": "Presto View"}
     assert table["ViewExpandedText"] == "/* Presto View */"
-    prefix, encoded, suffix = table["ViewOriginalText"]["Fn::Join"][1]
-    assert (prefix, suffix) == ("/* Presto View: ", " */")
-    document = json.loads(encoded["Fn::Base64"]["Fn::Sub"].replace("${AnalyticsDatabase}", "calls"))
+    document = presto_view(table)
+    assert set(document) == {"originalSql", "catalog", "schema", "columns"}  # ConnectorViewDefinition's fields, JSON-named
     assert document["originalSql"] == analytics.VIEWS[name]
     assert (document["catalog"], document["schema"]) == ("awsdatacatalog", "calls")
-    # What Athena checks a view against: the columns' names and types, as the query yields them.
-    kinds = {c.name: c for columns in analytics.TABLES.values() for c in columns}
-    assert [c["name"] for c in document["columns"]] == [c["Name"] for c in table["StorageDescriptor"]["Columns"]]
-    assert all(c["type"] == kinds[c["name"]].presto for c in document["columns"])
-    assert all(c["Type"] == kinds[c["Name"]].glue for c in table["StorageDescriptor"]["Columns"])
+    assert all(set(c) == {"name", "type"} for c in document["columns"])
+    assert [(c["name"], c["type"]) for c in document["columns"]] == [(c.name, c.presto) for c in analytics.VIEW_COLUMNS[name]]
+    # Glue's own description of the view: the same columns, in Hive's type names.
+    described = [(c["Name"], ATHENA_TYPE[c["Type"]]) for c in table["StorageDescriptor"]["Columns"]]
+    assert described == [(c["name"], c["type"]) for c in document["columns"]]
+
+
+@pytest.mark.parametrize(("logical_id", "name"), VIEWS)
+def test_each_views_sql_is_trino_sql_that_yields_the_columns_it_declares(logical_id: str, name: str) -> None:
+    """Athena checks a view's stored columns against what its SQL yields over the tables (a
+    mismatch is "stale or in invalid state"); with no Athena here, sqlglot's Trino and Presto
+    parsers read the text and its type inference runs it over the Glue tables' columns."""
+    from sqlglot import ErrorLevel, exp, parse_one
+    from sqlglot.optimizer.annotate_types import annotate_types
+    from sqlglot.optimizer.qualify import qualify
+
+    document = presto_view(_table(logical_id))
+    for dialect in ("trino", "presto"):
+        parsed = parse_one(document["originalSql"], read=dialect, error_level=ErrorLevel.RAISE)
+        assert isinstance(parsed, exp.Query)
+    tables = glue_tables()
+    named = {t.name for t in parsed.find_all(exp.Table)}
+    assert named and named <= set(tables)  # the tables it reads are the template's, in the view's database
+    schema: dict[str, object] = {
+        t: {c["Name"]: ATHENA_TYPE[c["Type"]] for c in [*tables[t]["StorageDescriptor"]["Columns"], *tables[t]["PartitionKeys"]]}
+        for t in named
+    }
+    typed = annotate_types(qualify(parsed, schema=schema, dialect="trino"), schema=schema, dialect="trino")
+    assert isinstance(typed, exp.Query)
+    yielded = [(column.alias_or_name, column.type.sql("trino").lower() if column.type else None) for column in typed.selects]
+    assert yielded == [(c["name"], c["type"]) for c in document["columns"]]
+
+
+@pytest.mark.parametrize(("logical_id", "name"), VIEWS)
+def test_duckdb_answers_each_view_with_the_columns_athena_declares(logical_id: str, name: str, tmp_path: Path) -> None:
+    """`callvault sql`'s view over real files (a row of each table written by the code, in its day
+    folder) has Athena's columns, in its order, of the same types."""
+    from callvault_local import sql
+
+    for table, columns in analytics.TABLES.items():
+        folder = tmp_path / analytics.day_prefix(table, "2026-12-01")
+        folder.mkdir(parents=True)
+        (folder / "batch.parquet").write_bytes(analytics.parquet(columns, [{c.name: None for c in columns}]))
+    connection = sql.open_dataset(tmp_path)
+    try:
+        described = connection.execute(f"DESCRIBE {name}").fetchall()
+    finally:
+        connection.close()
+    declared = presto_view(_table(logical_id))["columns"]
+    assert [(row[0], DUCKDB_TYPE[row[1]]) for row in described] == [(c["name"], c["type"]) for c in declared]
 
 
 def test_the_workgroup_enforces_its_result_location_and_a_cutoff() -> None:

@@ -5,6 +5,7 @@ README's queries (docs/queries/) on DuckDB, and erased with the session."""
 from __future__ import annotations
 
 import io
+import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -383,3 +384,93 @@ def test_files_written_before_the_metric_columns_still_compact_and_answer(stored
     assert before == [{"session_id": f"old-{i}", **dict.fromkeys(analytics.METRIC_COLUMNS)} for i in (1, 2)]
     assert analytics.compact_day(analytics.SESSION_VERSIONS, day) == 2
     assert query(f"SELECT session_id, {columns} FROM sessions ORDER BY session_id", tmp_path) == before
+
+
+def test_a_session_whose_listing_day_moves_keeps_one_row_in_its_new_day(stored: Stored, tmp_path: Path) -> None:
+    """The first webhook tells no time (listed when first heard of: today); the next tells the
+    call's start, days before: the session's rows move to that day, and `sessions` (whose window
+    is per day, for pruning) still has one row for it."""
+    started = payload("retell/call-started")
+    call_id = started["call"]["call_id"]
+    del started["call"]["start_timestamp"]
+    assert post_webhook("retell", "events", started).status == 200
+    session_changes(stored.table).poll()
+    today = datetime.now(UTC).date().isoformat()
+    assert query(f"SELECT day FROM sessions WHERE session_id = '{call_id}'", tmp_path) == [{"day": today}]
+
+    analyzed = payload("retell/call-analyzed")
+    analyzed["call"]["call_id"] = call_id
+    assert post_webhook("retell", "events", analyzed).status == 200
+    session_changes(stored.table).poll()
+    call_day = datetime.fromtimestamp(analyzed["call"]["start_timestamp"] / 1000, UTC).date().isoformat()
+    assert call_day != today
+    rows = query(f"SELECT day, status FROM sessions WHERE session_id = '{call_id}'", tmp_path)
+    assert rows == [{"day": call_day, "status": "ended"}]
+    versions = query(f"SELECT DISTINCT day FROM session_versions WHERE session_id = '{call_id}'", tmp_path)
+    assert versions == [{"day": call_day}]  # the day it left holds none of its rows
+
+
+LOCAL = {"host": "127.0.0.1:3000", "content-type": "application/json"}
+
+
+def _ask(mirror: sql.Mirror, query_text: str, headers: dict[str, str] = LOCAL, method: str = "POST") -> tuple[int, str]:
+    body = json.dumps({"query": query_text, "format": "csv"}).encode()
+    answered = sql.local_reply(mirror, method, sql.LOCAL_PATH, headers, body)
+    assert answered is not None
+    return answered[0], answered[2].decode()
+
+
+def test_the_local_stack_answers_from_a_copy_kept_up_to_date(stored: Stored, tmp_path: Path) -> None:
+    """`callvault sql`'s answers come from the stack's in-memory copy of the rows: a new file is
+    fetched, an unchanged one is not fetched again, and a file the erasure rewrote or removed is
+    not answered from."""
+    mirror = sql.Mirror()
+    try:
+        first = post_webhook("retell", "events", payload("retell/call-analyzed")).json["session_id"]
+        session_changes(stored.table).poll()
+        assert _ask(mirror, "SELECT session_id FROM sessions") == (200, f"session_id\n{first}\n")
+        assert mirror.sync([analytics.SESSION_VERSIONS]) == 0  # nothing changed: nothing fetched
+
+        vapi = post_webhook("vapi", "server-messages", payload("vapi/end-of-call-report")).json["session_id"]
+        session_changes(stored.table).poll()
+        status, text = _ask(mirror, "SELECT session_id FROM sessions ORDER BY session_id")
+        assert status == 200 and sorted(text.splitlines()[1:]) == sorted([first, vapi])
+
+        assert erasure.erase("retell", first, who="test") is not None
+        session_changes(stored.table).poll()
+        assert _ask(mirror, "SELECT session_id FROM sessions") == (200, f"session_id\n{vapi}\n")
+        assert list(mirror.folder.rglob("*.parquet")) == []  # no copy of a file outlives the loading of its rows
+        header = _ask(mirror, "SELECT * FROM sessions LIMIT 0")[1].strip()
+        assert header.split(",") == [c.name for c in analytics.VIEW_COLUMNS["sessions"]]  # Athena's columns
+    finally:
+        mirror.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "status", "said"),
+    [
+        ("GET", LOCAL, 405, "takes POST"),
+        ("POST", {**LOCAL, "host": "attacker.example:3000"}, 403, "only for this machine"),
+        ("POST", {**LOCAL, "content-type": "text/plain"}, 415, "send JSON"),
+    ],
+)
+def test_the_local_sql_route_answers_only_this_machines_cli(
+    stored: Stored, method: str, headers: dict[str, str], status: int, said: str
+) -> None:
+    mirror = sql.Mirror()
+    try:
+        answered, text = _ask(mirror, "SELECT 1", headers, method)
+        assert answered == status and said in json.loads(text)["message"]
+    finally:
+        mirror.close()
+
+
+def test_a_query_over_http_reads_no_other_file(stored: Stored) -> None:
+    mirror = sql.Mirror()
+    try:
+        status, text = _ask(mirror, "SELECT * FROM read_text('/etc/hostname')")
+        assert status == 400 and json.loads(text)["message"].startswith("bad query: Permission Error"), text
+        status, text = _ask(mirror, "SELEC 1")
+        assert status == 400 and json.loads(text)["message"].startswith("bad query: stopped at"), text
+    finally:
+        mirror.close()

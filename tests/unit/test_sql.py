@@ -41,6 +41,23 @@ def test_each_query_is_athena_sql(path: Path) -> None:
     sql.to_duckdb(text)  # and DuckDB's after transpiling
 
 
+@pytest.mark.parametrize("path", QUERIES, ids=lambda p: p.stem)
+def test_each_query_reads_only_the_days_it_asks_for(path: Path) -> None:
+    """Every view a docs query reads is bounded by its `day` (the partition) against a constant,
+    the form Athena prunes partitions by."""
+    parsed = sqlglot.parse_one(path.read_text(), read="athena")
+    views = {t.alias_or_name: t.name for t in parsed.find_all(sqlglot.exp.Table) if t.name in analytics.VIEWS}
+    comparisons = parsed.find_all(sqlglot.exp.GTE, sqlglot.exp.GT, sqlglot.exp.EQ)
+    bounded = {
+        c.this.table or next(iter(views))  # unqualified: the query's one view
+        for c in comparisons
+        if isinstance(c.this, sqlglot.exp.Column)
+        and c.this.name == analytics.DAY_COLUMN
+        and isinstance(c.expression, sqlglot.exp.Literal)
+    }
+    assert views and set(views) == bounded, (views, bounded)
+
+
 @pytest.mark.parametrize("view", sorted(analytics.VIEWS))
 def test_the_views_are_athena_sql(view: str) -> None:
     (parsed,) = sqlglot.parse(analytics.VIEWS[view], read="athena", error_level=sqlglot.ErrorLevel.RAISE)
@@ -65,6 +82,7 @@ def test_a_dataset_with_no_files_yet_answers_empty(tmp_path: Path) -> None:
         "type",
         "received_at",
         "source",
+        "day",
     ]
 
 
@@ -77,22 +95,56 @@ def test_a_dataset_with_no_files_yet_answers_empty(tmp_path: Path) -> None:
         ("SELECT 1; SELECT 2", "callvault sql: give one query, not 2"),
     ],
 )
-def test_a_bad_query_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path, query: str, said: str) -> None:
+def test_a_bad_query_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, query: str, said: str, closed_port: str
+) -> None:
     if "nope" in query:  # parses: DuckDB is the one to refuse it
         with pytest.raises(UserError, match=r"^bad query: .*nope") as raised:
             sql.run_duckdb(sql.open_dataset(tmp_path), query)
         assert "\n" not in str(raised.value)
         return
-    status, line = one_line(capsys, "sql", query)
+    status, line = one_line(capsys, "sql", query, "--port", closed_port)  # told without a stack
     assert status == 1 and line.startswith(said), line
 
 
-def test_no_local_stack_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("SELECT vendor FROM sessions WHERE", 'stopped at "WHERE" (line 1, column 29): something must follow it'),
+        ("SELECT vendor FRM sessions GROUP BY 1", 'stopped at "sessions" (line 1, column 19): not expected there'),
+        ("SELECT vendor\nFROM sessions ORDER vendor", 'stopped at "vendor" (line 2, column 21): not expected there'),
+        ("SELECT count(* FROM sessions", 'stopped at "FROM" (line 1, column 16): expected )'),
+        ("SELECT * FROM", 'stopped at "FROM" (line 1, column 10): expected table name'),
+        ("SELECT 'unclosed FROM sessions", "cannot read the text from 'SELECT 'unclosed FROM se"),
+    ],
+)
+def test_a_query_that_does_not_parse_names_the_word_it_stopped_at(
+    capsys: pytest.CaptureFixture[str], query: str, said: str, closed_port: str
+) -> None:
+    status, line = one_line(capsys, "sql", query, "--port", closed_port)
+    assert status == 1 and line.startswith(f"callvault sql: bad query: {said}"), line
+    assert "\x1b" not in line  # sqlglot's underline escapes are not passed on
+
+
+def test_only_the_tables_a_query_reads_are_fetched() -> None:
+    assert sql.tables_read("SELECT count(*) FROM sessions") == {analytics.SESSION_VERSIONS}
+    assert sql.tables_read("SELECT 1") == set()
+    joined = "WITH s AS (SELECT * FROM sessions) SELECT * FROM s JOIN events e ON e.session_id = s.session_id"
+    assert sql.tables_read(joined) == {analytics.SESSION_VERSIONS, analytics.EVENT_ROWS}
+    assert sql.tables_read("SELECT * FROM event_rows WHERE day >= '2026-12-01'") == {analytics.EVENT_ROWS}
+
+
+@pytest.fixture
+def closed_port() -> str:
+    """A loopback port nothing listens on."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        closed = str(probe.getsockname()[1])
-    status, line = one_line(capsys, "sql", "SELECT count(*) FROM sessions", "--moto-port", closed)
-    assert status != 0 and "no local stack answers" in line, line
+        return str(probe.getsockname()[1])
+
+
+def test_no_local_stack_is_one_line(capsys: pytest.CaptureFixture[str], closed_port: str) -> None:
+    status, line = one_line(capsys, "sql", "SELECT count(*) FROM sessions", "--port", closed_port)
+    assert status != 0 and f"no local stack answers at http://127.0.0.1:{closed_port}" in line, line
 
 
 @pytest.fixture

@@ -87,25 +87,32 @@ SESSION_COLUMNS: tuple[Column, ...] = (
     _col("updated_at", "time"),
     _col("version", "text"),
 )
-# What a `sessions` row shows: a version's columns but its bookkeeping.
-SESSION_VIEW_COLUMNS = tuple(c for c in SESSION_COLUMNS if c.name != "version")
+# The partition (the folder `day=YYYY-MM-DD`): a column of each view, so that a query's `WHERE day
+# >= ...` prunes the days Athena reads. A session's versions are all in one day (its listing day:
+# `consume_changes` moves them when it changes), so the views' windows partition by it too: Athena
+# pushes a filter through a window only on the window's partition columns.
+DAY = Column(DAY_COLUMN, "VARCHAR", "string", "varchar")
+# What a `sessions` row shows: a version's columns but its bookkeeping; an `events` row, the event's but its route.
+SESSION_VIEW_COLUMNS = (*(c for c in SESSION_COLUMNS if c.name != "version"), DAY)
 EVENT_COLUMNS: tuple[Column, ...] = (
     *(_col(n, "text") for n in ("vendor", "session_id", "event_id", "type")),
     _col("received_at", "time"),
     _col("source", "text"),
     _col("webhook", "text"),
 )
+EVENT_VIEW_COLUMNS = (*(c for c in EVENT_COLUMNS if c.name != "webhook"), DAY)
 TABLES: dict[str, tuple[Column, ...]] = {SESSION_VERSIONS: SESSION_COLUMNS, EVENT_ROWS: EVENT_COLUMNS}
+VIEW_COLUMNS: dict[str, tuple[Column, ...]] = {"sessions": SESSION_VIEW_COLUMNS, "events": EVENT_VIEW_COLUMNS}
 
 # The views, in Athena's dialect (Trino); `callvault sql` runs the same text on DuckDB.
 SESSIONS_VIEW_SQL = (
     f"SELECT {', '.join(c.name for c in SESSION_VIEW_COLUMNS)} FROM ("  # noqa: S608 - our own column names  # nosec B608
-    f"SELECT *, row_number() OVER (PARTITION BY vendor, session_id ORDER BY version DESC) AS latest"
+    f"SELECT *, row_number() OVER (PARTITION BY vendor, session_id, {DAY_COLUMN} ORDER BY version DESC) AS latest"
     f" FROM {SESSION_VERSIONS}) WHERE latest = 1"
 )
 EVENTS_VIEW_SQL = (
-    "SELECT vendor, session_id, event_id, type, received_at, source FROM ("  # noqa: S608 - our own column names  # nosec B608
-    f"SELECT *, row_number() OVER (PARTITION BY vendor, event_id ORDER BY received_at) AS first FROM {EVENT_ROWS})"
+    f"SELECT {', '.join(c.name for c in EVENT_VIEW_COLUMNS)} FROM ("  # noqa: S608 - our own column names  # nosec B608
+    f"SELECT *, row_number() OVER (PARTITION BY vendor, event_id, {DAY_COLUMN} ORDER BY received_at) AS first FROM {EVENT_ROWS})"
     " WHERE first = 1"
 )
 VIEWS = {"sessions": SESSIONS_VIEW_SQL, "events": EVENTS_VIEW_SQL}
@@ -309,14 +316,25 @@ def consume_changes(changes: Sequence[SessionChange]) -> int | None:
     if not settings().analytics_dataset:
         return None
     erased = {change.old["pk"]["S"]: change for change in changes if change.erased and change.old}
-    rows = []
+    rows: list[dict[str, Any]] = []
+    days_before: set[tuple[str, str, str]] = set()  # (vendor, session id, the day of its listing before the change)
     for change in changes:
         row = session_row(change)
         if row is not None and change.new is not None and change.new["pk"]["S"] not in erased:
             rows.append({**row, DAY_COLUMN: _day(row["listed_at"])})
+            before = _time(listed_at(change.old)) if change.old and not store.is_tombstone(change.old) else None
+            if before is not None:
+                days_before.add((row["vendor"], row["session_id"], _day(before)))
+    # A session's versions live in its latest listing day (the views' windows rely on it): rows
+    # of a day it left in this batch are not written, and the days it left are rid of its rows.
+    last_day = {(row["vendor"], row["session_id"]): row[DAY_COLUMN] for row in rows}
+    rows = [row for row in rows if row[DAY_COLUMN] == last_day[(row["vendor"], row["session_id"])]]
+    left = sorted((vendor, session_id, day) for vendor, session_id, day in days_before if day != last_day[(vendor, session_id)])
     try:
         if rows:
             write_rows(SESSION_VERSIONS, rows, _batch_name(changes[0].sequence, changes[-1].sequence))
+        for vendor, session_id, day in left:  # after the new day's rows are written: a failure here is retried
+            _erase_in_day(SESSION_VERSIONS, day, vendor, session_id)
         for change in erased.values():
             old = change.old or {}
             erase_session(_text(old, "vendor") or "", _text(old, "session_id") or "", session_days(old))
