@@ -8,6 +8,6 @@ SELECT
   avg(interruptions) AS interruptions_per_call,
   sum(agent_talk_seconds) / nullif(sum(agent_talk_seconds) + sum(customer_talk_seconds), 0) AS agent_talk_share
 FROM sessions
-WHERE status = 'ended'
+WHERE status = 'ended' AND day >= '2026-11-01'  -- the partition: only these days are read
 GROUP BY vendor, agent_id
 ORDER BY vendor, agent_id
