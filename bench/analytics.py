@@ -1,4 +1,4 @@
-"""Analytics dataset benchmark (README "SQL over your calls").
+"""Analytics dataset benchmark (docs/sql.md).
 
     make bench        (or: uv run python -m bench.analytics [--sessions 100000])
 

@@ -6,7 +6,7 @@ transcript text.
 Tracing is Lambda's own (`Tracing: Active` in template.yaml: a segment per invocation with its
 init and invoke time). The X-Ray SDK behind Powertools' Tracer is left out on purpose: at import
 it builds two botocore clients for sampling rules, measured at +150-480 ms per cold start and
-36 MB of layer (README, "Measured decisions").
+36 MB of layer (docs/decisions.md).
 """
 
 from typing import Any
