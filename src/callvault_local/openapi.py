@@ -60,7 +60,9 @@ def _webhook_operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         "description": doc,
         "requestBody": {
             "required": True,
-            "description": f"The payload exactly as {vendor} sends it, authenticated as {vendor} authenticates (see docs/vendors.md).",
+            "description": (
+                f"The payload exactly as {vendor} sends it, authenticated as {vendor} authenticates (see docs/vendors.md)."
+            ),
             "content": {"application/json": {"schema": {}}},
         },
         "responses": responses,
