@@ -38,10 +38,15 @@ def make_wav(seconds: float, rate: int = 8000, tones: tuple[float, ...] = (440.0
     return out.getvalue()
 
 
+# As long as the longest sample call (Retell's, 74.5 s), so that every turn of every sample's
+# transcript has audio to seek to.
+SAMPLE_SECONDS = 75
+
+
 @cache
 def sample_wav() -> bytes:
-    """The sample recording: three seconds of a rising three-note chime (about 48 KB)."""
-    return make_wav(3.0, tones=(523.25, 659.25, 783.99))
+    """The sample recording: a rising three-note chime, a note a second (about 1.2 MB)."""
+    return make_wav(float(SAMPLE_SECONDS), tones=(523.25, 659.25, 783.99) * (SAMPLE_SECONDS // 3))
 
 
 def reply(method: str, path: str) -> tuple[int, dict[str, str], bytes] | None:

@@ -123,6 +123,13 @@ def run_duckdb(connection: Any, sql: str) -> Result:
     try:
         cursor = connection.execute(query)
         rows = cursor.fetchall()
+    except duckdb.CatalogException as exc:
+        if "Table with name" not in str(exc):
+            raise UserError(f"bad query: {_first_line(exc)}", status=1) from None
+        from callvault import analytics  # a misspelt table: say which there are
+
+        tables = ", ".join([*analytics.VIEWS, *analytics.TABLES])
+        raise UserError(f"bad query: {_first_line(exc)} (tables: {tables})", status=1) from None
     except duckdb.Error as exc:
         raise UserError(f"bad query: {_first_line(exc)}", status=1) from None
     return Result([d[0] for d in cursor.description], rows)

@@ -60,6 +60,35 @@ def test_a_refused_secret_is_named_never_shown(monkeypatch: pytest.MonkeyPatch) 
     assert "key_live" not in hint
 
 
+@pytest.mark.parametrize(
+    ("name", "webhook"),
+    [
+        ("cozmox/end-of-call-report", "server-messages"),
+        ("vapi/end-of-call-report", "server-messages"),
+        ("retell/call-analyzed", "events"),
+        ("retell/call-ended", "events"),
+        ("speaknode/conversation-complete", "conversation-complete"),
+    ],
+)
+def test_the_sample_recording_lasts_as_long_as_each_sample_call(name: str, webhook: str) -> None:
+    """A sample call's turns can each be played: its recording (the local stack's sample audio)
+    is at least as long as the call and reaches its last turn."""
+    import io
+    import wave
+
+    from callvault_local.sample_audio import SAMPLE_AUDIO_PATH, sample_wav
+    from tests.conftest import adapter_for, payload
+
+    body = payload(name)
+    assert SAMPLE_AUDIO_PATH in json.dumps(body)
+    parsed = adapter_for(name.split("/")[0]).parse(webhook, body, {})
+    update = parsed.read_update()
+    with wave.open(io.BytesIO(sample_wav())) as audio:
+        seconds = audio.getnframes() / audio.getframerate()
+    assert update.duration_seconds is not None and seconds >= update.duration_seconds
+    assert all(turn.get("seconds") is None or turn["seconds"] <= seconds for turn in update.transcript or [])
+
+
 def test_a_sample_recording_link_is_pointed_at_the_stack_it_is_sent_to() -> None:
     from callvault_local.sample_audio import SAMPLE_AUDIO_PATH, pointed_at, reply, sample_wav
 

@@ -195,3 +195,14 @@ def test_athena_and_duckdb_print_the_same(athena: Any, capsys: pytest.CaptureFix
     for style in sql.FORMATS:
         assert cli.main(["sql", "SELECT 1", "--workgroup", "callvault-analytics", "--format", style]) == 0
         assert capsys.readouterr().out.splitlines() == list(sql.render(local, style))
+
+
+def test_a_misspelt_table_is_told_with_the_tables_there_are(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as refused:
+        sql.run_duckdb(sql.open_dataset(tmp_path), "SELECT * FROM sesions")
+    said = str(refused.value)
+    assert said.startswith("bad query: Catalog Error: Table with name sesions does not exist!")
+    assert said.endswith("(tables: sessions, events, session_versions, event_rows)") and "\n" not in said
+    with pytest.raises(UserError) as unknown_function:
+        sql.run_duckdb(sql.open_dataset(tmp_path), "SELECT no_such_function(1)")
+    assert "tables:" not in str(unknown_function.value)
