@@ -171,8 +171,10 @@ class RecordingLinks(VendorModel):
     mono: MonoRecording | None = None
 
 
+# The write reads a transcript's turns as they came (objects only): it counts them (`_turn_count`,
+# which reads them as their validation would) and leaves validating each to the read that builds them.
 class Artifact(VendorModel):
-    messages: ObjectList[ArtifactMessage] | None = None
+    messages: ObjectList[Any] | None = None
     transcript: str | None = None
     recording: RecordingLinks | None = None
     recording_url: str | None = Field(default=None, alias="recordingUrl")
@@ -198,7 +200,7 @@ class Message(VendorModel):
     phone_number: Number | None = Field(default=None, alias="phoneNumber")
     artifact: Artifact | None = None
     analysis: Analysis | None = None
-    messages: ObjectList[ArtifactMessage] | None = None
+    messages: ObjectList[Any] | None = None
     cost: float | None = None
     costs: list[dict[str, Any]] | None = None
     started_at: str | None = Field(default=None, alias="startedAt")
@@ -206,6 +208,12 @@ class Message(VendorModel):
     duration_seconds: float | None = Field(default=None, alias="durationSeconds")
     recording_url: str | None = Field(default=None, alias="recordingUrl")
     summary: str | None = None
+
+
+class _Turns(VendorModel):
+    """A transcript's turns validated as the read builds them (a bad field is read as absent)."""
+
+    items: list[ArtifactMessage]
 
 
 class Envelope(VendorModel):
@@ -227,21 +235,27 @@ def _tool_entries(item: ArtifactMessage, at: str | None, seconds: float | None) 
     return entries
 
 
-def _turn_count(items: list[ArtifactMessage]) -> int:
-    """How many turns `_transcript` makes of `items`, without making them (the write needs no more)."""
+def _turn_count(items: list[dict[str, Any]]) -> int:
+    """How many turns `_transcript` makes of `items`, without validating or making them (the write
+    needs no more): a role that is not a string, or tool calls that are not a list, would be read as
+    absent, and a tool call that is not an object is dropped."""
     count = 0
     for item in items:
         role = item.get("role")
+        if type(role) is not str:
+            continue
         if role == "tool_calls":
-            count += len(item.get("toolCalls") or ())
+            calls = item.get("toolCalls")
+            if type(calls) is list:
+                count += sum(1 for call in calls if type(call) is dict)
         elif role == "tool_call_result" or role in _ROLES:
             count += 1
     return count
 
 
-def _transcript(items: list[ArtifactMessage]) -> list[dict[str, Any]]:
+def _transcript(raw_items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
-    for item in items:
+    for item in parse_model(_Turns, {"items": raw_items}).items:
         role, at, seconds = item.get("role"), utc_iso(item.get("time")), offset_seconds(item.get("secondsFromStart"))
         if role in ("tool_calls", "tool_call_result"):
             entries.extend(_tool_entries(item, at, seconds))
