@@ -91,3 +91,16 @@ def test_a_tool_call_named_oddly_costs_its_name_not_the_event(value: Any, read_a
 def test_the_doc_examples_are_among_the_samples() -> None:
     examples = {f"doc-examples/{p.stem}" for p in (ROOT / "tests" / "fixtures" / "doc-examples").glob("*.json")}
     assert examples <= {name for _, name in SAMPLES}
+
+
+@pytest.mark.parametrize("role", [["user"], {"r": 1}, 7, None])
+def test_a_turn_whose_role_is_not_text_is_not_counted_and_costs_nothing_else(role: Any) -> None:
+    # A role that cannot be a dict key once failed the report's talk time (the event quarantined).
+    body = json.loads((PAYLOADS / "cozmox/end-of-call-report.json").read_text())
+    body["message"]["artifact"]["messages"][0]["role"] = role
+    parsed = cozmox.ADAPTER.parse("server-messages", body, {})
+    untouched = cozmox.ADAPTER.parse("server-messages", payload("cozmox/end-of-call-report"), {})
+    read = parsed.read_update()
+    assert parsed.update is not None and untouched.update is not None and read is not None and read.transcript is not None
+    assert parsed.update.transcript_turns == len(read.transcript) == (untouched.update.transcript_turns or 0) - 1
+    assert parsed.update.metrics is not None

@@ -50,11 +50,15 @@ def read_request(event: dict[str, Any]) -> Request:
     return Request(headers=headers, body=raw)
 
 
+# json.dumps(payload, separators=(",", ":")), the encoder built once rather than per reply.
+_REPLY_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def json_response(status: int, payload: WebhookReply | ErrorReply) -> dict[str, Any]:
     return {
         "statusCode": status,
         "headers": {"content-type": "application/json"},
-        "body": json.dumps(payload, separators=(",", ":")),
+        "body": _REPLY_JSON.encode(payload),
     }
 
 

@@ -171,8 +171,10 @@ class RecordingLinks(VendorModel):
     mono: MonoRecording | None = None
 
 
+# The write reads a transcript's turns as they came (objects only): it counts them (`_scan`,
+# which reads them as their validation would) and leaves validating each to the read that builds them.
 class Artifact(VendorModel):
-    messages: ObjectList[ArtifactMessage] | None = None
+    messages: ObjectList[Any] | None = None
     transcript: str | None = None
     recording: RecordingLinks | None = None
     recording_url: str | None = Field(default=None, alias="recordingUrl")
@@ -198,7 +200,7 @@ class Message(VendorModel):
     phone_number: Number | None = Field(default=None, alias="phoneNumber")
     artifact: Artifact | None = None
     analysis: Analysis | None = None
-    messages: ObjectList[ArtifactMessage] | None = None
+    messages: ObjectList[Any] | None = None
     cost: float | None = None
     costs: list[dict[str, Any]] | None = None
     started_at: str | None = Field(default=None, alias="startedAt")
@@ -206,6 +208,12 @@ class Message(VendorModel):
     duration_seconds: float | None = Field(default=None, alias="durationSeconds")
     recording_url: str | None = Field(default=None, alias="recordingUrl")
     summary: str | None = None
+
+
+class _Turns(VendorModel):
+    """A transcript's turns validated as the read builds them (a bad field is read as absent)."""
+
+    items: list[ArtifactMessage]
 
 
 class Envelope(VendorModel):
@@ -227,21 +235,19 @@ def _tool_entries(item: ArtifactMessage, at: str | None, seconds: float | None) 
     return entries
 
 
-def _turn_count(items: list[ArtifactMessage]) -> int:
-    """How many turns `_transcript` makes of `items`, without making them (the write needs no more)."""
-    count = 0
-    for item in items:
-        role = item.get("role")
-        if role == "tool_calls":
-            count += len(item.get("toolCalls") or ())
-        elif role == "tool_call_result" or role in _ROLES:
-            count += 1
-    return count
+def _turns_are_spoken(payload: Any) -> bool:
+    """Whether the turns a parse reads are the objects among the messages talk time is read from:
+    the artifact's when they hold an object, the message's own when the artifact has none."""
+    message = json_at(payload, "message")
+    artifact_messages = json_at(message, "artifact", "messages")
+    if type(artifact_messages) is list and any(type(item) is dict for item in artifact_messages):
+        return True
+    return not artifact_messages and type(json_at(message, "messages")) is list
 
 
-def _transcript(items: list[ArtifactMessage]) -> list[dict[str, Any]]:
+def _transcript(raw_items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
-    for item in items:
+    for item in parse_model(_Turns, {"items": raw_items}).items:
         role, at, seconds = item.get("role"), utc_iso(item.get("time")), offset_seconds(item.get("secondsFromStart"))
         if role in ("tool_calls", "tool_call_result"):
             entries.extend(_tool_entries(item, at, seconds))
@@ -278,32 +284,59 @@ def _cost(message: Message, call: CallInfo) -> Cost | None:
 
 def _talk_time(messages: list[Any]) -> tuple[float | None, float | None]:
     """Seconds the agent and the customer spoke: each spoken message's `endTime - time` (epoch
-    milliseconds, or seconds). One tight pass: a report carries every message of the call."""
+    milliseconds, or seconds)."""
+    return _scan(messages)[1:]
+
+
+def _scan(messages: list[Any]) -> tuple[int, float | None, float | None]:
+    """How many turns `_transcript` makes of the objects among `messages`, without validating or
+    making them (a role that is not a string, or tool calls that are not a list, would be read as
+    absent; a tool call that is not an object is dropped), and their `_talk_time`: one tight pass,
+    as a report carries every message of the call."""
+    count = 0
     spoken = {"user": 0.0, "bot": 0.0, "assistant": 0.0}
     timed: set[str] = set()
     for item in messages:
-        if type(item) is dict and (role := item.get("role")) in spoken:
+        if type(item) is not dict or type(role := item.get("role")) is not str:
+            continue
+        if role in spoken:
+            count += 1
             start: Any = item.get("time")
             end: Any = item.get("endTime")
             if type(start) in NUMBER_TYPES and type(end) in NUMBER_TYPES and -math.inf < start <= end < math.inf:
                 spoken[role] += (end - start) / 1000 if start >= 1e11 else end - start
                 timed.add(role)
+        elif role == "tool_calls":
+            calls = item.get("toolCalls")
+            if type(calls) is list:
+                count += sum(1 for call in calls if type(call) is dict)
+        elif role == "tool_call_result" or role in _ROLES:
+            count += 1
     agent = round(spoken["bot"] + spoken["assistant"], 3) if timed - {"user"} else None
-    return agent, round(spoken["user"], 3) if "user" in timed else None
+    return count, agent, round(spoken["user"], 3) if "user" in timed else None
 
 
-def metrics_of(payload: Any) -> CallMetrics | None:
+def _spoken_messages(payload: Any) -> Any:
+    """The messages talk time is read from: the artifact's, else the message's own."""
+    message = json_at(payload, "message")
+    return json_at(message, "artifact", "messages") or json_at(message, "messages")
+
+
+def metrics_of(payload: Any, talk_time: tuple[float | None, float | None] | None = None) -> CallMetrics | None:
     """An end-of-call report's metrics (the SDK's `Artifact.performanceMetrics`, a
     `PerformanceMetrics`): latency percentiles over `turnLatencies[].turnLatency` (milliseconds),
     interruptions from `numAssistantInterrupted` ("the number of times the assistant was
-    interrupted by the user"), and talk time from each spoken message's `time` and `endTime`."""
+    interrupted by the user"), and talk time from each spoken message's `time` and `endTime`
+    (`talk_time` when the caller has it)."""
     message = json_at(payload, "message")
     performance = json_at(message, "artifact", "performanceMetrics")
     turns = objects(json_at(performance, "turnLatencies"))
     latencies = [n for turn in turns if (n := number(turn.get("turnLatency"))) is not None]
     interrupted = number(json_at(performance, "numAssistantInterrupted"))
-    messages = json_at(message, "artifact", "messages") or json_at(message, "messages")
-    agent_seconds, customer_seconds = _talk_time(messages if isinstance(messages, list) else [])
+    if talk_time is None:
+        messages = _spoken_messages(payload)
+        talk_time = _talk_time(messages if isinstance(messages, list) else [])
+    agent_seconds, customer_seconds = talk_time
     return call_metrics(
         interruptions=int(interrupted) if interrupted is not None and interrupted >= 0 else None,
         latency_p50_ms=percentile(latencies, 0.5),
@@ -331,6 +364,11 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
     items = (message.artifact.messages if message.artifact else None) or message.messages
     assistant = message.assistant or Assistant()
     analysis = message.analysis or Analysis()
+    turns, talk_time = None, None
+    if items is not None:  # counted, not built (`_transcript`, for the read); a report's talk time in the same pass
+        spoken = report and _turns_are_spoken(payload)
+        turns, agent_seconds, customer_seconds = _scan(_spoken_messages(payload) if spoken else items)
+        talk_time = (agent_seconds, customer_seconds) if spoken else None
     update = SessionUpdate(
         status=status,
         channel=channel,
@@ -346,9 +384,9 @@ def parse(webhook: str, payload: Any, headers: Headers) -> ParsedEvent:
         ended_reason=message.ended_reason or call.ended_reason,
         cost=_cost(message, call) if report else None,
         recording_url=_recording_url(message),
-        transcript_turns=_turn_count(items) if items is not None else None,
+        transcript_turns=turns,
         summary=analysis.summary or message.summary,
-        metrics=metrics_of(payload) if report else None,
+        metrics=metrics_of(payload, talk_time) if report else None,
         vendor_fields=compact(
             {
                 "org_id": call.org_id,
