@@ -126,6 +126,14 @@ def test_retell_ended_call_e2e_latency_and_talk_time(event: str) -> None:
     assert metrics.latency_p50_ms == percentile(E2E, 0.5)
 
 
+@pytest.mark.parametrize("role", [[], {}, None, 7])
+def test_retell_utterance_whose_role_is_not_text_costs_only_its_talk_time(role: Any) -> None:
+    body = retell_event("call_ended")
+    body["call"]["transcript_object"][0]["role"] = role
+    metrics = _metrics(retell.ADAPTER, "events", body)  # no TypeError: the event is stored, not quarantined
+    assert metrics is not None and metrics.latency_p50_ms == body["call"]["latency"]["e2e"]["p50"]
+
+
 def test_retell_metrics_only_once_the_call_ended() -> None:
     for event in ("call_started", "transcript_updated", "transfer_started"):
         assert _metrics(retell.ADAPTER, "events", retell_event(event)) is None, event
