@@ -204,7 +204,8 @@ def metrics_of(payload: Any) -> CallMetrics | None:
     utterances = json_at(call, "transcript_object")
     for item in objects(utterances if utterances is not None else json_at(call, "transcript_with_tool_calls")):
         role, words = item.get("role"), item.get("words")
-        if isinstance(role, str) and role in _ROLES and isinstance(words, list) and words:  # the first and last word only: a long call has thousands
+        # The first and last word only: a long call has thousands.
+        if isinstance(role, str) and role in _ROLES and isinstance(words, list) and words:
             talk.span(role == "agent", json_at(words[0], "start"), json_at(words[-1], "end"))
     agent_seconds, customer_seconds = talk.seconds()
     return call_metrics(
