@@ -249,12 +249,16 @@ def _parse_utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def number(value: Any) -> float | None:
+    """A finite JSON number, else None (exact types: JSON gives int, float; a boolean is not one)."""
+    kind = type(value)
+    return float(value) if (kind is int or kind is float) and -_INF < value < _INF else None
+
+
 def offset_seconds(value: Any) -> float | None:
     """A turn's offset into the call as a vendor gives it (seconds): a finite number >= 0, else None."""
-    kind = type(value)  # exact types: JSON gives int, float; bool and strings are not offsets
-    if (kind is float or kind is int) and 0 <= value < _INF:
-        return float(value)
-    return None
+    seconds = number(value)
+    return seconds if seconds is not None and seconds >= 0 else None
 
 
 def seconds_between(start: str | None, end: str | None) -> float | None:

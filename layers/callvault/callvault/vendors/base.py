@@ -279,12 +279,6 @@ def signed_url_expiry(url: str | None) -> str | None:
 _INFINITY = float("inf")
 
 
-def number(value: Any) -> float | None:
-    """A finite JSON number (a boolean is not one), else None."""
-    kind = type(value)
-    return float(value) if (kind is int or kind is float) and -_INFINITY < value < _INFINITY else None
-
-
 def json_at(value: Any, *path: str) -> Any:
     """`value[path[0]][path[1]]...` through JSON objects; None where one is missing or not an object."""
     for key in path:

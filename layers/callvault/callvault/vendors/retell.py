@@ -28,7 +28,7 @@ from callvault import auth
 from callvault.auth import AuthError, Headers
 from callvault.config import Settings
 from callvault.jsonbody import load_json
-from callvault.models import CallMetrics, Channel, Cost, SessionUpdate, Status, add_seconds, offset_seconds, utc_iso
+from callvault.models import CallMetrics, Channel, Cost, SessionUpdate, Status, add_seconds, number, offset_seconds, utc_iso
 from callvault.vendor_api import ApiClient
 from callvault.vendors.base import (
     Listed,
@@ -46,7 +46,6 @@ from callvault.vendors.base import (
     compact,
     cursor_pages,
     json_at,
-    number,
     objects,
     parse_model,
     require_session_id,

@@ -28,7 +28,7 @@ from callvault import auth
 from callvault.auth import Headers
 from callvault.config import Settings
 from callvault.jsonbody import load_json
-from callvault.models import Agent, CallMetrics, Channel, Cost, SessionUpdate, Status, offset_seconds, utc_iso
+from callvault.models import Agent, CallMetrics, Channel, Cost, SessionUpdate, Status, number, offset_seconds, utc_iso
 from callvault.secrets import api_key_for
 from callvault.vendor_api import ApiClient, ApiError
 from callvault.vendors.base import (
@@ -46,7 +46,6 @@ from callvault.vendors.base import (
     call_metrics,
     compact,
     json_at,
-    number,
     objects,
     parse_model,
     percentile,
