@@ -4,6 +4,7 @@ its API's answers with, on the floor below both."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic_core import from_json
@@ -25,6 +26,42 @@ def load_json(body: bytes) -> Any:
     except ValueError:
         pass
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        return _well_formed(json.loads(body, parse_constant=_reject_constant))
     except RecursionError as exc:
         raise ValueError("JSON nested too deeply") from exc
+
+
+# A surrogate code point left alone in a str: JSON's grammar lets `"\ud83d"` through (a vendor in
+# JavaScript cutting a string mid-emoji sends one), but no UTF-8 encoder, DynamoDB string or
+# JSON answer takes it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _well_formed(value: Any) -> Any:
+    """`value` (fresh from `json.loads`, changed in place) with every lone surrogate in its
+        strings, keys too, replaced by U+FFFD, as a UTF-8 decoder reads a broken sequence: a body that
+        has one is filed, the raw bytes kept as sent (two bodies that differ only in which lone
+    surrogate they carry share an idempotency key: no vendor sends such a pair). Iterative: the body may be nested past the
+        recursion limit."""
+    if type(value) is str:
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    pending = [value]
+    while pending:
+        container = pending.pop()
+        if type(container) is dict:
+            if any(_LONE_SURROGATE.search(key) for key in container):
+                renamed = {_LONE_SURROGATE.sub("\ufffd", key): item for key, item in container.items()}
+                container.clear()
+                container.update(renamed)
+            slots: Any = container.items()
+        elif type(container) is list:
+            slots = enumerate(container)
+        else:
+            continue
+        for slot, item in list(slots):
+            if type(item) is str:
+                if _LONE_SURROGATE.search(item):
+                    container[slot] = _LONE_SURROGATE.sub("\ufffd", item)
+            elif type(item) is dict or type(item) is list:
+                pending.append(item)
+    return value
