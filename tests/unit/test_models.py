@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -83,3 +85,19 @@ def test_session_contract_keys() -> None:
         "attempts": None,
     }
     assert session["channel"] == "unknown" and session["agent"] == {"id": None, "name": None}
+
+
+# Times in the written form (`...SS.mmmZ`): real ones, and digits anywhere (mostly no real day).
+real_written = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)).map(
+    lambda moment: moment.isoformat(timespec="milliseconds") + "Z"
+)
+any_written = st.tuples(*[st.text("0123456789", min_size=n, max_size=n) for n in (4, 2, 2, 2, 2, 2, 3)]).map(
+    lambda p: f"{p[0]}-{p[1]}-{p[2]}T{p[3]}:{p[4]}:{p[5]}.{p[6]}Z"
+)
+
+
+@given(st.one_of(real_written, any_written))
+def test_utc_iso_reads_its_own_form_as_any_other_form(written: str) -> None:
+    # A time already in the written form is checked, not formatted again: the answer is what the
+    # same time with an explicit +00:00 zone gets, valid day or not (February 30th).
+    assert utc_iso(written) == utc_iso(written.replace("Z", "+00:00"))

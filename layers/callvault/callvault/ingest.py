@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
-from pydantic_core import PydanticSerializationError, to_json
-
 from callvault import archive, store
 from callvault.auth import AuthError, authenticate
 from callvault.config import settings
 from callvault.errors import StorageUnavailable
 from callvault.http import BadRequestEncoding, Request, WebhookReply, error, json_response, read_request
-from callvault.jsonbody import load_json
+from callvault.jsonbody import dump_json, load_json
 from callvault.models import SessionUpdate, format_utc
 from callvault.observability import count, count_rejected, logger, metrics
 from callvault.secrets import secrets_for
@@ -64,11 +61,7 @@ def event_id_for(adapter: VendorAdapter, webhook: str, parsed: ParsedEvent, requ
         return key if _SAFE_ID.fullmatch(key) else hashlib.sha256(f"{adapter.vendor}\0{key}".encode()).hexdigest()
     # Canonical: parsed and re-serialized compactly, so whitespace and escaping do not matter.
     # Key order stays as sent: sorting would cost more than the rest of the pipeline.
-    try:
-        canonical = to_json(payload)
-    except PydanticSerializationError:  # nested past its depth limit: the slower C encoder copes
-        canonical = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return hashlib.sha256(f"{adapter.vendor}\0{webhook}\0".encode() + canonical).hexdigest()
+    return hashlib.sha256(f"{adapter.vendor}\0{webhook}\0".encode() + dump_json(payload)).hexdigest()
 
 
 def _quarantine(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -208,6 +209,12 @@ def utc_iso(value: Any) -> str | None:
     if kind is not str or not value:
         return None
     text = value.strip()
+    if len(text) == 24 and _WRITTEN_FORM.fullmatch(text):  # already in the one format callvault writes
+        try:
+            datetime.fromisoformat(text[:-1])  # a real day and time (not February 30th)
+        except ValueError:
+            return None
+        return text
     if text.isascii() and text.isdigit():  # epoch as a string; not '²', which isdigit() also likes
         return _epoch_iso(int(text)) if len(text) <= 20 else None
     try:
@@ -217,6 +224,10 @@ def utc_iso(value: Any) -> str | None:
         return format_utc(moment)
     except (ValueError, OverflowError):  # unreadable, or out of range once in UTC
         return None
+
+
+# `format_utc`'s form: most vendors send their times in it, and it needs no formatting again.
+_WRITTEN_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
 
 
 def _epoch_iso(value: float) -> str | None:

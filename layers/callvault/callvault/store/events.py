@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -52,19 +53,35 @@ class EventRecord:
     source: EventSource = "webhook"
 
 
-def _session_update(
-    record: EventRecord,
-    update: SessionUpdate,
-    *,
-    advance_status: bool,
-    move_transcript: bool,
-) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        ":vendor": {"S": record.vendor},
-        ":session_id": {"S": record.session_id},
-        ":now": {"S": record.received_at},
-        ":one": {"N": "1"},
-    }
+# A recording link makes the recording pending, unless the session's is already further along.
+_PENDING = recording_values(Recording(state=RecordingState.PENDING))[recording_attr("state")]
+
+
+@dataclass(frozen=True, slots=True)
+class _UpdateShape:
+    """What decides the text of a session update's expressions; events of one kind share it, so
+    each text is made once (`_expressions`), not for every event."""
+
+    attributes: tuple[str, ...]  # the session attributes set, in order
+    filled_only: frozenset[str]  # those of them set only where the session lacks them
+    listing: tuple[str, ...]  # `_listing_sets(update)`
+    created: bool
+    advance_status: bool
+    sets_status: bool
+    move_transcript: bool
+    recording: bool
+    expires: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Expressions:
+    update: str
+    condition: str
+    names: dict[str, str]
+
+
+@lru_cache(maxsize=512)
+def _expressions(shape: _UpdateShape) -> _Expressions:
     sets = [
         "vendor = :vendor",
         "session_id = :session_id",
@@ -73,52 +90,91 @@ def _session_update(
     # A forgotten session's item is its tombstone: the transaction refuses to write it again.
     names: dict[str, str] = {"#erased": ERASED_ATTR}
     conditions: list[str] = ["attribute_not_exists(#erased)"]
-    if update.created_at is not None:
-        values[":created"] = {"S": update.created_at}
+    if shape.created:
         sets.append("created_at = :created")
-    listing_time = update.created_at or update.started_at or record.received_at
-    values[":list_sk"] = {"S": list_sort_key(listing_time, record.vendor, record.session_id)}
-    sets += _listing_sets(update)
+    sets += shape.listing
+    for index, name in enumerate(shape.attributes):
+        names[f"#a{index}"] = name
+        replace = shape.advance_status and name not in shape.filled_only
+        sets.append(f"#a{index} = :a{index}" if replace else f"#a{index} = if_not_exists(#a{index}, :a{index})")
+    if shape.move_transcript:  # a snapshot at least as long as the one pointed at: point at this body
+        names["#transcript"], names["#turns"] = TRANSCRIPT_ATTR, TRANSCRIPT_TURNS_ATTR
+        sets.append("#transcript = :transcript, #turns = :turns")
+        conditions.append("(attribute_not_exists(#turns) OR #turns <= :turns)")
+    if shape.recording:
+        sets.append(f"{recording_attr('state')} = if_not_exists({recording_attr('state')}, :pending)")
+    if shape.expires:  # the session lives as long after its last event as an event does
+        sets.append(f"{EXPIRES_ATTR} = :expires")
+    if shape.sets_status:
+        names["#status"] = "status"
+        sets.append(f"#status = :status, status_rank = :rank, {VENDOR_STATUS_ATTR} = :vendor_status")
+        conditions.append("(attribute_not_exists(status_rank) OR status_rank <= :rank)")
+    return _Expressions("SET " + ", ".join(sets) + " ADD event_count :one", " AND ".join(conditions), names)
+
+
+# `:a0`, `:a1`...: the attributes' value placeholders, made once.
+_VALUE_NAMES = tuple(f":a{index}" for index in range(64))
+
+
+def _session_update(
+    record: EventRecord,
+    update: SessionUpdate,
+    *,
+    advance_status: bool,
+    move_transcript: bool,
+) -> dict[str, Any]:
     attributes, oversized = session_attributes(update, record)
     if oversized:
         logger.warning("session attributes left out", fields=oversized, event_id=record.event_id)
-    fill_only = partial_documents(update)
-    for index, (name, value) in enumerate(attributes.items()):
-        names[f"#a{index}"], values[f":a{index}"] = name, value
-        replace = advance_status and name not in fill_only
-        sets.append(f"#a{index} = :a{index}" if replace else f"#a{index} = if_not_exists(#a{index}, :a{index})")
-    if move_transcript:  # a snapshot at least as long as the one pointed at: point at this body
-        names["#transcript"], names["#turns"] = TRANSCRIPT_ATTR, TRANSCRIPT_TURNS_ATTR
+    sets_status = advance_status and update.status is not None
+    expiry = _retention_expiry(record.received_at)
+    shape = _UpdateShape(
+        attributes=tuple(attributes),
+        filled_only=frozenset(partial_documents(update)) if advance_status else frozenset(),
+        listing=tuple(_listing_sets(update)),
+        created=update.created_at is not None,
+        advance_status=advance_status,
+        sets_status=sets_status,
+        move_transcript=move_transcript,
+        recording=update.recording_url is not None,
+        expires=expiry is not None,
+    )
+    expressions = _expressions(shape)
+    values: dict[str, Any] = {
+        ":vendor": {"S": record.vendor},
+        ":session_id": {"S": record.session_id},
+        ":now": {"S": record.received_at},
+        ":one": {"N": "1"},
+        ":list_sk": {
+            "S": list_sort_key(update.created_at or update.started_at or record.received_at, record.vendor, record.session_id)
+        },
+    }
+    if update.created_at is not None:
+        values[":created"] = {"S": update.created_at}
+    for index, value in enumerate(attributes.values()):
+        values[_VALUE_NAMES[index] if index < len(_VALUE_NAMES) else f":a{index}"] = value
+    if move_transcript:
         values[":transcript"] = reference(record.raw_s3_uri)
         values[":turns"] = {"N": str(transcript_turns(update))}
-        sets.append("#transcript = :transcript, #turns = :turns")
-        conditions.append("(attribute_not_exists(#turns) OR #turns <= :turns)")
     if update.recording_url is not None:
-        values[":pending"] = recording_values(Recording(state=RecordingState.PENDING))[recording_attr("state")]
-        sets.append(f"{recording_attr('state')} = if_not_exists({recording_attr('state')}, :pending)")
-    expiry = _retention_expiry(record.received_at)
-    if expiry is not None:  # the session lives as long after its last event as an event does
+        values[":pending"] = _PENDING
+    if expiry is not None:
         values[":expires"] = expiry
-        sets.append(f"{EXPIRES_ATTR} = :expires")
-    item: dict[str, Any] = {
-        "TableName": settings().table_name,
-        "Key": _session_key(record.vendor, record.session_id),
-    }
-    if advance_status and update.status is not None:
-        names["#status"] = "status"
+    if sets_status and update.status is not None:
         values[":status"] = {"S": update.status.value}
         values[":rank"] = {"N": str(update.status.rank)}
         values[":vendor_status"] = {"S": f"{record.vendor}#{update.status.value}"}
-        sets.append(f"#status = :status, status_rank = :rank, {VENDOR_STATUS_ATTR} = :vendor_status")
-        conditions.append("(attribute_not_exists(status_rank) OR status_rank <= :rank)")
-    item["ConditionExpression"] = " AND ".join(conditions)
-    # On failure DynamoDB returns the item as it is, so the retry knows which guard failed
-    # (or that the item is a tombstone).
-    item["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-    item["UpdateExpression"] = "SET " + ", ".join(sets) + " ADD event_count :one"
-    item["ExpressionAttributeValues"] = values
-    item["ExpressionAttributeNames"] = names
-    return item
+    return {
+        "TableName": settings().table_name,
+        "Key": _session_key(record.vendor, record.session_id),
+        "ConditionExpression": expressions.condition,
+        # On failure DynamoDB returns the item as it is, so the retry knows which guard failed
+        # (or that the item is a tombstone).
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        "UpdateExpression": expressions.update,
+        "ExpressionAttributeValues": values,
+        "ExpressionAttributeNames": dict(expressions.names),
+    }
 
 
 def _guards_that_hold(current: Mapping[str, Any] | None, update: SessionUpdate, advance: bool, move: bool) -> tuple[bool, bool]:

@@ -19,11 +19,15 @@ from callvault.store.tombstones import ERASED_ATTR, is_tombstone
 RECORDING_ATTR_PREFIX = "recording_"
 
 
+_ATTRS = {field: RECORDING_ATTR_PREFIX + field for field in Recording.model_fields}
+
+
 def recording_attr(field: str) -> str:
     """The session item attribute holding `Recording.<field>`."""
-    if field not in Recording.model_fields:
-        raise KeyError(f"Recording has no field {field!r}")
-    return RECORDING_ATTR_PREFIX + field
+    try:
+        return _ATTRS[field]
+    except KeyError:
+        raise KeyError(f"Recording has no field {field!r}") from None
 
 
 def recording_values(recording: Recording) -> dict[str, dict[str, str]]:
@@ -32,6 +36,15 @@ def recording_values(recording: Recording) -> dict[str, dict[str, str]]:
     for field, value in recording.model_dump(mode="json", exclude_unset=True).items():
         if value is not None:
             values[recording_attr(field)] = {"N": str(value)} if type(value) is int else {"S": str(value)}
+    return values
+
+
+def recording_source_values(source_url: str, expires_at: str | None) -> dict[str, dict[str, str]]:
+    """`recording_values` of a recording known only by its link (what an event tells), made
+    directly: every event that carries a link writes these."""
+    values = {_ATTRS["source_url"]: {"S": source_url}}
+    if expires_at is not None:
+        values[_ATTRS["expires_at"]] = {"S": expires_at}
     return values
 
 

@@ -10,7 +10,6 @@ such a reference too. The read API parses the referenced raw body again with the
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from decimal import Decimal
@@ -19,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from callvault import archive, aws
 from callvault.config import settings
 from callvault.errors import StorageUnavailable
-from callvault.models import Recording, SessionUpdate
-from callvault.store.recordings import recording_attr, recording_values
+from callvault.jsonbody import dump_json
+from callvault.models import SessionUpdate
+from callvault.store.recordings import recording_attr, recording_source_values
 from callvault.store.table import _CONFLICT_RETRIES, Item, _call, _session_key, session_pk
 from callvault.store.tombstones import ERASED_ATTR, is_tombstone
 
@@ -52,15 +52,6 @@ def _number(value: float | int) -> dict[str, str] | None:
     return {"N": str(Decimal(repr(value)))}
 
 
-# What json.dumps(value, separators=(",", ":"), ensure_ascii=False) makes, without building an
-# encoder for each of an event's several documents.
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-
-def _json(value: Any) -> dict[str, str]:
-    return {"S": _COMPACT_JSON.encode(value)}
-
-
 def reference(raw_s3_uri: str) -> dict[str, Any]:
     """A session attribute that points at the raw body holding its value."""
     return {"M": {REFERENCE_KEY: {"S": archive.key_of(raw_s3_uri)}}}
@@ -87,10 +78,10 @@ def session_attributes(update: SessionUpdate, source: EventRecord | None) -> tup
     oversized: list[str] = []
     budget = MAX_VENDOR_FIELDS_BYTES
 
-    def put(name: str, value: dict[str, Any], limit: int) -> int:
-        size = len(next(iter(value.values())).encode())
+    def put(name: str, text: str, limit: int) -> int:
+        size = len(text) if text.isascii() else len(text.encode())
         if source is None or size <= limit:
-            attrs[name] = value
+            attrs[name] = {"S": text}
             return size
         attrs[name] = reference(source.raw_s3_uri)
         return 0
@@ -98,9 +89,9 @@ def session_attributes(update: SessionUpdate, source: EventRecord | None) -> tup
     for name in ("channel", "from_number", "to_number", "started_at", "ended_at", "ended_reason"):
         value = getattr(update, name)
         if value is not None:
-            put(name, {"S": str(value)}, MAX_SCALAR_BYTES)
+            put(name, str(value), MAX_SCALAR_BYTES)
     if update.summary is not None:
-        put("summary", {"S": update.summary}, MAX_SUMMARY_BYTES)
+        put("summary", update.summary, MAX_SUMMARY_BYTES)
     if update.duration_seconds is not None:
         duration = _number(update.duration_seconds)
         if duration is None:
@@ -108,20 +99,19 @@ def session_attributes(update: SessionUpdate, source: EventRecord | None) -> tup
         else:
             attrs["duration_seconds"] = duration
     if update.agent is not None:
-        put("agent", _json(update.agent.model_dump()), MAX_DOCUMENT_BYTES)
+        put("agent", update.agent.model_dump_json(), MAX_DOCUMENT_BYTES)
     if update.cost is not None:
-        put("cost", _json(update.cost.model_dump()), MAX_DOCUMENT_BYTES)
+        put("cost", update.cost.model_dump_json(), MAX_DOCUMENT_BYTES)
     if update.metrics is not None:  # the known ones only: about 130 bytes for all five
-        put(METRICS_ATTR, _json(update.metrics.model_dump(exclude_none=True)), MAX_DOCUMENT_BYTES)
+        put(METRICS_ATTR, update.metrics.model_dump_json(exclude_none=True), MAX_DOCUMENT_BYTES)
     if update.recording_url is not None:
         # Inline or not at all: the copier's claim and the stream filter read it from the item.
-        recording = recording_values(Recording(source_url=update.recording_url, expires_at=update.recording_expires_at))
         if len(update.recording_url.encode()) <= MAX_SCALAR_BYTES or source is None:
-            attrs.update(recording)
+            attrs.update(recording_source_values(update.recording_url, update.recording_expires_at))
         else:
             oversized.append(recording_attr("source_url"))
     for key, value in update.vendor_fields.items():
-        budget -= put(VENDOR_FIELD_PREFIX + key, _json(value), min(MAX_DOCUMENT_BYTES, budget))
+        budget -= put(VENDOR_FIELD_PREFIX + key, dump_json(value).decode(), min(MAX_DOCUMENT_BYTES, budget))
     return attrs, oversized
 
 
@@ -130,7 +120,11 @@ def partial_documents(update: SessionUpdate) -> set[str]:
     that lacks them but never replace what another event told in full (a status-update's bare
     agent id after the end-of-call report's id and name)."""
     documents = {"agent": update.agent, "cost": update.cost}
-    partial = {name for name, value in documents.items() if value is not None and None in value.model_dump().values()}
+    partial = {
+        name
+        for name, value in documents.items()
+        if value is not None and any(getattr(value, field) is None for field in type(value).model_fields)
+    }
     # A vendor never tells some metrics: a report is partial when it lacks one its vendor tells.
     return partial | ({METRICS_ATTR} if update.metrics is not None and update.metrics.partial else set())
 
