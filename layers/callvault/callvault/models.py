@@ -208,7 +208,7 @@ def utc_iso(value: Any) -> str | None:
         return _epoch_iso(value)
     if kind is not str or not value:
         return None
-    text = value.strip()
+    text: str = value.strip()
     if len(text) == 24 and _WRITTEN_FORM.fullmatch(text):  # already in the one format callvault writes
         try:
             datetime.fromisoformat(text[:-1])  # a real day and time (not February 30th)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -159,7 +160,8 @@ class VendorItem(VendorModel):
 
 
 def _objects_only(value: Any) -> Any:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else value
+    # `filter` with the type check as its predicate: the loop in C, a long call's thousands of turns
+    return list(filter(dict.__instancecheck__, value)) if isinstance(value, list) else value
 
 
 T = TypeVar("T")
@@ -211,6 +213,9 @@ def _ends(key: Any, heads: dict[Any, list[tuple[int | str, ...]]]) -> bool:
 VendorModelT = TypeVar("VendorModelT", bound=VendorModel)
 
 
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f]")
+
+
 def require_session_id(value: Any) -> str:
     """A usable session id, or PayloadError: without one the event cannot be filed."""
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -218,7 +223,7 @@ def require_session_id(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise PayloadError("no session id in payload")
     text = value.strip()
-    if len(text) > 256 or any(ord(ch) < 32 for ch in text):
+    if len(text) > 256 or _CONTROL_CHARACTER.search(text):
         raise PayloadError("session id is not a plausible identifier")
     _session_id_read.set(text)
     return text
