@@ -103,12 +103,7 @@ def test_real_payloads_with_any_field_replaced_never_5xx(local_stack: LocalStack
     if isinstance(target, dict) and target:
         key = data.draw(st.sampled_from(sorted(target)))
         target[key] = data.draw(
-            st.none()
-            | st.booleans()
-            | st.integers()
-            | st.floats(allow_nan=False)
-            | texts
-            | st.lists(st.integers(), max_size=3)
+            st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | texts | st.lists(st.integers(), max_size=3)
         )
     raw = json.dumps(body).encode()
     signed = {"content-type": "application/json", **adapter_for(vendor).sign(raw, SECRETS[vendor])}
