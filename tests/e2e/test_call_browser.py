@@ -58,11 +58,14 @@ def stack() -> Iterator[RunningStack]:
 
 @pytest.fixture(scope="module")
 def calls(stack: RunningStack, media: MediaHost) -> RunningStack:
-    """Four calls: one with a 30-second recording archived, one whose recording failed, one with
-    none, one from another vendor."""
-    send(stack.url, report(TALK, recording_url=f"{media.url}/talk.wav", turns=12, seconds_apart=TURN_SECONDS))
+    """Four calls: one with a 30-second recording archived (and every metric), one whose recording
+    failed (and no metric), one with none, one from another vendor."""
+    talk = report(TALK, recording_url=f"{media.url}/talk.wav", turns=12, seconds_apart=TURN_SECONDS, speaking=TURN_SECONDS * 0.8)
+    send(stack.url, talk)
     send(stack.url, report(UNICODE, recording_url=None, turns=3, createdAt="2026-11-19T10:00:00.000Z"))
-    send(stack.url, report(FAILED, recording_url=f"{media.url}/missing.wav", createdAt="2026-11-18T10:00:00.000Z"))
+    failed = report(FAILED, recording_url=f"{media.url}/missing.wav", createdAt="2026-11-18T10:00:00.000Z")
+    del failed["message"]["artifact"]["performanceMetrics"]  # a report that measured nothing
+    send(stack.url, failed)
     send(stack.url, report("vapi-call-1", recording_url=None, createdAt="2026-11-17T10:00:00.000Z"), vendor="vapi")
     wait_until(lambda: _recording_state(stack.url, TALK) == "archived", 60, "the recording archived")
     wait_until(lambda: _recording_state(stack.url, FAILED) == "failed", 60, "the failed recording marked failed")
@@ -191,19 +194,56 @@ def test_call_page_plays_and_a_turn_seeks_the_recording(calls: RunningStack, pag
     page.screenshot(path=str(SCREENSHOTS / "call-page.png"))
 
 
-def test_call_page_shows_facts_analysis_cost_and_raw_payloads(calls: RunningStack, page: Any) -> None:
+def test_call_page_shows_facts_summary_vendor_fields_and_raw_payloads(calls: RunningStack, page: Any) -> None:
     page.goto(f"{calls.url}/ui/sessions/cozmox/{TALK}")
     page.wait_for_selector("#events")
     facts = page.inner_text("#facts")
     assert "Front desk (asst_frontdesk)" in facts and "inbound_phone" in facts and "customer-ended-call" in facts
-    assert "Caller booked a table for two at 7pm." in page.inner_text("#analysis")
-    assert "$0.0734" in page.inner_text("#cost")
+    assert "Caller booked a table for two at 7pm." in page.inner_text("#summary")
+    # The vendor's own fields, folded under their names, one click away.
+    fields = page.locator("#vendor-fields details")
+    assert fields.get_attribute("open") is None and "org id, structured data, success evaluation" in fields.inner_text()
+    fields.locator("summary").click()
+    assert "org_acme" in page.inner_text("#vendor-fields")
     events = page.locator("#events tbody tr")
     assert events.count() == 1 and "end-of-call-report" in events.inner_text() and "webhook" in events.inner_text()
     events.locator("summary").click()
     _until(page, "!document.querySelector('#events pre.raw').textContent.startsWith('Loading')")
     raw = json.loads(page.inner_text("#events pre.raw"))
     assert raw["message"]["call"]["id"] == TALK  # the archived body, byte for byte the one sent
+
+
+def test_call_page_shows_the_cost_once_with_its_lines(calls: RunningStack, page: Any) -> None:
+    page.goto(f"{calls.url}/ui/sessions/cozmox/{TALK}")
+    page.wait_for_selector("#events")
+    assert page.inner_text("main").count("$0.0734") == 1 and "Total $0.0734" in page.inner_text("#cost")
+    page.locator("#vendor-fields summary").click()  # the vendor fields open: they do not show the cost again
+    shown = page.inner_text("main")
+    # The report's itemized `costs` are the cost's lines, in dollars, their minutes beside them...
+    lines = [row.inner_text() for row in page.locator("#cost tbody tr").all()]
+    assert lines == ["transport · twilio (0.19 minutes)\t$0.0022", "vapi · normal (0.19 minutes)\t$0.0095"]
+    assert "These lines add up to $0.0117, not the vendor's total." in page.inner_text("#cost")  # (the sample's are partial)
+    # ...and nowhere else: not as a vendor field, not as the facts' row.
+    assert shown.count("0.0022") == 1 and "costs" not in page.inner_text("#vendor-fields")
+    assert "Cost" not in page.inner_text("#facts")
+
+
+def test_call_page_shows_the_metrics_a_call_has_and_none_it_lacks(calls: RunningStack, page: Any) -> None:
+    page.goto(f"{calls.url}/ui/sessions/cozmox/{TALK}")
+    page.wait_for_selector("#metrics")
+    metrics = page.inner_text("#metrics").split("\n")[1:]
+    # Six turns of each side, each spoken for 2 s (0.8 of 2.5 s), one latency of 1270 ms.
+    assert metrics == [
+        "Interruptions", "1", "Latency p50", "1,270 ms", "Latency p90", "1,270 ms",
+        "Agent talk", "12 s", "Customer talk", "12 s",
+    ]  # fmt: skip
+    assert page.evaluate("[cv.spoken(4.7), cv.spoken(72), cv.spoken(3725), cv.spoken(null)]") == [
+        "4.7 s", "1 min 12 s", "1 h 2 min", "—",
+    ]  # fmt: skip
+    page.goto(f"{calls.url}/ui/sessions/cozmox/{FAILED}")
+    page.wait_for_selector("#events")
+    assert page.locator("#metrics").count() == 0  # a call that measured nothing shows no empty section
+    assert "Latency" not in page.inner_text("main")
 
 
 def test_unknown_call_says_not_found(calls: RunningStack, page: Any) -> None:
