@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -226,6 +227,87 @@ def test_call_page_shows_the_cost_once_with_its_lines(calls: RunningStack, page:
     # ...and nowhere else: not as a vendor field, not as the facts' row.
     assert shown.count("0.0022") == 1 and "costs" not in page.inner_text("#vendor-fields")
     assert "Cost" not in page.inner_text("#facts")
+
+
+def _golden_session(name: str) -> dict[str, Any]:
+    """The session the read API answered for a vendor's sample payload (tests/fixtures/read-golden)."""
+    text = (ROOT / "tests" / "fixtures" / "read-golden" / f"{name}.txt").read_text()
+    line = next(line for line in text.splitlines() if line.startswith("GET /sessions/") and "?" not in line.split(":")[0])
+    session: dict[str, Any] = json.loads(line.split(": 200 ", 1)[1])
+    return session
+
+
+# A Vapi end-of-call report's `costBreakdown` (the SDK's CostBreakdown): dollars, token and character counts, analysis costs.
+VAPI_BREAKDOWN = {
+    "transport": 0.0022, "stt": 0.0031, "llm": 0.0152, "tts": 0.0201, "vapi": 0.0095, "total": 0.0505,
+    "llmPromptTokens": 1840, "llmCompletionTokens": 96, "ttsCharacters": 410,
+    "analysisCostBreakdown": {"summary": 0.0004, "summaryPromptTokens": 300, "structuredData": 0.0},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "total", "lines", "said"),
+    [
+        # Retell prices in cents: its lines in dollars, its total (`combined_cost`) not a line.
+        ("retell/call-analyzed", "$0.125", ["retell platform\t$0.085", "gpt-4o\t$0.04"], "total duration seconds: 74.5"),
+        # ElevenLabs' credits are credits, not dollars.
+        ("elevenlabs/post-call-transcription", "$0.0945", [], "412 credits"),
+        (
+            "voiceos/conversation-ended",
+            "$0.1123",
+            [
+                "voice · elevenlabs (410 characters)\t$0.03",
+                "transcriber · deepgram (102 seconds)\t$0.012",
+                "language model · openai (1,840 input tokens, 96 output tokens)\t$0.0203",
+                "telephony · twilio (102 seconds)\t$0.017",
+                "agent · voiceos (102 seconds)\t$0.033",
+            ],
+            "",
+        ),
+        (
+            "vapi-cost-breakdown",
+            "$0.0505",
+            [
+                "transport\t$0.0022",
+                "stt\t$0.0031",
+                "llm\t$0.0152",
+                "tts\t$0.0201",
+                "vapi\t$0.0095",
+                "analysis · summary\t$0.0004",
+                "analysis · structured data\t$0.00",
+            ],
+            "1,840 llm prompt tokens · 96 llm completion tokens · 410 tts characters · 300 summary prompt tokens",
+        ),
+    ],
+)
+def test_each_vendors_cost_reads_in_dollars(
+    calls: RunningStack, page: Any, name: str, total: str, lines: list[str], said: str
+) -> None:
+    """The page over the read API's answer for each vendor's sample (put in place of a stored
+    call's): the breakdown's lines in dollars, what they count beside them, the total once."""
+    if name == "vapi-cost-breakdown":
+        session = _golden_session("vapi/end-of-call-report")
+        session["cost"] = {"total_usd": 0.0505, "breakdown": VAPI_BREAKDOWN}
+        del session["vendor_fields"]["costs"]
+    else:
+        session = _golden_session(name)
+
+    def answer(route: Any) -> None:
+        stored = route.fetch(url=f"{calls.url}/ui/sessions/cozmox/{FAILED}")
+        embedded = json.dumps(session).replace("<", "\\u003c")
+        body = re.sub(
+            r'(id="session-data">).*?(</script>)', lambda m: m.group(1) + embedded + m.group(2), stored.text(), flags=re.S
+        )
+        route.fulfill(response=stored, body=body)
+
+    path = f"/ui/sessions/{session['vendor']}/{quote(session['session_id'], safe='')}"
+    page.route(calls.url + path, answer)
+    page.goto(calls.url + path)
+    page.wait_for_selector("#cost")
+    assert [row.inner_text() for row in page.locator("#cost tbody tr").all()] == lines
+    cost = page.inner_text("#cost")
+    assert "Total " + total in cost and said in cost and page.inner_text("main").count(total) == 1
+    assert "not the vendor's total" not in cost  # these lines add up
 
 
 def test_call_page_shows_the_metrics_a_call_has_and_none_it_lacks(calls: RunningStack, page: Any) -> None:

@@ -180,7 +180,7 @@
         });
       } else if (typeof value === "object") {
         if (typeof value.cost === "number") lines.push(itemLine(value, name, scale, name));
-        else breakdownLines(value, scale, name, lines, notes);
+        else breakdownLines(value, scale, name.replace(/ (cost )?breakdown$/, ""), lines, notes); // Vapi's analysisCostBreakdown: "analysis · summary"
       } else notes.push(name + ": " + value);
     }
   }
