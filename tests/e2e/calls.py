@@ -15,10 +15,17 @@ WORDS = ["Could you move my booking", "Of course, which day suits you", "Friday 
 
 
 def report(
-    session_id: str, *, recording_url: str | None, turns: int = 6, seconds_apart: float = 1.5, **call: Any
+    session_id: str,
+    *,
+    recording_url: str | None,
+    turns: int = 6,
+    seconds_apart: float = 1.5,
+    speaking: float | None = None,
+    **call: Any,
 ) -> dict[str, Any]:
     """An end-of-call report of `session_id` with `turns` spoken turns (and one tool call), each
-    `seconds_apart` into the call after the one before."""
+    `seconds_apart` into the call after the one before and, with `speaking`, lasting that many
+    seconds (the talk time of its metrics)."""
     body = copy.deepcopy(payload("cozmox/end-of-call-report"))
     message = body["message"]
     message["call"]["id"] = session_id
@@ -30,6 +37,8 @@ def report(
         at = start_ms + offset * 1000
         said = f"{WORDS[index % len(WORDS)]} ({index + 1})"
         messages.append({"role": role, "message": said, "time": at, "secondsFromStart": offset})
+        if speaking is not None:
+            messages[-1]["endTime"] = at + speaking * 1000
         if index == 2:
             call_ = {"name": "reschedule", "arguments": '{"day":"friday","time":"19:00"}'}
             tool = {"id": "tc_1", "type": "function", "function": call_}

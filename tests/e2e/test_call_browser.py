@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -58,11 +59,14 @@ def stack() -> Iterator[RunningStack]:
 
 @pytest.fixture(scope="module")
 def calls(stack: RunningStack, media: MediaHost) -> RunningStack:
-    """Four calls: one with a 30-second recording archived, one whose recording failed, one with
-    none, one from another vendor."""
-    send(stack.url, report(TALK, recording_url=f"{media.url}/talk.wav", turns=12, seconds_apart=TURN_SECONDS))
+    """Four calls: one with a 30-second recording archived (and every metric), one whose recording
+    failed (and no metric), one with none, one from another vendor."""
+    talk = report(TALK, recording_url=f"{media.url}/talk.wav", turns=12, seconds_apart=TURN_SECONDS, speaking=TURN_SECONDS * 0.8)
+    send(stack.url, talk)
     send(stack.url, report(UNICODE, recording_url=None, turns=3, createdAt="2026-11-19T10:00:00.000Z"))
-    send(stack.url, report(FAILED, recording_url=f"{media.url}/missing.wav", createdAt="2026-11-18T10:00:00.000Z"))
+    failed = report(FAILED, recording_url=f"{media.url}/missing.wav", createdAt="2026-11-18T10:00:00.000Z")
+    del failed["message"]["artifact"]["performanceMetrics"]  # a report that measured nothing
+    send(stack.url, failed)
     send(stack.url, report("vapi-call-1", recording_url=None, createdAt="2026-11-17T10:00:00.000Z"), vendor="vapi")
     wait_until(lambda: _recording_state(stack.url, TALK) == "archived", 60, "the recording archived")
     wait_until(lambda: _recording_state(stack.url, FAILED) == "failed", 60, "the failed recording marked failed")
@@ -191,19 +195,137 @@ def test_call_page_plays_and_a_turn_seeks_the_recording(calls: RunningStack, pag
     page.screenshot(path=str(SCREENSHOTS / "call-page.png"))
 
 
-def test_call_page_shows_facts_analysis_cost_and_raw_payloads(calls: RunningStack, page: Any) -> None:
+def test_call_page_shows_facts_summary_vendor_fields_and_raw_payloads(calls: RunningStack, page: Any) -> None:
     page.goto(f"{calls.url}/ui/sessions/cozmox/{TALK}")
     page.wait_for_selector("#events")
     facts = page.inner_text("#facts")
     assert "Front desk (asst_frontdesk)" in facts and "inbound_phone" in facts and "customer-ended-call" in facts
-    assert "Caller booked a table for two at 7pm." in page.inner_text("#analysis")
-    assert "$0.0734" in page.inner_text("#cost")
+    assert "Caller booked a table for two at 7pm." in page.inner_text("#summary")
+    # The vendor's own fields, folded under their names, one click away.
+    fields = page.locator("#vendor-fields details")
+    assert fields.get_attribute("open") is None and "org id, structured data, success evaluation" in fields.inner_text()
+    fields.locator("summary").click()
+    assert "org_acme" in page.inner_text("#vendor-fields")
     events = page.locator("#events tbody tr")
     assert events.count() == 1 and "end-of-call-report" in events.inner_text() and "webhook" in events.inner_text()
     events.locator("summary").click()
     _until(page, "!document.querySelector('#events pre.raw').textContent.startsWith('Loading')")
     raw = json.loads(page.inner_text("#events pre.raw"))
     assert raw["message"]["call"]["id"] == TALK  # the archived body, byte for byte the one sent
+
+
+def test_call_page_shows_the_cost_once_with_its_lines(calls: RunningStack, page: Any) -> None:
+    page.goto(f"{calls.url}/ui/sessions/cozmox/{TALK}")
+    page.wait_for_selector("#events")
+    assert page.inner_text("main").count("$0.0734") == 1 and "Total $0.0734" in page.inner_text("#cost")
+    page.locator("#vendor-fields summary").click()  # the vendor fields open: they do not show the cost again
+    shown = page.inner_text("main")
+    # The report's itemized `costs` are the cost's lines, in dollars, their minutes beside them...
+    lines = [row.inner_text() for row in page.locator("#cost tbody tr").all()]
+    assert lines == ["transport · twilio (0.19 minutes)\t$0.0022", "vapi · normal (0.19 minutes)\t$0.0095"]
+    assert "These lines add up to $0.0117, not the vendor's total." in page.inner_text("#cost")  # (the sample's are partial)
+    # ...and nowhere else: not as a vendor field, not as the facts' row.
+    assert shown.count("0.0022") == 1 and "costs" not in page.inner_text("#vendor-fields")
+    assert "Cost" not in page.inner_text("#facts")
+
+
+def _golden_session(name: str) -> dict[str, Any]:
+    """The session the read API answered for a vendor's sample payload (tests/fixtures/read-golden)."""
+    text = (ROOT / "tests" / "fixtures" / "read-golden" / f"{name}.txt").read_text()
+    line = next(line for line in text.splitlines() if line.startswith("GET /sessions/") and "?" not in line.split(":")[0])
+    session: dict[str, Any] = json.loads(line.split(": 200 ", 1)[1])
+    return session
+
+
+# A Vapi end-of-call report's `costBreakdown` (the SDK's CostBreakdown): dollars, token and character counts, analysis costs.
+VAPI_BREAKDOWN = {
+    "transport": 0.0022, "stt": 0.0031, "llm": 0.0152, "tts": 0.0201, "vapi": 0.0095, "total": 0.0505,
+    "llmPromptTokens": 1840, "llmCompletionTokens": 96, "ttsCharacters": 410,
+    "analysisCostBreakdown": {"summary": 0.0004, "summaryPromptTokens": 300, "structuredData": 0.0},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "total", "lines", "said"),
+    [
+        # Retell prices in cents: its lines in dollars, its total (`combined_cost`) not a line.
+        ("retell/call-analyzed", "$0.125", ["retell platform\t$0.085", "gpt-4o\t$0.04"], "total duration seconds: 74.5"),
+        # ElevenLabs' credits are credits, not dollars.
+        ("elevenlabs/post-call-transcription", "$0.0945", [], "412 credits"),
+        (
+            "voiceos/conversation-ended",
+            "$0.1123",
+            [
+                "voice · elevenlabs (410 characters)\t$0.03",
+                "transcriber · deepgram (102 seconds)\t$0.012",
+                "language model · openai (1,840 input tokens, 96 output tokens)\t$0.0203",
+                "telephony · twilio (102 seconds)\t$0.017",
+                "agent · voiceos (102 seconds)\t$0.033",
+            ],
+            "",
+        ),
+        (
+            "vapi-cost-breakdown",
+            "$0.0505",
+            [
+                "transport\t$0.0022",
+                "stt\t$0.0031",
+                "llm\t$0.0152",
+                "tts\t$0.0201",
+                "vapi\t$0.0095",
+                "analysis · summary\t$0.0004",
+                "analysis · structured data\t$0.00",
+            ],
+            "1,840 llm prompt tokens · 96 llm completion tokens · 410 tts characters · 300 summary prompt tokens",
+        ),
+    ],
+)
+def test_each_vendors_cost_reads_in_dollars(
+    calls: RunningStack, page: Any, name: str, total: str, lines: list[str], said: str
+) -> None:
+    """The page over the read API's answer for each vendor's sample (put in place of a stored
+    call's): the breakdown's lines in dollars, what they count beside them, the total once."""
+    if name == "vapi-cost-breakdown":
+        session = _golden_session("vapi/end-of-call-report")
+        session["cost"] = {"total_usd": 0.0505, "breakdown": VAPI_BREAKDOWN}
+        del session["vendor_fields"]["costs"]
+    else:
+        session = _golden_session(name)
+
+    def answer(route: Any) -> None:
+        stored = route.fetch(url=f"{calls.url}/ui/sessions/cozmox/{FAILED}")
+        embedded = json.dumps(session).replace("<", "\\u003c")
+        body = re.sub(
+            r'(id="session-data">).*?(</script>)', lambda m: m.group(1) + embedded + m.group(2), stored.text(), flags=re.S
+        )
+        route.fulfill(response=stored, body=body)
+
+    path = f"/ui/sessions/{session['vendor']}/{quote(session['session_id'], safe='')}"
+    page.route(calls.url + path, answer)
+    page.goto(calls.url + path)
+    page.wait_for_selector("#cost")
+    assert [row.inner_text() for row in page.locator("#cost tbody tr").all()] == lines
+    cost = page.inner_text("#cost")
+    assert "Total " + total in cost and said in cost and page.inner_text("main").count(total) == 1
+    assert "not the vendor's total" not in cost  # these lines add up
+
+
+def test_call_page_shows_the_metrics_a_call_has_and_none_it_lacks(calls: RunningStack, page: Any) -> None:
+    page.goto(f"{calls.url}/ui/sessions/cozmox/{TALK}")
+    page.wait_for_selector("#metrics")
+    metrics = page.inner_text("#metrics").split("\n")[1:]
+    # Six turns of each side, each spoken for 2 s (0.8 of 2.5 s), one latency of 1270 ms.
+    assert metrics == [
+        "Interruptions", "1", "Latency p50", "1,270 ms", "Latency p90", "1,270 ms",
+        "Agent talk", "12 s", "Customer talk", "12 s",
+    ]  # fmt: skip
+    assert page.evaluate("[cv.spoken(4.7), cv.spoken(72), cv.spoken(3725), cv.spoken(null)]") == [
+        "4.7 s", "1 min 12 s", "1 h 2 min", "—",
+    ]  # fmt: skip
+    page.goto(f"{calls.url}/ui/sessions/cozmox/{FAILED}")
+    page.wait_for_selector("#events")
+    assert page.locator("#metrics").count() == 0  # a call that measured nothing shows no empty section
+    assert "Latency" not in page.inner_text("main")
 
 
 def test_unknown_call_says_not_found(calls: RunningStack, page: Any) -> None:

@@ -1,5 +1,5 @@
-// A call's page at /ui/sessions/{vendor}/{session_id}: facts, recording, transcript (a turn seeks
-// the recording), tool calls, summary, analysis, cost, events with their raw payloads, erasure.
+// A call's page at /ui/sessions/{vendor}/{session_id}: facts, metrics, cost, recording, transcript
+// (a turn seeks the recording), tool calls, summary, vendor fields, events with their raw payloads, erasure.
 "use strict";
 
 (() => {
@@ -29,7 +29,6 @@
       ["Ended", cv.when(session.ended_at)],
       ["Duration", cv.clock(session.duration_seconds)],
       ["Ended reason", session.ended_reason || "—"],
-      ["Cost", cv.usd(session.cost)],
     ];
     return el("dl", { class: "facts" }, rows.map(([name, value]) => [el("dt", {}, name), el("dd", {}, value)]));
   }
@@ -119,26 +118,126 @@
     );
   }
 
-  function analysis(session) {
-    const fields = Object.entries(session.vendor_fields || {});
-    if (!session.summary && !fields.length) return null;
-    return section(
-      "analysis",
-      "Summary and analysis",
-      session.summary ? el("p", { class: "summary" }, session.summary) : null,
-      fields.length ? table(fields.map(([name, value]) => [name.replaceAll("_", " "), valueNode(value)]), "Analysis by the vendor") : null,
-    );
+  // The read API's per-call metrics, those the vendor reported (a null one is unknown, not zero).
+  const METRICS = [
+    ["interruptions", "Interruptions", String],
+    ["latency_p50_ms", "Latency p50", (ms) => Math.round(ms).toLocaleString("en-US") + " ms"],
+    ["latency_p90_ms", "Latency p90", (ms) => Math.round(ms).toLocaleString("en-US") + " ms"],
+    ["agent_talk_seconds", "Agent talk", cv.spoken],
+    ["customer_talk_seconds", "Customer talk", cv.spoken],
+  ];
+
+  function metrics(session) {
+    const known = session.metrics || {};
+    const rows = METRICS.filter(([key]) => typeof known[key] === "number" && Number.isFinite(known[key]));
+    if (!rows.length) return null;
+    return section("metrics", "Metrics", el("dl", { class: "facts" }, rows.map(([key, name, shown]) => [el("dt", {}, name), el("dd", {}, shown(known[key]))])));
+  }
+
+  const words = (key) => key.replace(/([a-z])([A-Z])/g, "$1 $2").replaceAll("_", " ").toLowerCase();
+
+  // Reading a vendor's own cost breakdown (docs/vendors.md) as lines of dollars. Keys that count
+  // something else (tokens, characters, time, credits) or price a unit are shown beside a line,
+  // never as dollars; the total is shown once, from the normalized `total_usd`.
+  const COUNTED = /tokens|characters|seconds|minutes|credits|price/i;
+  const TOTAL = /^(total|total_?cost|combined_?cost)$/i;
+  const NAMED_BY = ["product", "type", "subType", "analysisType", "provider", "model", "name"];
+  const CENTS = new Set(["retell"]); // Retell's breakdown is in cents (its `combined_cost` is the total)
+
+  // "1,840 input tokens", "0.19 minutes"; a price or a total by its name: "total duration seconds: 74.5".
+  function counted(key, value) {
+    const number = value.toLocaleString("en-US", { maximumFractionDigits: 4 });
+    return /price|total/i.test(key) ? words(key) + ": " + number : number + " " + words(key);
+  }
+
+  // What a line item is called: its own names (and those of the provider or model it used).
+  function itemName(item, fallback) {
+    const names = [];
+    for (const value of [...NAMED_BY.map((key) => item[key]), ...Object.values(item).filter((v) => v && typeof v === "object")]) {
+      const found = typeof value === "string" ? [value] : value && typeof value === "object" && !Array.isArray(value) ? [value.provider, value.model].filter((v) => typeof v === "string") : [];
+      for (const name of found) if (!names.includes(name)) names.push(name);
+    }
+    return names.length ? names.map(words).join(" · ") : fallback;
+  }
+
+  // One line of dollars; `key`, when the breakdown names the item by its key ({"voice": {...}}).
+  function itemLine(item, fallback, scale, key) {
+    const detail = Object.entries(item).filter(([name, value]) => typeof value === "number" && COUNTED.test(name)).map(([name, value]) => counted(name, value));
+    const named = itemName(item, fallback);
+    return { what: key && named !== key ? key + " · " + named : named, usd: item.cost * scale, detail: detail.join(", ") };
+  }
+
+  function breakdownLines(breakdown, scale, prefix, lines, notes) {
+    for (const [key, value] of Object.entries(breakdown || {})) {
+      const name = (prefix ? prefix + " · " : "") + words(key);
+      if (TOTAL.test(key) || value === null || value === undefined) continue;
+      if (typeof value === "number") {
+        if (COUNTED.test(key)) notes.push(counted(key, value));
+        else lines.push({ what: name, usd: value * scale, detail: "" });
+      } else if (Array.isArray(value)) {
+        value.forEach((item, index) => {
+          if (item && typeof item === "object" && typeof item.cost === "number") lines.push(itemLine(item, name + " " + (index + 1), scale));
+        });
+      } else if (typeof value === "object") {
+        if (typeof value.cost === "number") lines.push(itemLine(value, name, scale, name));
+        else breakdownLines(value, scale, name.replace(/ (cost )?breakdown$/, ""), lines, notes); // Vapi's analysisCostBreakdown: "analysis · summary"
+      } else notes.push(name + ": " + value);
+    }
+  }
+
+  // A vendor field `costs` that lists the cost line by line (Vapi-format reports) is the finest
+  // breakdown there is: shown here, and not again among the vendor fields.
+  function itemizedCosts(session) {
+    const costs = (session.vendor_fields || {}).costs;
+    return Array.isArray(costs) && costs.some((item) => item && typeof item === "object" && typeof item.cost === "number") ? costs : null;
   }
 
   function cost(session) {
-    if (!session.cost) return null;
-    const breakdown = Object.entries(session.cost.breakdown || {});
-    const money = (value) => (typeof value === "number" ? "$" + value.toFixed(4) : valueNode(value));
+    const itemized = itemizedCosts(session);
+    if (!session.cost && !itemized) return null;
+    const scale = CENTS.has(session.vendor) ? 0.01 : 1;
+    const lines = [], notes = [];
+    breakdownLines(itemized ? { costs: itemized } : (session.cost || {}).breakdown, itemized ? 1 : scale, "", lines, notes);
+    const total = (session.cost || {}).total_usd;
+    const parts = [el("p", { class: "total" }, "Total ", el("strong", {}, cv.usd(session.cost)))];
+    if (lines.length) {
+      parts.push(
+        el(
+          "table",
+          { class: "cost-lines" },
+          el("caption", { class: "sr-only" }, "Cost breakdown"),
+          el("tbody", {}, lines.map((line) => el("tr", {}, el("th", { scope: "row" }, line.what, line.detail ? el("span", { class: "note" }, " (" + line.detail + ")") : null), el("td", { class: "num" }, cv.money(line.usd))))),
+        ),
+      );
+      const sum = lines.reduce((all, line) => all + line.usd, 0);
+      if (typeof total === "number" && Math.abs(sum - total) >= 0.00005) {
+        parts.push(el("p", { class: "note" }, "These lines add up to " + cv.money(sum) + ", not the vendor's total."));
+      }
+    }
+    if (notes.length) parts.push(el("p", { class: "note" }, notes.join(" · ")));
+    return section("cost", "Cost", parts);
+  }
+
+  function summary(session) {
+    if (!session.summary) return null;
+    return section("summary", "Summary", el("p", { class: "summary" }, session.summary));
+  }
+
+  // What the vendor said beyond the normalized session, folded: a reviewer reads the call first.
+  function vendorFields(session) {
+    const shownAbove = itemizedCosts(session) ? new Set(["costs"]) : new Set();
+    const fields = Object.entries(session.vendor_fields || {}).filter(([name]) => !shownAbove.has(name));
+    if (!fields.length) return null;
+    const names = fields.map(([name]) => words(name)).join(", ");
     return section(
-      "cost",
-      "Cost",
-      el("p", { class: "total" }, "Total ", el("strong", {}, cv.usd(session.cost))),
-      breakdown.length ? table(breakdown.map(([name, value]) => [name.replaceAll("_", " "), money(value)]), "Cost breakdown") : null,
+      "vendor-fields",
+      "Vendor fields",
+      el(
+        "details",
+        {},
+        el("summary", {}, fields.length + (fields.length === 1 ? " field: " : " fields: ") + names),
+        table(fields.map(([name, value]) => [words(name), valueNode(value)]), "Fields of the vendor's own"),
+      ),
     );
   }
 
@@ -290,7 +389,7 @@
     document.title = session.vendor + " call " + session.session_id + " · callvault";
     const player = recording(session);
     const spoken = transcript(session, Boolean(player.audio));
-    const aside = el("div", { class: "side" }, section("facts", "Facts", facts(session)), analysis(session), cost(session));
+    const aside = el("div", { class: "side" }, section("facts", "Facts", facts(session)), metrics(session), cost(session), summary(session), vendorFields(session));
     status.remove();
     // The player stays in view above the transcript while it scrolls.
     const listening = el("div", { class: "main-column" }, el("div", { class: "player" }, player.node), spoken.node);

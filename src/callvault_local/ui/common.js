@@ -36,9 +36,25 @@ const cv = {
   },
 
   usd(cost) {
-    const total = cost && cost.total_usd;
-    if (total === null || total === undefined) return "—";
-    return "$" + (total < 1 ? total.toFixed(4).replace(/0{1,2}$/, "") : total.toFixed(2));
+    return cv.money(cost && cost.total_usd);
+  },
+
+  // US dollars: to the hundredth of a cent under a dollar (calls cost cents), else to the cent.
+  money(amount) {
+    if (typeof amount !== "number" || !Number.isFinite(amount)) return "—";
+    const sign = amount < 0 ? "-" : "";
+    const size = Math.abs(amount);
+    return sign + "$" + (size < 1 ? size.toFixed(4).replace(/0{1,2}$/, "") : size.toFixed(2));
+  },
+
+  // A length of time in words: "4.7 s", "1 min 12 s", "1 h 3 min"; "—" when unknown.
+  spoken(seconds) {
+    if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) return "—";
+    if (seconds < 60) return (seconds < 10 ? Math.round(seconds * 10) / 10 : Math.round(seconds)) + " s";
+    const whole = Math.round(seconds);
+    const h = Math.floor(whole / 3600), m = Math.floor((whole % 3600) / 60), s = whole % 60;
+    if (h) return h + " h" + (m ? " " + m + " min" : "");
+    return m + " min" + (s ? " " + s + " s" : "");
   },
 
   // `text` cut to `chars` (an ellipsis marks the cut); "—" when empty.
