@@ -316,7 +316,7 @@ def test_call_page_shows_the_metrics_a_call_has_and_none_it_lacks(calls: Running
     metrics = page.inner_text("#metrics").split("\n")[1:]
     # Six turns of each side, each spoken for 2 s (0.8 of 2.5 s), one latency of 1270 ms.
     assert metrics == [
-        "Interruptions", "1", "Latency p50", "1,270 ms", "Latency p90", "1,270 ms",
+        "Caller interruptions", "1", "Latency p50", "1,270 ms", "Latency p90", "1,270 ms",
         "Agent talk", "12 s", "Customer talk", "12 s",
     ]  # fmt: skip
     assert page.evaluate("[cv.spoken(4.7), cv.spoken(72), cv.spoken(3725), cv.spoken(null)]") == [

@@ -120,7 +120,7 @@
 
   // The read API's per-call metrics, those the vendor reported (a null one is unknown, not zero).
   const METRICS = [
-    ["interruptions", "Interruptions", String],
+    ["interruptions", "Caller interruptions", String], // times the caller cut the agent off
     ["latency_p50_ms", "Latency p50", (ms) => Math.round(ms).toLocaleString("en-US") + " ms"],
     ["latency_p90_ms", "Latency p90", (ms) => Math.round(ms).toLocaleString("en-US") + " ms"],
     ["agent_talk_seconds", "Agent talk", cv.spoken],
